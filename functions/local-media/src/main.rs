@@ -1,0 +1,10 @@
+use files_core::Settings;
+use lambda_http::{run, service_fn, Error};
+use local_media::MediaState;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let state = MediaState::from_settings(&Settings::from_env()?)?;
+    run(service_fn(|request| local_media::handle(&state, request))).await
+}

@@ -1,0 +1,277 @@
+//! The PostgreSQL adapter of [`FileRepository`], the connection pool, and the embedded
+//! migrations.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, Row};
+use uuid::Uuid;
+
+use super::{
+    ConfirmOutcome, FileRepository, NewStoredFile, OwnerEntity, RepositoryError, StoredFile,
+};
+use crate::config::{ConfigError, DatabaseSettings};
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+const COLUMNS: &str = "id, file_key, original_filename, content_type, size, checksum_sha256, status, \
+     storage_backend, bucket_name, uploaded_by, organization_id, owner_entity_type, owner_entity_id, \
+     created_at, updated_at, confirmed_at";
+
+/// A lazy pool: nothing connects until the first query, so a cold start never waits on the
+/// database. Timeouts make a down database a quick 503 rather than a hung invocation.
+///
+/// # Errors
+/// A [`ConfigError`] naming `DATABASE_URL` when it is missing or malformed.
+pub fn build_pool(settings: &DatabaseSettings) -> Result<Pool, ConfigError> {
+    let url = settings
+        .url
+        .as_ref()
+        .ok_or_else(|| ConfigError::new("DATABASE_URL", "is required"))?;
+    let mut pg = tokio_postgres::Config::from_str(url.expose()).map_err(|_| {
+        ConfigError::new(
+            "DATABASE_URL",
+            "is not a valid PostgreSQL connection string",
+        )
+    })?;
+    pg.connect_timeout(settings.timeout);
+    if pg.get_application_name().is_none() {
+        pg.application_name("files-service");
+    }
+    let manager = Manager::from_config(
+        pg,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(settings.pool_size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(settings.timeout))
+        .create_timeout(Some(settings.timeout))
+        .recycle_timeout(Some(settings.timeout))
+        .build()
+        .map_err(|e| {
+            ConfigError::new(
+                "DATABASE_URL",
+                format!("cannot build the connection pool: {e}"),
+            )
+        })
+}
+
+/// Applies the embedded migrations to the database at `database_url`; safe to repeat.
+/// Returns the names of the migrations applied by this call.
+///
+/// # Errors
+/// Connection or migration failures, with their cause.
+pub async fn run_migrations(
+    database_url: &str,
+) -> Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>> {
+    let (mut client, connection) = tokio_postgres::connect(database_url, NoTls).await?;
+    let driver = tokio::spawn(connection);
+    let report = embedded::migrations::runner().run_async(&mut client).await;
+    drop(client);
+    // The connection task ends once the client is dropped; its own error is irrelevant now.
+    let _ = driver.await;
+    Ok(report?
+        .applied_migrations()
+        .iter()
+        .map(|m| format!("V{}__{}", m.version(), m.name()))
+        .collect())
+}
+
+/// [`FileRepository`] on PostgreSQL.
+#[derive(Clone)]
+pub struct PgFileRepository {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgFileRepository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgFileRepository")
+            .field("pool", &self.pool.status())
+            .finish()
+    }
+}
+
+impl PgFileRepository {
+    /// A repository over `pool`.
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, RepositoryError> {
+        self.pool.get().await.map_err(|e| match e {
+            PoolError::Backend(e) => classify(e),
+            other => RepositoryError::Unavailable(Box::new(other)),
+        })
+    }
+}
+
+fn classify(e: tokio_postgres::Error) -> RepositoryError {
+    let Some(code) = e.code() else {
+        // No SQLSTATE: the connection itself failed (refused, reset, closed, timed out).
+        return RepositoryError::Unavailable(Box::new(e));
+    };
+    if *code == SqlState::UNIQUE_VIOLATION || *code == SqlState::T_R_SERIALIZATION_FAILURE {
+        RepositoryError::Conflict(Box::new(e))
+    } else if code.code().starts_with("08")
+        || code.code().starts_with("57P")
+        || code.code().starts_with("53")
+        || code.code().starts_with("28")
+    {
+        // Connection exceptions, shutdown, resource exhaustion, rejected credentials.
+        RepositoryError::Unavailable(Box::new(e))
+    } else {
+        RepositoryError::Query(Box::new(e))
+    }
+}
+
+fn from_row(row: &Row) -> StoredFile {
+    let owner = match (
+        row.get::<_, Option<String>>("owner_entity_type"),
+        row.get::<_, Option<String>>("owner_entity_id"),
+    ) {
+        (Some(entity_type), Some(id)) => Some(OwnerEntity { entity_type, id }),
+        _ => None,
+    };
+    StoredFile {
+        id: row.get("id"),
+        file_key: row.get("file_key"),
+        original_filename: row.get("original_filename"),
+        content_type: row.get("content_type"),
+        size: row.get("size"),
+        checksum_sha256: row.get("checksum_sha256"),
+        status: StoredFile::status_from(row.get("status")),
+        storage_backend: row.get("storage_backend"),
+        bucket_name: row.get("bucket_name"),
+        uploaded_by: row.get("uploaded_by"),
+        organization_id: row.get("organization_id"),
+        owner,
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+        confirmed_at: row.get("confirmed_at"),
+    }
+}
+
+#[async_trait]
+impl FileRepository for PgFileRepository {
+    #[tracing::instrument(skip(self, file), fields(file_id = %file.id))]
+    async fn insert(&self, file: &NewStoredFile) -> Result<StoredFile, RepositoryError> {
+        let client = self.client().await?;
+        let sql = format!(
+            "INSERT INTO stored_files (id, file_key, original_filename, content_type, size, checksum_sha256, \
+             status, storage_backend, bucket_name, uploaded_by, organization_id, owner_entity_type, owner_entity_id, \
+             confirmed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+             CASE WHEN $7 = 'available' THEN now() END) RETURNING {COLUMNS}"
+        );
+        let row = client
+            .query_one(
+                &sql,
+                &[
+                    &file.id,
+                    &file.file_key,
+                    &file.original_filename,
+                    &file.content_type,
+                    &file.size,
+                    &file.checksum_sha256,
+                    &file.status.as_str(),
+                    &file.storage_backend,
+                    &file.bucket_name,
+                    &file.uploaded_by,
+                    &file.organization_id,
+                    &file.owner.as_ref().map(|o| o.entity_type.as_str()),
+                    &file.owner.as_ref().map(|o| o.id.as_str()),
+                ],
+            )
+            .await
+            .map_err(classify)?;
+        Ok(from_row(&row))
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn find_by_id(
+        &self,
+        org_id: &str,
+        id: Uuid,
+    ) -> Result<Option<StoredFile>, RepositoryError> {
+        let client = self.client().await?;
+        let sql =
+            format!("SELECT {COLUMNS} FROM stored_files WHERE id = $1 AND organization_id = $2");
+        let row = client
+            .query_opt(&sql, &[&id, &org_id])
+            .await
+            .map_err(classify)?;
+        Ok(row.as_ref().map(from_row))
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn find_by_key(
+        &self,
+        org_id: &str,
+        file_key: &str,
+    ) -> Result<Option<StoredFile>, RepositoryError> {
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM stored_files WHERE file_key = $1 AND organization_id = $2"
+        );
+        let row = client
+            .query_opt(&sql, &[&file_key, &org_id])
+            .await
+            .map_err(classify)?;
+        Ok(row.as_ref().map(from_row))
+    }
+
+    #[tracing::instrument(skip(self, checksum_sha256))]
+    async fn mark_available(
+        &self,
+        org_id: &str,
+        id: Uuid,
+        size: i64,
+        checksum_sha256: Option<&str>,
+    ) -> Result<Option<ConfirmOutcome>, RepositoryError> {
+        let client = self.client().await?;
+        // The row lock taken by UPDATE serialises concurrent confirms: one moves the row, the
+        // others find it no longer pending and read it back.
+        let update = format!(
+            "UPDATE stored_files SET status = 'available', size = $3, \
+             checksum_sha256 = COALESCE($4, checksum_sha256), confirmed_at = now(), updated_at = now() \
+             WHERE id = $1 AND organization_id = $2 AND status = 'pending' RETURNING {COLUMNS}"
+        );
+        if let Some(row) = client
+            .query_opt(&update, &[&id, &org_id, &size, &checksum_sha256])
+            .await
+            .map_err(classify)?
+        {
+            return Ok(Some(ConfirmOutcome::Confirmed(from_row(&row))));
+        }
+        let select =
+            format!("SELECT {COLUMNS} FROM stored_files WHERE id = $1 AND organization_id = $2");
+        let row = client
+            .query_opt(&select, &[&id, &org_id])
+            .await
+            .map_err(classify)?;
+        Ok(row
+            .as_ref()
+            .map(|r| ConfirmOutcome::AlreadyAvailable(from_row(r))))
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn delete(&self, org_id: &str, id: Uuid) -> Result<bool, RepositoryError> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "DELETE FROM stored_files WHERE id = $1 AND organization_id = $2",
+                &[&id, &org_id],
+            )
+            .await
+            .map_err(classify)?;
+        Ok(n > 0)
+    }
+}

@@ -1,0 +1,336 @@
+//! Parse, don't validate: the newtypes every boundary turns raw input into.
+//!
+//! [`FileKey`] is an object key that can never escape a storage root, [`OriginalFilename`] a
+//! user's file name safe to store and to put in a header, [`ContentType`] a media type safe to
+//! sign and echo, [`Checksum`] a SHA-256 digest in base64.
+
+use std::fmt;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use uuid::Uuid;
+
+/// The prefix of every generated key (the seed's `path_prefix="uploads"`).
+pub const UPLOAD_PREFIX: &str = "uploads";
+
+/// Why some input was refused; the message is safe to show to the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidInput(pub String);
+
+fn invalid(msg: impl Into<String>) -> InvalidInput {
+    InvalidInput(msg.into())
+}
+
+/// A storage key: 1–1024 bytes of `/`-separated segments, each non-empty, made of
+/// `[A-Za-z0-9._-]`, and never `.`, `..` or starting with a dot. No key can name a path outside
+/// the storage root, and keys never need escaping in a URL path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FileKey(String);
+
+impl FileKey {
+    /// Validates `raw` as a key.
+    ///
+    /// # Errors
+    /// [`InvalidInput`] when the key is empty, too long, or has a forbidden segment or character.
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        if raw.is_empty() || raw.len() > 1024 {
+            return Err(invalid("file_key must be 1 to 1024 bytes long"));
+        }
+        for segment in raw.split('/') {
+            if segment.is_empty() || segment.starts_with('.') {
+                return Err(invalid("file_key has an empty or dot-leading path segment"));
+            }
+            if !segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            {
+                return Err(invalid(
+                    "file_key may hold only letters, digits, '.', '_', '-' and '/'",
+                ));
+            }
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// A fresh key `uploads/<uuid><ext>` for a file called `filename`; the extension is kept
+    /// only when it is short and alphanumeric, and is lower-cased.
+    pub fn generate(filename: &OriginalFilename) -> Self {
+        let ext = filename
+            .as_str()
+            .rsplit_once('.')
+            .map(|(_, ext)| ext)
+            .filter(|ext| {
+                !ext.is_empty() && ext.len() <= 10 && ext.bytes().all(|b| b.is_ascii_alphanumeric())
+            })
+            .map(|ext| format!(".{}", ext.to_ascii_lowercase()))
+            .unwrap_or_default();
+        Self(format!("{UPLOAD_PREFIX}/{}{ext}", Uuid::new_v4()))
+    }
+
+    /// The key as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for FileKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The name the user gave the file: 1–255 bytes, no control characters, no path separators,
+/// not `.` or `..`. Stored as given; [`crate::disposition`] makes it header-safe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginalFilename(String);
+
+impl OriginalFilename {
+    /// Validates a file name.
+    ///
+    /// # Errors
+    /// [`InvalidInput`] naming the rule that was broken.
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        if raw.trim().is_empty() {
+            return Err(invalid("filename must not be empty"));
+        }
+        if raw.len() > 255 {
+            return Err(invalid("filename must be at most 255 bytes long"));
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(invalid("filename must not contain control characters"));
+        }
+        if raw.contains(['/', '\\']) || raw == "." || raw == ".." {
+            return Err(invalid("filename must be a plain name, not a path"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The name as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A media type such as `text/plain; charset=utf-8`: at most 100 bytes of printable ASCII with a
+/// `type/subtype` of token characters. Kept exactly as given because signed uploads bind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentType(String);
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+}
+
+impl ContentType {
+    /// Validates a media type.
+    ///
+    /// # Errors
+    /// [`InvalidInput`] when it is empty, too long, or not `type/subtype[; params]`.
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(invalid("content_type must not be empty"));
+        }
+        if raw.len() > 100 {
+            return Err(invalid("content_type must be at most 100 bytes long"));
+        }
+        if !raw.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err(invalid("content_type must be printable ASCII"));
+        }
+        let essence = raw.split(';').next().unwrap_or_default().trim();
+        match essence.split_once('/') {
+            Some((t, s)) if is_token(t) && is_token(s) => Ok(Self(raw.to_owned())),
+            _ => Err(invalid("content_type must look like `type/subtype`")),
+        }
+    }
+
+    /// The media type as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `type/subtype`, lower-cased, without parameters.
+    pub fn essence(&self) -> String {
+        self.0
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    }
+}
+
+/// `UPLOAD_ALLOWED_CONTENT_TYPES`: exact types and `type/*` wildcards; empty allows any type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContentTypePolicy {
+    patterns: Vec<String>,
+}
+
+impl ContentTypePolicy {
+    /// Parses a comma-separated list such as `image/*,application/pdf`.
+    ///
+    /// # Errors
+    /// A message describing the first malformed entry.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let mut patterns = Vec::new();
+        for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let lower = entry.to_ascii_lowercase();
+            match lower.split_once('/') {
+                Some((t, "*")) if is_token(t) => {}
+                Some((t, s)) if is_token(t) && is_token(s) => {}
+                _ => return Err(format!("`{entry}` is not a media type or `type/*` pattern")),
+            }
+            patterns.push(lower);
+        }
+        Ok(Self { patterns })
+    }
+
+    /// Whether `content_type` may be uploaded.
+    pub fn allows(&self, content_type: &ContentType) -> bool {
+        if self.patterns.is_empty() {
+            return true;
+        }
+        let essence = content_type.essence();
+        self.patterns.iter().any(|p| match p.strip_suffix("/*") {
+            Some(major) => essence.split('/').next() == Some(major),
+            None => *p == essence,
+        })
+    }
+}
+
+/// A SHA-256 digest, carried in standard base64 (as S3's `x-amz-checksum-sha256`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checksum([u8; 32]);
+
+impl Checksum {
+    /// Parses a base64 SHA-256 digest.
+    ///
+    /// # Errors
+    /// [`InvalidInput`] unless it is base64 of exactly 32 bytes.
+    pub fn parse_base64(raw: &str) -> Result<Self, InvalidInput> {
+        let bytes = STANDARD
+            .decode(raw.trim())
+            .map_err(|_| invalid("checksum_sha256 must be base64"))?;
+        let digest: [u8; 32] = bytes.try_into().map_err(|_| {
+            invalid("checksum_sha256 must be the base64 of a 32-byte SHA-256 digest")
+        })?;
+        Ok(Self(digest))
+    }
+
+    /// Wraps a computed digest.
+    pub fn from_digest(digest: [u8; 32]) -> Self {
+        Self(digest)
+    }
+
+    /// The digest in standard base64.
+    pub fn to_base64(&self) -> String {
+        STANDARD.encode(self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_could_escape_the_root_are_refused() {
+        for bad in [
+            "",
+            "../etc/passwd",
+            "a/../../b",
+            "/abs",
+            "a//b",
+            "a/./b",
+            ".hidden",
+            "a/.meta/x",
+            "a\\b",
+            "a b",
+            "ä",
+            "a/",
+        ] {
+            assert!(FileKey::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert!(FileKey::parse(&"a".repeat(1025)).is_err());
+        assert!(FileKey::parse("uploads/0b1c.pdf").is_ok());
+    }
+
+    #[test]
+    fn generated_keys_keep_a_short_lowercase_extension_only() {
+        let key = FileKey::generate(&OriginalFilename::parse("Report Q3.PDF").unwrap());
+        assert!(key.as_str().starts_with("uploads/") && key.as_str().ends_with(".pdf"));
+        assert!(FileKey::parse(key.as_str()).is_ok());
+        let key = FileKey::generate(&OriginalFilename::parse("weird.ext;rm -rf").unwrap());
+        assert!(!key.as_str().contains(';'));
+        assert!(FileKey::parse(key.as_str()).is_ok());
+        let key = FileKey::generate(&OriginalFilename::parse("noext").unwrap());
+        assert_eq!(key.as_str().len(), "uploads/".len() + 36);
+    }
+
+    #[test]
+    fn filenames_with_controls_paths_or_excess_length_are_refused() {
+        for bad in [
+            "",
+            "   ",
+            "a\nb",
+            "a\rb",
+            "a\u{0}b",
+            "a\u{7f}",
+            "dir/x.txt",
+            "c:\\x.txt",
+            "..",
+            ".",
+        ] {
+            assert!(OriginalFilename::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(
+            OriginalFilename::parse(&"é".repeat(128)).is_err(),
+            "256 bytes"
+        );
+        assert!(OriginalFilename::parse(&"a".repeat(255)).is_ok());
+        assert!(OriginalFilename::parse("Überweisung März \"final\".pdf").is_ok());
+    }
+
+    #[test]
+    fn content_types_must_be_type_slash_subtype() {
+        assert_eq!(
+            ContentType::parse("Text/Plain; charset=utf-8")
+                .unwrap()
+                .essence(),
+            "text/plain"
+        );
+        for bad in [
+            "",
+            "text",
+            "text/",
+            "/plain",
+            "text/plain\r\nX: y",
+            "tëxt/plain",
+        ] {
+            assert!(ContentType::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_policy_matches_exact_types_and_wildcards() {
+        let policy = ContentTypePolicy::parse("image/*, application/pdf").unwrap();
+        let ct = |s| ContentType::parse(s).unwrap();
+        assert!(policy.allows(&ct("image/png")));
+        assert!(policy.allows(&ct("Application/PDF")));
+        assert!(!policy.allows(&ct("text/plain")));
+        assert!(!policy.allows(&ct("imagex/png")));
+        assert!(ContentTypePolicy::parse("")
+            .unwrap()
+            .allows(&ct("text/plain")));
+        assert!(ContentTypePolicy::parse("*/*").is_err());
+    }
+
+    #[test]
+    fn checksums_round_trip_and_refuse_wrong_lengths() {
+        let c = Checksum::from_digest([7; 32]);
+        assert_eq!(Checksum::parse_base64(&c.to_base64()).unwrap(), c);
+        assert!(Checksum::parse_base64("AAAA").is_err());
+        assert!(Checksum::parse_base64("not base64!").is_err());
+    }
+}

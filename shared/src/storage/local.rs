@@ -1,0 +1,404 @@
+//! `LocalFileStorage`: objects as plain files under `LOCAL_MEDIA_ROOT`, for development.
+//!
+//! - Every write goes to a temporary file under `.tmp/`, is checked (size, checksum), and is then
+//!   hard-linked into place, which fails if the key exists: a failed or partial write leaves
+//!   nothing, and an object is never overwritten.
+//! - What S3 keeps as object metadata (content type, SHA-256) lives in `.meta/<key>.json`,
+//!   written after the bytes; an object is visible only once both exist.
+//! - Keys are [`FileKey`]s, whose segments never start with a dot: no key reaches `.tmp/` or
+//!   `.meta/`, and none escapes the root.
+//! - URLs handed to clients are HMAC-signed [`Grant`]s served by the `local-media` function.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use uuid::Uuid;
+
+use super::{
+    ByteStream, DownloadRequest, FileStorage, ObjectMeta, PutConstraints, SignedUrl, StorageError,
+    UploadGrantRequest, UploadMethod, UploadTarget,
+};
+use crate::config::{ConfigError, Settings, StorageBackendKind};
+use crate::disposition::content_disposition;
+use crate::keys::{Checksum, FileKey};
+use crate::signing::{Grant, UrlSigner};
+
+const READ_CHUNK: usize = 64 * 1024;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SidecarMeta {
+    content_type: String,
+    checksum_sha256: String,
+}
+
+/// Why a request to a signed local URL is refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UrlError {
+    /// The signature is missing or does not match the grant.
+    #[error("the URL signature is invalid")]
+    BadSignature,
+    /// The URL has expired.
+    #[error("the URL has expired")]
+    Expired,
+    /// The method is neither GET nor PUT.
+    #[error("the method is not allowed on a signed URL")]
+    Method,
+}
+
+/// Files under a root folder, with signed URLs served under `PUBLIC_BASE_URL` +
+/// `LOCAL_MEDIA_URL_PREFIX`.
+#[derive(Debug, Clone)]
+pub struct LocalFileStorage {
+    root: PathBuf,
+    signer: UrlSigner,
+    url_base: String,
+}
+
+impl LocalFileStorage {
+    /// A store rooted at `root` whose URLs start with `url_base` (base URL + prefix).
+    pub fn new(
+        root: impl Into<PathBuf>,
+        signing_secret: &[u8],
+        url_base: impl Into<String>,
+    ) -> Self {
+        Self {
+            root: root.into(),
+            signer: UrlSigner::new(signing_secret),
+            url_base: url_base.into(),
+        }
+    }
+
+    /// The store `Settings` describe.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] when the local backend is not configured.
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let local = settings.local.as_ref().ok_or_else(|| {
+            ConfigError::new(
+                "LOCAL_MEDIA_ROOT",
+                "is required when FILE_STORAGE_BACKEND=local",
+            )
+        })?;
+        Ok(Self::new(
+            &local.media_root,
+            local.signing_secret.expose().as_bytes(),
+            format!("{}{}", settings.public_base_url, local.url_prefix),
+        ))
+    }
+
+    /// The root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn data_path(&self, key: &FileKey) -> PathBuf {
+        self.root.join(key.as_str())
+    }
+
+    fn meta_path(&self, key: &FileKey) -> PathBuf {
+        self.root
+            .join(".meta")
+            .join(format!("{}.json", key.as_str()))
+    }
+
+    fn signed_url(&self, grant: &Grant) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in grant.query_pairs() {
+            query.append_pair(name, &value);
+        }
+        query.append_pair("signature", &self.signer.sign(grant));
+        format!("{}/{}?{}", self.url_base, grant.key(), query.finish())
+    }
+
+    /// Checks a request to a signed URL: the query must carry a grant for this `method` and
+    /// `key` with a valid signature, not expired at `now`. Returns the grant, whose terms the
+    /// caller then enforces on the request.
+    ///
+    /// # Errors
+    /// [`UrlError`] for a wrong method, a bad or missing signature, or an expired URL.
+    pub fn authorize(
+        &self,
+        method: &str,
+        key: &FileKey,
+        query: &HashMap<String, String>,
+        now: DateTime<Utc>,
+    ) -> Result<Grant, UrlError> {
+        let get = |name: &str| query.get(name).cloned();
+        let expires: i64 = get("expires")
+            .and_then(|e| e.parse().ok())
+            .ok_or(UrlError::BadSignature)?;
+        let grant = match method {
+            "PUT" => Grant::Put {
+                key: key.clone(),
+                expires,
+                size: get("size")
+                    .and_then(|s| s.parse().ok())
+                    .ok_or(UrlError::BadSignature)?,
+                content_type: get("content_type").ok_or(UrlError::BadSignature)?,
+                checksum_sha256: get("checksum_sha256"),
+            },
+            "GET" | "HEAD" => Grant::Get {
+                key: key.clone(),
+                expires,
+                disposition: get("disposition").ok_or(UrlError::BadSignature)?,
+                content_type: get("content_type").ok_or(UrlError::BadSignature)?,
+            },
+            _ => return Err(UrlError::Method),
+        };
+        let signature = get("signature").ok_or(UrlError::BadSignature)?;
+        if !self.signer.verify(&grant, &signature) {
+            return Err(UrlError::BadSignature);
+        }
+        if now.timestamp() > expires {
+            return Err(UrlError::Expired);
+        }
+        Ok(grant)
+    }
+
+    async fn read_meta(&self, key: &FileKey) -> Result<Option<SidecarMeta>, StorageError> {
+        match tokio::fs::read(self.meta_path(key)).await {
+            Ok(raw) => serde_json::from_slice(&raw)
+                .map(Some)
+                .map_err(|e| StorageError::Io(io::Error::other(e))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StorageError::Io(e)),
+        }
+    }
+
+    async fn write_body(
+        &self,
+        temp: &Path,
+        mut body: ByteStream,
+        constraints: &PutConstraints,
+    ) -> Result<(u64, Checksum), StorageError> {
+        let limit = constraints
+            .exact_size
+            .unwrap_or(constraints.max_size)
+            .min(constraints.max_size);
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(temp)
+            .await
+            .map_err(StorageError::Io)?;
+        let mut hasher = Sha256::new();
+        let mut written: u64 = 0;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(StorageError::Io)?;
+            written += chunk.len() as u64;
+            if written > limit {
+                return Err(StorageError::TooLarge { limit });
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).await.map_err(StorageError::Io)?;
+        }
+        file.flush().await.map_err(StorageError::Io)?;
+        file.sync_all().await.map_err(StorageError::Io)?;
+        if let Some(expected) = constraints.exact_size {
+            if written != expected {
+                return Err(StorageError::SizeMismatch {
+                    expected,
+                    actual: written,
+                });
+            }
+        }
+        let checksum = Checksum::from_digest(hasher.finalize().into());
+        if constraints.checksum_sha256.is_some_and(|c| c != checksum) {
+            return Err(StorageError::ChecksumMismatch);
+        }
+        Ok((written, checksum))
+    }
+}
+
+/// Removes a temporary file when dropped, whatever happened to the write.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        // The file may already be gone (renamed or never created); nothing else to do.
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+async fn ensure_parent(path: &Path) -> Result<(), StorageError> {
+    match path.parent() {
+        Some(parent) => tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(StorageError::Io),
+        None => Ok(()),
+    }
+}
+
+#[async_trait]
+impl FileStorage for LocalFileStorage {
+    fn backend(&self) -> StorageBackendKind {
+        StorageBackendKind::Local
+    }
+
+    fn bucket_name(&self) -> Option<&str> {
+        None
+    }
+
+    #[tracing::instrument(skip(self, body, constraints), fields(key = %key))]
+    async fn save_proxied_file(
+        &self,
+        key: &FileKey,
+        body: ByteStream,
+        constraints: &PutConstraints,
+    ) -> Result<ObjectMeta, StorageError> {
+        let data_path = self.data_path(key);
+        if tokio::fs::try_exists(&data_path)
+            .await
+            .map_err(StorageError::Io)?
+        {
+            return Err(StorageError::AlreadyExists);
+        }
+        let tmp_dir = self.root.join(".tmp");
+        tokio::fs::create_dir_all(&tmp_dir)
+            .await
+            .map_err(StorageError::Io)?;
+        let temp = TempFile(tmp_dir.join(Uuid::new_v4().to_string()));
+        let (size, checksum) = self.write_body(&temp.0, body, constraints).await?;
+
+        let meta = SidecarMeta {
+            content_type: constraints.content_type.as_str().to_owned(),
+            checksum_sha256: checksum.to_base64(),
+        };
+        let meta_temp = TempFile(tmp_dir.join(format!("{}.json", Uuid::new_v4())));
+        let meta_json =
+            serde_json::to_vec(&meta).map_err(|e| StorageError::Io(io::Error::other(e)))?;
+        tokio::fs::write(&meta_temp.0, meta_json)
+            .await
+            .map_err(StorageError::Io)?;
+
+        ensure_parent(&data_path).await?;
+        // A hard link is an atomic create-only rename: it fails if the key was taken meanwhile.
+        match tokio::fs::hard_link(&temp.0, &data_path).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(StorageError::AlreadyExists)
+            }
+            Err(e) => return Err(StorageError::Io(e)),
+        }
+        let meta_path = self.meta_path(key);
+        let published = async {
+            ensure_parent(&meta_path).await?;
+            tokio::fs::rename(&meta_temp.0, &meta_path)
+                .await
+                .map_err(StorageError::Io)
+        }
+        .await;
+        if let Err(e) = published {
+            // Without its metadata the object is invisible; take the bytes back out too.
+            let _ = tokio::fs::remove_file(&data_path).await;
+            return Err(e);
+        }
+        Ok(ObjectMeta {
+            size,
+            content_type: Some(meta.content_type),
+            checksum_sha256: Some(meta.checksum_sha256),
+        })
+    }
+
+    #[tracing::instrument(skip(self), fields(key = %key))]
+    async fn delete_file(&self, key: &FileKey) -> Result<(), StorageError> {
+        for path in [self.meta_path(key), self.data_path(key)] {
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StorageError::Io(e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_download_url(
+        &self,
+        key: &FileKey,
+        request: &DownloadRequest,
+    ) -> Result<SignedUrl, StorageError> {
+        let expires_at = expiry(request.expires_in);
+        let grant = Grant::Get {
+            key: key.clone(),
+            expires: expires_at.timestamp(),
+            disposition: content_disposition(request.disposition, &request.filename),
+            content_type: request.content_type.clone(),
+        };
+        Ok(SignedUrl {
+            url: self.signed_url(&grant),
+            expires_at,
+        })
+    }
+
+    async fn get_presigned_upload_url(
+        &self,
+        key: &FileKey,
+        request: &UploadGrantRequest,
+    ) -> Result<UploadTarget, StorageError> {
+        let expires_at = expiry(request.expires_in);
+        let checksum = request.checksum_sha256.map(|c| c.to_base64());
+        let grant = Grant::Put {
+            key: key.clone(),
+            expires: expires_at.timestamp(),
+            size: request.size,
+            content_type: request.content_type.as_str().to_owned(),
+            checksum_sha256: checksum.clone(),
+        };
+        let mut headers = std::collections::BTreeMap::new();
+        headers.insert(
+            "Content-Type".to_owned(),
+            request.content_type.as_str().to_owned(),
+        );
+        if let Some(c) = checksum {
+            headers.insert("x-amz-checksum-sha256".to_owned(), c);
+        }
+        Ok(UploadTarget {
+            method: UploadMethod::Put,
+            url: self.signed_url(&grant),
+            headers,
+            expires_at,
+        })
+    }
+
+    async fn get_file_stream(&self, key: &FileKey) -> Result<ByteStream, StorageError> {
+        if self.read_meta(key).await?.is_none() {
+            return Err(StorageError::NotFound);
+        }
+        let file = match tokio::fs::File::open(self.data_path(key)).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StorageError::NotFound),
+            Err(e) => return Err(StorageError::Io(e)),
+        };
+        Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(
+            file, READ_CHUNK,
+        )))
+    }
+
+    async fn head(&self, key: &FileKey) -> Result<Option<ObjectMeta>, StorageError> {
+        let Some(meta) = self.read_meta(key).await? else {
+            return Ok(None);
+        };
+        match tokio::fs::metadata(self.data_path(key)).await {
+            Ok(m) if m.is_file() => Ok(Some(ObjectMeta {
+                size: m.len(),
+                content_type: Some(meta.content_type),
+                checksum_sha256: Some(meta.checksum_sha256),
+            })),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StorageError::Io(e)),
+        }
+    }
+}
+
+fn expiry(expires_in: std::time::Duration) -> DateTime<Utc> {
+    let seconds = i64::try_from(expires_in.as_secs()).unwrap_or(i64::MAX / 2);
+    Utc::now() + chrono::Duration::seconds(seconds)
+}

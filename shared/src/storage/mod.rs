@@ -1,0 +1,222 @@
+//! The seed's `BaseStorage` as an async trait, with the types its methods take and return.
+//! [`local::LocalFileStorage`] implements it on the filesystem; [`build_storage`] picks the
+//! backend from [`Settings`].
+
+pub mod local;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures_util::Stream;
+use serde::Serialize;
+
+use crate::config::{ConfigError, Settings, StorageBackendKind};
+use crate::disposition::DispositionKind;
+use crate::keys::{Checksum, ContentType, FileKey};
+
+/// A stream of file bytes; never holds the whole file.
+pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// Semantic storage failures; backend-specific errors are mapped into these.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// No object under the key.
+    #[error("object not found")]
+    NotFound,
+    /// An object already exists under the key and overwriting is not allowed.
+    #[error("object already exists")]
+    AlreadyExists,
+    /// The body is larger than allowed.
+    #[error("body larger than {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The body length differs from the declared one.
+    #[error("body is {actual} bytes, {expected} declared")]
+    SizeMismatch {
+        /// Declared size.
+        expected: u64,
+        /// Received size.
+        actual: u64,
+    },
+    /// The body does not hash to the declared checksum.
+    #[error("body does not match the declared checksum")]
+    ChecksumMismatch,
+    /// The storage service cannot be reached or is overloaded; retrying may succeed.
+    #[error("storage unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Any other I/O failure.
+    #[error("storage I/O failed")]
+    Io(#[source] io::Error),
+}
+
+/// What an upload must match. The backend enforces all of it while writing.
+#[derive(Debug, Clone)]
+pub struct PutConstraints {
+    /// The object's content type.
+    pub content_type: ContentType,
+    /// The body must be exactly this long, when set.
+    pub exact_size: Option<u64>,
+    /// The body must be at most this long.
+    pub max_size: u64,
+    /// The body must hash to this, when set.
+    pub checksum_sha256: Option<Checksum>,
+}
+
+/// What the storage knows about a stored object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// Length in bytes.
+    pub size: u64,
+    /// The content type it was stored with.
+    pub content_type: Option<String>,
+    /// Base64 SHA-256 of the bytes, where the backend has it.
+    pub checksum_sha256: Option<String>,
+}
+
+/// The HTTP method a client uses to send the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum UploadMethod {
+    /// A single PUT of the body.
+    #[serde(rename = "PUT")]
+    Put,
+}
+
+/// A signed upload the client performs itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct UploadTarget {
+    /// The method to use.
+    pub method: UploadMethod,
+    /// The signed URL.
+    pub url: String,
+    /// Every header the request must carry, exactly.
+    pub headers: BTreeMap<String, String>,
+    /// When the URL stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What an upload URL is issued for.
+#[derive(Debug, Clone)]
+pub struct UploadGrantRequest {
+    /// Declared content type.
+    pub content_type: ContentType,
+    /// Declared exact size.
+    pub size: u64,
+    /// Declared checksum, if any.
+    pub checksum_sha256: Option<Checksum>,
+    /// URL lifetime.
+    pub expires_in: Duration,
+}
+
+/// What a download URL serves.
+#[derive(Debug, Clone)]
+pub struct DownloadRequest {
+    /// The user's file name, for `Content-Disposition`.
+    pub filename: String,
+    /// Attachment or inline.
+    pub disposition: DispositionKind,
+    /// The `Content-Type` to serve.
+    pub content_type: String,
+    /// URL lifetime.
+    pub expires_in: Duration,
+}
+
+/// A signed, expiring URL.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignedUrl {
+    /// The URL; never log it.
+    pub url: String,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A place file bytes live. Implementations are built once per cold start and shared.
+#[async_trait]
+pub trait FileStorage: Send + Sync + std::fmt::Debug {
+    /// Which backend this is.
+    fn backend(&self) -> StorageBackendKind;
+
+    /// The bucket, for backends that have one.
+    fn bucket_name(&self) -> Option<&str>;
+
+    /// Stores `body` under `key` (the proxied upload of the seed), enforcing `constraints`.
+    /// Nothing is left under the key when it fails. Never overwrites.
+    ///
+    /// # Errors
+    /// `AlreadyExists`, `TooLarge`, `SizeMismatch`, `ChecksumMismatch`, `Unavailable`, `Io`.
+    async fn save_proxied_file(
+        &self,
+        key: &FileKey,
+        body: ByteStream,
+        constraints: &PutConstraints,
+    ) -> Result<ObjectMeta, StorageError>;
+
+    /// Deletes the object; deleting a missing object succeeds, so it is safe to repeat.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Io`.
+    async fn delete_file(&self, key: &FileKey) -> Result<(), StorageError>;
+
+    /// A signed download URL.
+    ///
+    /// # Errors
+    /// `Unavailable` when signing needs credentials that cannot be had.
+    async fn get_download_url(
+        &self,
+        key: &FileKey,
+        request: &DownloadRequest,
+    ) -> Result<SignedUrl, StorageError>;
+
+    /// A signed upload bound to the declared type, size and checksum, create-only.
+    ///
+    /// # Errors
+    /// `Unavailable` when signing needs credentials that cannot be had.
+    async fn get_presigned_upload_url(
+        &self,
+        key: &FileKey,
+        request: &UploadGrantRequest,
+    ) -> Result<UploadTarget, StorageError>;
+
+    /// The object's bytes as a stream.
+    ///
+    /// # Errors
+    /// `NotFound`, `Unavailable`, `Io`.
+    async fn get_file_stream(&self, key: &FileKey) -> Result<ByteStream, StorageError>;
+
+    /// Whether an object is stored under `key`.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Io`.
+    async fn file_exists(&self, key: &FileKey) -> Result<bool, StorageError> {
+        Ok(self.head(key).await?.is_some())
+    }
+
+    /// The object's size, type and checksum, or `None` when there is no object.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Io`.
+    async fn head(&self, key: &FileKey) -> Result<Option<ObjectMeta>, StorageError>;
+}
+
+/// The storage backend chosen by `FILE_STORAGE_BACKEND`.
+///
+/// # Errors
+/// A [`ConfigError`] when the chosen backend is not configured or not available in this build.
+pub fn build_storage(settings: &Settings) -> Result<Arc<dyn FileStorage>, ConfigError> {
+    match settings.storage_backend {
+        StorageBackendKind::Local => {
+            Ok(Arc::new(local::LocalFileStorage::from_settings(settings)?))
+        }
+        StorageBackendKind::S3 => Err(ConfigError::new(
+            "FILE_STORAGE_BACKEND",
+            "the s3 backend is not available in this build yet; use `local`",
+        )),
+    }
+}

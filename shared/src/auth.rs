@@ -82,25 +82,17 @@ impl Authenticator {
         let local = match settings.mode {
             AuthMode::ApiGateway => None,
             AuthMode::LocalJwt => {
-                let secret = settings.local_jwt_secret.as_ref().ok_or_else(|| {
-                    ConfigError::new(
-                        "AUTH_LOCAL_JWT_SECRET",
-                        "is required when AUTH_MODE=local-jwt",
-                    )
-                })?;
+                let secret = settings
+                    .local_jwt_secret
+                    .as_ref()
+                    .ok_or_else(|| ConfigError::new("AUTH_LOCAL_JWT_SECRET", "is required when AUTH_MODE=local-jwt"))?;
                 let mut validation = Validation::new(Algorithm::HS256);
                 validation.set_required_spec_claims(&["exp", "sub"]);
                 validation.leeway = 5;
-                Some((
-                    DecodingKey::from_secret(secret.expose().as_bytes()),
-                    validation,
-                ))
+                Some((DecodingKey::from_secret(secret.expose().as_bytes()), validation))
             }
         };
-        Ok(Self {
-            org_claim: settings.org_claim.clone(),
-            local,
-        })
+        Ok(Self { org_claim: settings.org_claim.clone(), local })
     }
 
     /// The caller of `request`.
@@ -114,12 +106,7 @@ impl Authenticator {
         }
     }
 
-    fn from_bearer(
-        &self,
-        request: &Request,
-        key: &DecodingKey,
-        validation: &Validation,
-    ) -> Result<Caller, AuthError> {
+    fn from_bearer(&self, request: &Request, key: &DecodingKey, validation: &Validation) -> Result<Caller, AuthError> {
         let header = request
             .headers()
             .get(http_header::AUTHORIZATION)
@@ -131,8 +118,7 @@ impl Authenticator {
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or(AuthError::InvalidToken)?
             .trim();
-        let data = jsonwebtoken::decode::<LocalClaims>(token, key, validation)
-            .map_err(|_| AuthError::InvalidToken)?;
+        let data = jsonwebtoken::decode::<LocalClaims>(token, key, validation).map_err(|_| AuthError::InvalidToken)?;
         let claims = data.claims;
         let org_id = match claims.extra.get(&self.org_claim) {
             Some(serde_json::Value::String(s)) => s.clone(),
@@ -144,40 +130,26 @@ impl Authenticator {
 
     fn from_authorizer(&self, request: &Request) -> Result<Caller, AuthError> {
         let claims = match request.request_context_ref() {
-            Some(RequestContext::ApiGatewayV2(ctx)) => ctx
-                .authorizer
-                .as_ref()
-                .and_then(|a| a.jwt.as_ref())
-                .map(|jwt| jwt.claims.clone()),
+            Some(RequestContext::ApiGatewayV2(ctx)) => {
+                ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|jwt| jwt.claims.clone())
+            }
             _ => None,
         }
         .ok_or(AuthError::Missing)?;
         let get = |name: &str| claims.get(name).cloned().unwrap_or_default();
-        let roles = claims
-            .get("roles")
-            .map(|r| parse_roles(r))
-            .unwrap_or_default();
+        let roles = claims.get("roles").map(|r| parse_roles(r)).unwrap_or_default();
         caller(get("sub"), get(&self.org_claim), roles, &self.org_claim)
     }
 }
 
-fn caller(
-    user_id: String,
-    org_id: String,
-    roles: Vec<String>,
-    org_claim: &str,
-) -> Result<Caller, AuthError> {
+fn caller(user_id: String, org_id: String, roles: Vec<String>, org_claim: &str) -> Result<Caller, AuthError> {
     if user_id.trim().is_empty() {
         return Err(AuthError::MissingClaim("sub".to_owned()));
     }
     if org_id.trim().is_empty() {
         return Err(AuthError::MissingClaim(org_claim.to_owned()));
     }
-    Ok(Caller {
-        user_id,
-        org_id,
-        roles,
-    })
+    Ok(Caller { user_id, org_id, roles })
 }
 
 /// API Gateway flattens array claims to a string: `[admin editor]` from a JWT array, or a JSON
@@ -208,21 +180,14 @@ pub fn issue_local_token(
     ttl_seconds: i64,
 ) -> Result<String, jsonwebtoken::errors::Error> {
     let mut extra = HashMap::new();
-    extra.insert(
-        org_claim.to_owned(),
-        serde_json::Value::String(org_id.to_owned()),
-    );
+    extra.insert(org_claim.to_owned(), serde_json::Value::String(org_id.to_owned()));
     let claims = LocalClaims {
         sub: user_id.to_owned(),
         exp: chrono::Utc::now().timestamp() + ttl_seconds,
         roles: roles.to_vec(),
         extra,
     };
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
 }
 
 use lambda_http::http::header as http_header;
@@ -254,59 +219,27 @@ mod tests {
     fn a_valid_local_token_yields_the_caller() {
         let token = issue_local_token(SECRET, "org_id", "u1", "o1", &["admin".into()], 60).unwrap();
         let caller = local().authenticate(&with_bearer(&token)).unwrap();
-        assert_eq!(
-            caller,
-            Caller {
-                user_id: "u1".into(),
-                org_id: "o1".into(),
-                roles: vec!["admin".into()]
-            }
-        );
+        assert_eq!(caller, Caller { user_id: "u1".into(), org_id: "o1".into(), roles: vec!["admin".into()] });
         assert!(caller.is_admin());
     }
 
     #[test]
     fn expired_forged_or_missing_tokens_are_refused() {
         let expired = issue_local_token(SECRET, "org_id", "u1", "o1", &[], -60).unwrap();
-        assert_eq!(
-            local().authenticate(&with_bearer(&expired)),
-            Err(AuthError::InvalidToken)
-        );
-        let forged = issue_local_token(
-            "another-secret-another-secret-another",
-            "org_id",
-            "u1",
-            "o1",
-            &[],
-            60,
-        )
-        .unwrap();
-        assert_eq!(
-            local().authenticate(&with_bearer(&forged)),
-            Err(AuthError::InvalidToken)
-        );
+        assert_eq!(local().authenticate(&with_bearer(&expired)), Err(AuthError::InvalidToken));
+        let forged = issue_local_token("another-secret-another-secret-another", "org_id", "u1", "o1", &[], 60).unwrap();
+        assert_eq!(local().authenticate(&with_bearer(&forged)), Err(AuthError::InvalidToken));
         let no_org = issue_local_token(SECRET, "tenant", "u1", "o1", &[], 60).unwrap();
-        assert_eq!(
-            local().authenticate(&with_bearer(&no_org)),
-            Err(AuthError::MissingClaim("org_id".into()))
-        );
-        let bare = lambda_http::http::Request::builder()
-            .body(lambda_http::Body::Empty)
-            .unwrap();
+        assert_eq!(local().authenticate(&with_bearer(&no_org)), Err(AuthError::MissingClaim("org_id".into())));
+        let bare = lambda_http::http::Request::builder().body(lambda_http::Body::Empty).unwrap();
         assert_eq!(local().authenticate(&bare), Err(AuthError::Missing));
-        assert_eq!(
-            local().authenticate(&with_bearer("a.b.c")),
-            Err(AuthError::InvalidToken)
-        );
+        assert_eq!(local().authenticate(&with_bearer("a.b.c")), Err(AuthError::InvalidToken));
     }
 
     #[test]
     fn roles_parse_from_both_api_gateway_shapes() {
         assert_eq!(parse_roles("[admin editor]"), vec!["admin", "editor"]);
-        assert_eq!(
-            parse_roles(r#"["admin","editor"]"#),
-            vec!["admin", "editor"]
-        );
+        assert_eq!(parse_roles(r#"["admin","editor"]"#), vec!["admin", "editor"]);
         assert!(parse_roles("[]").is_empty());
     }
 }

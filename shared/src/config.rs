@@ -44,10 +44,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub(crate) fn new(variable: &'static str, reason: impl Into<String>) -> Self {
-        Self {
-            variable,
-            reason: reason.into(),
-        }
+        Self { variable, reason: reason.into() }
     }
 }
 
@@ -186,9 +183,7 @@ impl Settings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &'static str| -> Option<String> {
             debug_assert!(VARIABLES.contains(&name), "{name} missing from VARIABLES");
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
+            lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
         };
 
         let storage_backend = match get("FILE_STORAGE_BACKEND").as_deref() {
@@ -206,28 +201,15 @@ impl Settings {
         let local = match storage_backend {
             StorageBackendKind::Local => {
                 let media_root = get("LOCAL_MEDIA_ROOT").map(PathBuf::from).ok_or_else(|| {
-                    ConfigError::new(
-                        "LOCAL_MEDIA_ROOT",
-                        "is required when FILE_STORAGE_BACKEND=local",
-                    )
+                    ConfigError::new("LOCAL_MEDIA_ROOT", "is required when FILE_STORAGE_BACKEND=local")
                 })?;
                 let signing_secret = get("LOCAL_SIGNING_SECRET").ok_or_else(|| {
-                    ConfigError::new(
-                        "LOCAL_SIGNING_SECRET",
-                        "is required when FILE_STORAGE_BACKEND=local",
-                    )
+                    ConfigError::new("LOCAL_SIGNING_SECRET", "is required when FILE_STORAGE_BACKEND=local")
                 })?;
                 if signing_secret.len() < 32 {
-                    return Err(ConfigError::new(
-                        "LOCAL_SIGNING_SECRET",
-                        "must be at least 32 bytes long",
-                    ));
+                    return Err(ConfigError::new("LOCAL_SIGNING_SECRET", "must be at least 32 bytes long"));
                 }
-                Some(LocalStorageSettings {
-                    media_root,
-                    url_prefix,
-                    signing_secret: Secret::new(signing_secret),
-                })
+                Some(LocalStorageSettings { media_root, url_prefix, signing_secret: Secret::new(signing_secret) })
             }
             StorageBackendKind::S3 => None,
         };
@@ -264,17 +246,9 @@ impl Settings {
         let local_jwt_secret = get("AUTH_LOCAL_JWT_SECRET").map(Secret::new);
         if mode == AuthMode::LocalJwt {
             match &local_jwt_secret {
-                None => {
-                    return Err(ConfigError::new(
-                        "AUTH_LOCAL_JWT_SECRET",
-                        "is required when AUTH_MODE=local-jwt",
-                    ))
-                }
+                None => return Err(ConfigError::new("AUTH_LOCAL_JWT_SECRET", "is required when AUTH_MODE=local-jwt")),
                 Some(s) if s.expose().len() < 32 => {
-                    return Err(ConfigError::new(
-                        "AUTH_LOCAL_JWT_SECRET",
-                        "must be at least 32 bytes long",
-                    ))
+                    return Err(ConfigError::new("AUTH_LOCAL_JWT_SECRET", "must be at least 32 bytes long"))
                 }
                 Some(_) => {}
             }
@@ -283,14 +257,10 @@ impl Settings {
 
         let max_size_bytes: u64 = parse_number(&get, "UPLOAD_MAX_SIZE_BYTES", 100 * 1024 * 1024)?;
         if max_size_bytes == 0 {
-            return Err(ConfigError::new(
-                "UPLOAD_MAX_SIZE_BYTES",
-                "must be at least 1",
-            ));
+            return Err(ConfigError::new("UPLOAD_MAX_SIZE_BYTES", "must be at least 1"));
         }
-        let allowed_content_types =
-            ContentTypePolicy::parse(&get("UPLOAD_ALLOWED_CONTENT_TYPES").unwrap_or_default())
-                .map_err(|reason| ConfigError::new("UPLOAD_ALLOWED_CONTENT_TYPES", reason))?;
+        let allowed_content_types = ContentTypePolicy::parse(&get("UPLOAD_ALLOWED_CONTENT_TYPES").unwrap_or_default())
+            .map_err(|reason| ConfigError::new("UPLOAD_ALLOWED_CONTENT_TYPES", reason))?;
 
         Ok(Self {
             storage_backend,
@@ -298,15 +268,8 @@ impl Settings {
             public_base_url,
             presigned_url_expiry: Duration::from_secs(expiry_seconds),
             database,
-            auth: AuthSettings {
-                mode,
-                local_jwt_secret,
-                org_claim,
-            },
-            upload: UploadSettings {
-                max_size_bytes,
-                allowed_content_types,
-            },
+            auth: AuthSettings { mode, local_jwt_secret, org_claim },
+            upload: UploadSettings { max_size_bytes, allowed_content_types },
         })
     }
 }
@@ -318,12 +281,9 @@ fn parse_number<T: std::str::FromStr>(
 ) -> Result<T, ConfigError> {
     match get(name) {
         None => Ok(default),
-        Some(raw) => raw.parse().map_err(|_| {
-            ConfigError::new(
-                name,
-                format!("expected a non-negative whole number, got `{raw}`"),
-            )
-        }),
+        Some(raw) => raw
+            .parse()
+            .map_err(|_| ConfigError::new(name, format!("expected a non-negative whole number, got `{raw}`"))),
     }
 }
 
@@ -332,28 +292,21 @@ fn parse_url_prefix(raw: Option<String>) -> Result<String, ConfigError> {
     let trimmed = raw.trim_end_matches('/');
     let valid = trimmed.starts_with('/')
         && trimmed.len() > 1
-        && trimmed.split('/').skip(1).all(|seg| {
-            !seg.is_empty()
-                && seg
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        });
+        && trimmed
+            .split('/')
+            .skip(1)
+            .all(|seg| !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
     if valid {
         Ok(trimmed.to_owned())
     } else {
-        Err(ConfigError::new(
-            "LOCAL_MEDIA_URL_PREFIX",
-            format!("expected a path such as `/media`, got `{raw}`"),
-        ))
+        Err(ConfigError::new("LOCAL_MEDIA_URL_PREFIX", format!("expected a path such as `/media`, got `{raw}`")))
     }
 }
 
 fn parse_base_url(raw: Option<String>) -> Result<String, ConfigError> {
     let raw = raw.unwrap_or_else(|| "http://127.0.0.1:9000".to_owned());
     let trimmed = raw.trim_end_matches('/');
-    let rest = trimmed
-        .strip_prefix("http://")
-        .or_else(|| trimmed.strip_prefix("https://"));
+    let rest = trimmed.strip_prefix("http://").or_else(|| trimmed.strip_prefix("https://"));
     match rest {
         Some(host) if !host.is_empty() && !host.contains(['?', '#', ' ']) => Ok(trimmed.to_owned()),
         _ => Err(ConfigError::new(
@@ -368,27 +321,19 @@ mod tests {
     use super::*;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::from_map(&map)
     }
 
-    const LOCAL: &[(&str, &str)] = &[
-        ("LOCAL_MEDIA_ROOT", "/tmp/media"),
-        ("LOCAL_SIGNING_SECRET", "0123456789abcdef0123456789abcdef"),
-    ];
+    const LOCAL: &[(&str, &str)] =
+        &[("LOCAL_MEDIA_ROOT", "/tmp/media"), ("LOCAL_SIGNING_SECRET", "0123456789abcdef0123456789abcdef")];
 
     #[test]
     fn defaults_apply_when_only_the_required_local_values_are_set() {
         let s = settings(LOCAL).expect("valid");
         assert_eq!(s.storage_backend, StorageBackendKind::Local);
         assert_eq!(s.public_base_url, "http://127.0.0.1:9000");
-        assert_eq!(
-            s.local.as_ref().map(|l| l.url_prefix.as_str()),
-            Some("/media")
-        );
+        assert_eq!(s.local.as_ref().map(|l| l.url_prefix.as_str()), Some("/media"));
         assert_eq!(s.presigned_url_expiry, Duration::from_secs(3600));
         assert_eq!(s.auth.mode, AuthMode::ApiGateway);
         assert_eq!(s.auth.org_claim, "org_id");
@@ -397,8 +342,7 @@ mod tests {
 
     #[test]
     fn a_missing_local_root_names_the_variable() {
-        let err =
-            settings(&[("LOCAL_SIGNING_SECRET", "0123456789abcdef0123456789abcdef")]).unwrap_err();
+        let err = settings(&[("LOCAL_SIGNING_SECRET", "0123456789abcdef0123456789abcdef")]).unwrap_err();
         assert_eq!(err.variable, "LOCAL_MEDIA_ROOT");
     }
 
@@ -429,10 +373,7 @@ mod tests {
     fn local_jwt_mode_requires_its_secret() {
         let mut pairs = LOCAL.to_vec();
         pairs.push(("AUTH_MODE", "local-jwt"));
-        assert_eq!(
-            settings(&pairs).unwrap_err().variable,
-            "AUTH_LOCAL_JWT_SECRET"
-        );
+        assert_eq!(settings(&pairs).unwrap_err().variable, "AUTH_LOCAL_JWT_SECRET");
     }
 
     #[test]

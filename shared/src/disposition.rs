@@ -57,11 +57,7 @@ pub fn content_disposition(kind: DispositionKind, filename: &str) -> String {
             _ => '_',
         })
         .collect();
-    let fallback = if fallback.trim().is_empty() {
-        "download".to_owned()
-    } else {
-        fallback
-    };
+    let fallback = if fallback.trim().is_empty() { "download".to_owned() } else { fallback };
     if fallback == filename {
         format!("{}; filename=\"{fallback}\"", kind.as_str())
     } else {
@@ -84,10 +80,7 @@ mod tests {
             content_disposition(DispositionKind::Attachment, "report 2024.pdf"),
             "attachment; filename=\"report 2024.pdf\""
         );
-        assert_eq!(
-            content_disposition(DispositionKind::Inline, "a.png"),
-            "inline; filename=\"a.png\""
-        );
+        assert_eq!(content_disposition(DispositionKind::Inline, "a.png"), "inline; filename=\"a.png\"");
     }
 
     #[test]
@@ -100,14 +93,9 @@ mod tests {
 
     #[test]
     fn quotes_backslashes_and_line_breaks_cannot_inject_anything() {
-        let value = content_disposition(
-            DispositionKind::Attachment,
-            "a\"; filename=evil.exe\r\nX-Injected: 1\\",
-        );
+        let value = content_disposition(DispositionKind::Attachment, "a\"; filename=evil.exe\r\nX-Injected: 1\\");
         assert!(!value.contains('\r') && !value.contains('\n'));
         assert_eq!(value.matches('"').count(), 2, "{value}");
-        assert!(value.starts_with(
-            "attachment; filename=\"a_; filename=evil.exe__X-Injected: 1_\"; filename*=UTF-8''"
-        ));
+        assert!(value.starts_with("attachment; filename=\"a_; filename=evil.exe__X-Injected: 1_\"; filename*=UTF-8''"));
     }
 }

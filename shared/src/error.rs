@@ -105,13 +105,7 @@ pub struct Problem<'a> {
 impl ApiError {
     /// An error of `kind` with a stable `code` and a detail that is safe to show.
     pub fn new(kind: ErrorKind, code: &'static str, detail: impl Into<String>) -> Self {
-        Self {
-            kind,
-            code,
-            detail: detail.into(),
-            retry_after: None,
-            source: None,
-        }
+        Self { kind, code, detail: detail.into(), retry_after: None, source: None }
     }
 
     /// 400 with `code`.
@@ -138,12 +132,7 @@ impl ApiError {
 
     /// 500 `internal_error`; the cause is logged, never sent.
     pub fn internal(source: impl Into<Source>) -> Self {
-        Self::new(
-            ErrorKind::Internal,
-            "internal_error",
-            "An internal error occurred.",
-        )
-        .with_source(source)
+        Self::new(ErrorKind::Internal, "internal_error", "An internal error occurred.").with_source(source)
     }
 
     /// Keeps `source` for the log.
@@ -191,11 +180,7 @@ impl ApiError {
 
     /// Logs the failure: server faults at error level with the cause chain, the rest at info.
     pub fn log(&self) {
-        let chain = self
-            .source
-            .as_deref()
-            .map(|s| error_chain(s as &(dyn StdError + 'static)))
-            .unwrap_or_default();
+        let chain = self.source.as_deref().map(|s| error_chain(s as &(dyn StdError + 'static))).unwrap_or_default();
         match self.kind {
             ErrorKind::Internal => {
                 tracing::error!(code = self.code, cause = %chain, "request failed")
@@ -216,9 +201,7 @@ impl std::fmt::Display for ApiError {
 
 impl StdError for ApiError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source
-            .as_deref()
-            .map(|s| s as &(dyn StdError + 'static))
+        self.source.as_deref().map(|s| s as &(dyn StdError + 'static))
     }
 }
 
@@ -250,12 +233,9 @@ impl From<RepositoryError> for ApiError {
     fn from(e: RepositoryError) -> Self {
         match e {
             RepositoryError::Unavailable(_) => Self::unavailable("database", e),
-            RepositoryError::Conflict(_) => Self::new(
-                ErrorKind::Conflict,
-                "conflict",
-                "The file was changed concurrently; retry.",
-            )
-            .with_source(e),
+            RepositoryError::Conflict(_) => {
+                Self::new(ErrorKind::Conflict, "conflict", "The file was changed concurrently; retry.").with_source(e)
+            }
             RepositoryError::Query(_) => Self::internal(e),
         }
     }
@@ -264,9 +244,7 @@ impl From<RepositoryError> for ApiError {
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         match &e {
-            StorageError::NotFound => {
-                Self::new(ErrorKind::NotFound, "object_not_found", "No such object.")
-            }
+            StorageError::NotFound => Self::new(ErrorKind::NotFound, "object_not_found", "No such object."),
             StorageError::AlreadyExists => Self::new(
                 ErrorKind::Conflict,
                 "object_exists",
@@ -277,14 +255,12 @@ impl From<StorageError> for ApiError {
                 "payload_too_large",
                 format!("The body is larger than {limit} bytes."),
             ),
-            StorageError::SizeMismatch { expected, actual } => Self::bad_request(
-                "size_mismatch",
-                format!("The body is {actual} bytes but {expected} were declared."),
-            ),
-            StorageError::ChecksumMismatch => Self::bad_request(
-                "checksum_mismatch",
-                "The body does not match the declared SHA-256 checksum.",
-            ),
+            StorageError::SizeMismatch { expected, actual } => {
+                Self::bad_request("size_mismatch", format!("The body is {actual} bytes but {expected} were declared."))
+            }
+            StorageError::ChecksumMismatch => {
+                Self::bad_request("checksum_mismatch", "The body does not match the declared SHA-256 checksum.")
+            }
             StorageError::Unavailable(_) => Self::unavailable("storage service", e),
             StorageError::Io(_) => Self::internal(e),
         }
@@ -297,10 +273,7 @@ mod tests {
 
     #[test]
     fn problems_carry_status_code_and_detail_but_never_the_cause() {
-        let err = ApiError::unavailable(
-            "database",
-            std::io::Error::other("password=hunter2 refused"),
-        );
+        let err = ApiError::unavailable("database", std::io::Error::other("password=hunter2 refused"));
         let body = serde_json::to_value(err.problem()).unwrap();
         assert_eq!(body["status"], 503);
         assert_eq!(body["code"], "dependency_unavailable");

@@ -42,31 +42,22 @@ impl Reply {
     }
 
     fn json<T: Serialize>(status: StatusCode, body: &T) -> Result<Self, ApiError> {
-        Ok(Self::Json(
-            status,
-            serde_json::to_value(body).map_err(ApiError::internal)?,
-        ))
+        Ok(Self::Json(status, serde_json::to_value(body).map_err(ApiError::internal)?))
     }
 }
 
 fn with_body(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Body> {
     let mut response = Response::new(Body::Binary(body));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
 /// The response for a handler's result; errors are logged and rendered as problem+json.
 pub fn respond(result: Result<Reply, ApiError>) -> Response<Body> {
     match result {
-        Ok(Reply::Json(status, value)) => {
-            with_body(status, "application/json", value.to_string().into_bytes())
-        }
+        Ok(Reply::Json(status, value)) => with_body(status, "application/json", value.to_string().into_bytes()),
         Ok(Reply::Empty(status)) => {
             let mut response = Response::new(Body::Empty);
             *response.status_mut() = status;
@@ -84,9 +75,7 @@ pub fn problem_response(err: &ApiError) -> Response<Body> {
     let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = with_body(status, "application/problem+json", body);
     if let Some(seconds) = err.retry_after() {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
 }
@@ -96,11 +85,8 @@ pub fn problem_response(err: &ApiError) -> Response<Body> {
 /// # Errors
 /// 413 when the body is over [`LAMBDA_MAX_BODY_BYTES`].
 pub fn body_bytes(request: &Request) -> Result<&[u8], ApiError> {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     let body: &[u8] = request.body().as_ref();
     if declared.unwrap_or(0) > LAMBDA_MAX_BODY_BYTES || body.len() as u64 > LAMBDA_MAX_BODY_BYTES {
         return Err(ApiError::new(
@@ -133,13 +119,9 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> 
     }
     let body = body_bytes(request)?;
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request(
-            "invalid_json",
-            "A JSON body is required.",
-        ));
+        return Err(ApiError::bad_request("invalid_json", "A JSON body is required."));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("Invalid JSON body: {e}")))
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", format!("Invalid JSON body: {e}")))
 }
 
 /// The `id` path parameter as a UUID.
@@ -149,24 +131,16 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> 
 pub fn path_id(request: &Request) -> Result<Uuid, ApiError> {
     let params = request.path_parameters();
     let raw = params.first("id").unwrap_or_default();
-    Uuid::parse_str(raw)
-        .map_err(|_| ApiError::bad_request("invalid_file_id", "The file id must be a UUID."))
+    Uuid::parse_str(raw).map_err(|_| ApiError::bad_request("invalid_file_id", "The file id must be a UUID."))
 }
 
 /// The query string as a map (the first value of each name).
 pub fn query_map(request: &Request) -> HashMap<String, String> {
     let params = request.query_string_parameters();
-    params
-        .iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+    params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
 }
 
 /// A 405 for a method the route does not take.
 pub fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        ErrorKind::MethodNotAllowed,
-        "method_not_allowed",
-        "This route does not accept that method.",
-    )
+    ApiError::new(ErrorKind::MethodNotAllowed, "method_not_allowed", "This route does not accept that method.")
 }

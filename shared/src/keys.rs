@@ -41,13 +41,8 @@ impl FileKey {
             if segment.is_empty() || segment.starts_with('.') {
                 return Err(invalid("file_key has an empty or dot-leading path segment"));
             }
-            if !segment
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-            {
-                return Err(invalid(
-                    "file_key may hold only letters, digits, '.', '_', '-' and '/'",
-                ));
+            if !segment.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+                return Err(invalid("file_key may hold only letters, digits, '.', '_', '-' and '/'"));
             }
         }
         Ok(Self(raw.to_owned()))
@@ -60,9 +55,7 @@ impl FileKey {
             .as_str()
             .rsplit_once('.')
             .map(|(_, ext)| ext)
-            .filter(|ext| {
-                !ext.is_empty() && ext.len() <= 10 && ext.bytes().all(|b| b.is_ascii_alphanumeric())
-            })
+            .filter(|ext| !ext.is_empty() && ext.len() <= 10 && ext.bytes().all(|b| b.is_ascii_alphanumeric()))
             .map(|ext| format!(".{}", ext.to_ascii_lowercase()))
             .unwrap_or_default();
         Self(format!("{UPLOAD_PREFIX}/{}{ext}", Uuid::new_v4()))
@@ -118,9 +111,7 @@ impl OriginalFilename {
 pub struct ContentType(String);
 
 fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
 }
 
 impl ContentType {
@@ -153,12 +144,7 @@ impl ContentType {
 
     /// `type/subtype`, lower-cased, without parameters.
     pub fn essence(&self) -> String {
-        self.0
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase()
+        self.0.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
     }
 }
 
@@ -210,12 +196,9 @@ impl Checksum {
     /// # Errors
     /// [`InvalidInput`] unless it is base64 of exactly 32 bytes.
     pub fn parse_base64(raw: &str) -> Result<Self, InvalidInput> {
-        let bytes = STANDARD
-            .decode(raw.trim())
-            .map_err(|_| invalid("checksum_sha256 must be base64"))?;
-        let digest: [u8; 32] = bytes.try_into().map_err(|_| {
-            invalid("checksum_sha256 must be the base64 of a 32-byte SHA-256 digest")
-        })?;
+        let bytes = STANDARD.decode(raw.trim()).map_err(|_| invalid("checksum_sha256 must be base64"))?;
+        let digest: [u8; 32] =
+            bytes.try_into().map_err(|_| invalid("checksum_sha256 must be the base64 of a 32-byte SHA-256 digest"))?;
         Ok(Self(digest))
     }
 
@@ -270,44 +253,18 @@ mod tests {
 
     #[test]
     fn filenames_with_controls_paths_or_excess_length_are_refused() {
-        for bad in [
-            "",
-            "   ",
-            "a\nb",
-            "a\rb",
-            "a\u{0}b",
-            "a\u{7f}",
-            "dir/x.txt",
-            "c:\\x.txt",
-            "..",
-            ".",
-        ] {
+        for bad in ["", "   ", "a\nb", "a\rb", "a\u{0}b", "a\u{7f}", "dir/x.txt", "c:\\x.txt", "..", "."] {
             assert!(OriginalFilename::parse(bad).is_err(), "{bad:?}");
         }
-        assert!(
-            OriginalFilename::parse(&"é".repeat(128)).is_err(),
-            "256 bytes"
-        );
+        assert!(OriginalFilename::parse(&"é".repeat(128)).is_err(), "256 bytes");
         assert!(OriginalFilename::parse(&"a".repeat(255)).is_ok());
         assert!(OriginalFilename::parse("Überweisung März \"final\".pdf").is_ok());
     }
 
     #[test]
     fn content_types_must_be_type_slash_subtype() {
-        assert_eq!(
-            ContentType::parse("Text/Plain; charset=utf-8")
-                .unwrap()
-                .essence(),
-            "text/plain"
-        );
-        for bad in [
-            "",
-            "text",
-            "text/",
-            "/plain",
-            "text/plain\r\nX: y",
-            "tëxt/plain",
-        ] {
+        assert_eq!(ContentType::parse("Text/Plain; charset=utf-8").unwrap().essence(), "text/plain");
+        for bad in ["", "text", "text/", "/plain", "text/plain\r\nX: y", "tëxt/plain"] {
             assert!(ContentType::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -320,9 +277,7 @@ mod tests {
         assert!(policy.allows(&ct("Application/PDF")));
         assert!(!policy.allows(&ct("text/plain")));
         assert!(!policy.allows(&ct("imagex/png")));
-        assert!(ContentTypePolicy::parse("")
-            .unwrap()
-            .allows(&ct("text/plain")));
+        assert!(ContentTypePolicy::parse("").unwrap().allows(&ct("text/plain")));
         assert!(ContentTypePolicy::parse("*/*").is_err());
     }
 

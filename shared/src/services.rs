@@ -12,15 +12,12 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::config::{Settings, UploadSettings, LAMBDA_MAX_BODY_BYTES};
-use crate::db::{
-    ConfirmOutcome, FileRepository, FileStatus, NewStoredFile, OwnerEntity, StoredFile,
-};
+use crate::db::{ConfirmOutcome, FileRepository, FileStatus, NewStoredFile, OwnerEntity, StoredFile};
 use crate::disposition::DispositionKind;
 use crate::error::{ApiError, ErrorKind};
 use crate::keys::{Checksum, ContentType, FileKey, OriginalFilename};
 use crate::storage::{
-    ByteStream, DownloadRequest, FileStorage, PutConstraints, SignedUrl, UploadGrantRequest,
-    UploadMethod,
+    ByteStream, DownloadRequest, FileStorage, PutConstraints, SignedUrl, UploadGrantRequest, UploadMethod,
 };
 
 /// `POST /files/initiate-upload` body.
@@ -114,17 +111,8 @@ pub struct FileService {
 
 impl FileService {
     /// The service over `storage` and `repo` with the limits in `settings`.
-    pub fn new(
-        storage: Arc<dyn FileStorage>,
-        repo: Arc<dyn FileRepository>,
-        settings: &Settings,
-    ) -> Self {
-        Self {
-            storage,
-            repo,
-            upload: settings.upload.clone(),
-            url_expiry: settings.presigned_url_expiry,
-        }
+    pub fn new(storage: Arc<dyn FileStorage>, repo: Arc<dyn FileRepository>, settings: &Settings) -> Self {
+        Self { storage, repo, upload: settings.upload.clone(), url_expiry: settings.presigned_url_expiry }
     }
 
     /// The storage backend.
@@ -142,29 +130,21 @@ impl FileService {
         filename: &str,
         content_type: &str,
     ) -> Result<(OriginalFilename, ContentType), ApiError> {
-        let filename = OriginalFilename::parse(filename)
-            .map_err(|e| ApiError::bad_request("invalid_filename", e.0))?;
-        let content_type = ContentType::parse(content_type)
-            .map_err(|e| ApiError::bad_request("invalid_content_type", e.0))?;
+        let filename = OriginalFilename::parse(filename).map_err(|e| ApiError::bad_request("invalid_filename", e.0))?;
+        let content_type =
+            ContentType::parse(content_type).map_err(|e| ApiError::bad_request("invalid_content_type", e.0))?;
         if !self.upload.allowed_content_types.allows(&content_type) {
             return Err(ApiError::new(
                 ErrorKind::UnsupportedMediaType,
                 "content_type_not_allowed",
-                format!(
-                    "Files of type `{}` may not be uploaded.",
-                    content_type.essence()
-                ),
+                format!("Files of type `{}` may not be uploaded.", content_type.essence()),
             ));
         }
         Ok((filename, content_type))
     }
 
     fn too_large(&self, limit: u64) -> ApiError {
-        ApiError::new(
-            ErrorKind::PayloadTooLarge,
-            "file_too_large",
-            format!("Files may be at most {limit} bytes."),
-        )
+        ApiError::new(ErrorKind::PayloadTooLarge, "file_too_large", format!("Files may be at most {limit} bytes."))
     }
 
     /// Validates the request, records a `pending` file owned by the caller, and returns a
@@ -179,8 +159,7 @@ impl FileService {
         caller: &Caller,
         request: InitiateUploadRequest,
     ) -> Result<InitiatedUpload, ApiError> {
-        let (filename, content_type) =
-            self.parse_name_and_type(&request.filename, &request.content_type)?;
+        let (filename, content_type) = self.parse_name_and_type(&request.filename, &request.content_type)?;
         let size = u64::try_from(request.size)
             .map_err(|_| ApiError::bad_request("invalid_size", "size must not be negative"))?;
         if size > self.upload.max_size_bytes {
@@ -244,29 +223,18 @@ impl FileService {
     /// the bytes are not there yet; 422 when they differ from what was declared (the row stays
     /// pending); 503 when a dependency is down.
     #[tracing::instrument(skip_all, fields(org = %caller.org_id, user = %caller.user_id))]
-    pub async fn confirm_upload(
-        &self,
-        caller: &Caller,
-        request: ConfirmUploadRequest,
-    ) -> Result<FileView, ApiError> {
-        let key = FileKey::parse(&request.file_key)
-            .map_err(|e| ApiError::bad_request("invalid_file_key", e.0))?;
+    pub async fn confirm_upload(&self, caller: &Caller, request: ConfirmUploadRequest) -> Result<FileView, ApiError> {
+        let key = FileKey::parse(&request.file_key).map_err(|e| ApiError::bad_request("invalid_file_key", e.0))?;
         let row = self
             .repo
             .find_by_key(&caller.org_id, key.as_str())
             .await?
-            .ok_or_else(|| {
-                ApiError::new(ErrorKind::NotFound, "upload_not_found", "No such upload.")
-            })?;
+            .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "upload_not_found", "No such upload."))?;
         if row.status == FileStatus::Available {
             return self.view(row).await;
         }
         let meta = self.storage.head(&key).await?.ok_or_else(|| {
-            ApiError::new(
-                ErrorKind::Conflict,
-                "upload_incomplete",
-                "The file's bytes have not been uploaded yet.",
-            )
+            ApiError::new(ErrorKind::Conflict, "upload_incomplete", "The file's bytes have not been uploaded yet.")
         })?;
         let mismatch = |what: &str| {
             ApiError::new(
@@ -279,10 +247,7 @@ impl FileService {
             return Err(mismatch("size"));
         }
         let stored_type = meta.content_type.as_deref().unwrap_or_default();
-        if !stored_type
-            .trim()
-            .eq_ignore_ascii_case(row.content_type.trim())
-        {
+        if !stored_type.trim().eq_ignore_ascii_case(row.content_type.trim()) {
             return Err(mismatch("content type"));
         }
         if let Some(declared) = &row.checksum_sha256 {
@@ -291,26 +256,13 @@ impl FileService {
             }
         }
         let size = row.size;
-        match self
-            .repo
-            .mark_available(
-                &caller.org_id,
-                row.id,
-                size,
-                meta.checksum_sha256.as_deref(),
-            )
-            .await?
-        {
+        match self.repo.mark_available(&caller.org_id, row.id, size, meta.checksum_sha256.as_deref()).await? {
             Some(ConfirmOutcome::Confirmed(row)) => {
                 tracing::info!(file_id = %row.id, "upload confirmed");
                 self.view(row).await
             }
             Some(ConfirmOutcome::AlreadyAvailable(row)) => self.view(row).await,
-            None => Err(ApiError::new(
-                ErrorKind::NotFound,
-                "upload_not_found",
-                "No such upload.",
-            )),
+            None => Err(ApiError::new(ErrorKind::NotFound, "upload_not_found", "No such upload.")),
         }
     }
 
@@ -380,10 +332,7 @@ impl FileService {
     }
 
     async fn find(&self, caller: &Caller, id: Uuid) -> Result<StoredFile, ApiError> {
-        self.repo
-            .find_by_id(&caller.org_id, id)
-            .await?
-            .ok_or_else(ApiError::file_not_found)
+        self.repo.find_by_id(&caller.org_id, id).await?.ok_or_else(ApiError::file_not_found)
     }
 
     /// The caller's organization's file.
@@ -440,11 +389,7 @@ impl FileService {
         Ok(())
     }
 
-    async fn sign_download(
-        &self,
-        row: &StoredFile,
-        disposition: DispositionKind,
-    ) -> Result<SignedUrl, ApiError> {
+    async fn sign_download(&self, row: &StoredFile, disposition: DispositionKind) -> Result<SignedUrl, ApiError> {
         let key = FileKey::parse(&row.file_key).map_err(ApiError::internal)?;
         Ok(self
             .storage
@@ -466,10 +411,7 @@ impl FileService {
     /// 503 when signing needs credentials that cannot be had.
     pub async fn view(&self, row: StoredFile) -> Result<FileView, ApiError> {
         let signed = match row.status {
-            FileStatus::Available => Some(
-                self.sign_download(&row, DispositionKind::Attachment)
-                    .await?,
-            ),
+            FileStatus::Available => Some(self.sign_download(&row, DispositionKind::Attachment).await?),
             FileStatus::Pending => None,
         };
         Ok(FileView {

@@ -60,22 +60,11 @@ impl Grant {
     /// keys, numbers, media types, base64, or header values we built).
     fn canonical(&self) -> String {
         match self {
-            Self::Put {
-                key,
-                expires,
-                size,
-                content_type,
-                checksum_sha256,
-            } => format!(
+            Self::Put { key, expires, size, content_type, checksum_sha256 } => format!(
                 "v1\nPUT\n{key}\n{expires}\n{size}\n{content_type}\n{}",
                 checksum_sha256.as_deref().unwrap_or("")
             ),
-            Self::Get {
-                key,
-                expires,
-                disposition,
-                content_type,
-            } => {
+            Self::Get { key, expires, disposition, content_type } => {
                 format!("v1\nGET\n{key}\n{expires}\n{disposition}\n{content_type}")
             }
         }
@@ -84,13 +73,7 @@ impl Grant {
     /// The query parameters that carry the grant (without the signature).
     pub fn query_pairs(&self) -> Vec<(&'static str, String)> {
         match self {
-            Self::Put {
-                expires,
-                size,
-                content_type,
-                checksum_sha256,
-                ..
-            } => {
+            Self::Put { expires, size, content_type, checksum_sha256, .. } => {
                 let mut pairs = vec![
                     ("expires", expires.to_string()),
                     ("size", size.to_string()),
@@ -101,12 +84,7 @@ impl Grant {
                 }
                 pairs
             }
-            Self::Get {
-                expires,
-                disposition,
-                content_type,
-                ..
-            } => vec![
+            Self::Get { expires, disposition, content_type, .. } => vec![
                 ("expires", expires.to_string()),
                 ("disposition", disposition.clone()),
                 ("content_type", content_type.clone()),
@@ -131,8 +109,7 @@ impl UrlSigner {
     /// A signer keyed with `secret`.
     pub fn new(secret: &[u8]) -> Self {
         // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
-        let mac = HmacSha256::new_from_slice(secret)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        let mac = HmacSha256::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
         Self { mac }
     }
 
@@ -173,16 +150,7 @@ mod tests {
         let signer = UrlSigner::new(b"0123456789abcdef0123456789abcdef");
         let sig = signer.sign(&put());
         assert!(signer.verify(&put(), &sig));
-        let Grant::Put {
-            key,
-            expires,
-            size,
-            content_type,
-            checksum_sha256,
-        } = put()
-        else {
-            unreachable!()
-        };
+        let Grant::Put { key, expires, size, content_type, checksum_sha256 } = put() else { unreachable!() };
         let variants = [
             Grant::Put {
                 key: FileKey::parse("uploads/b.txt").unwrap(),
@@ -219,12 +187,7 @@ mod tests {
                 content_type: content_type.clone(),
                 checksum_sha256: Some("x".into()),
             },
-            Grant::Get {
-                key,
-                expires,
-                disposition: "attachment".into(),
-                content_type,
-            },
+            Grant::Get { key, expires, disposition: "attachment".into(), content_type },
         ];
         for other in variants {
             assert!(!signer.verify(&other, &sig), "{other:?}");

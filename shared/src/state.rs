@@ -30,10 +30,6 @@ impl AppState {
         let repo = Arc::new(PgFileRepository::new(build_pool(&settings.database)?));
         let auth = Authenticator::new(&settings.auth)?;
         let files = FileService::new(storage, repo, &settings);
-        Ok(Self {
-            settings: Arc::new(settings),
-            auth,
-            files,
-        })
+        Ok(Self { settings: Arc::new(settings), auth, files })
     }
 }

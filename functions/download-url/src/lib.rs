@@ -21,10 +21,7 @@ async fn download_url(state: &AppState, request: &Request) -> Result<Reply, ApiE
     let disposition = match query_map(request).get("disposition") {
         None => DispositionKind::Attachment,
         Some(raw) => DispositionKind::parse(raw).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_disposition",
-                "disposition must be `attachment` or `inline`",
-            )
+            ApiError::bad_request("invalid_disposition", "disposition must be `attachment` or `inline`")
         })?,
     };
     let signed = state.files.download_url(&caller, id, disposition).await?;

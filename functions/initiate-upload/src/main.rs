@@ -5,8 +5,5 @@ use lambda_http::{run, service_fn, Error};
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let state = AppState::build(Settings::from_env()?).await?;
-    run(service_fn(|request| {
-        initiate_upload::handle(&state, request)
-    }))
-    .await
+    run(service_fn(|request| initiate_upload::handle(&state, request))).await
 }

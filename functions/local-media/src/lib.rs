@@ -32,15 +32,8 @@ impl MediaState {
     /// A [`ConfigError`] when the backend is not local or not configured.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         let storage = LocalFileStorage::from_settings(settings)?;
-        let url_prefix = settings
-            .local
-            .as_ref()
-            .map(|l| l.url_prefix.clone())
-            .unwrap_or_else(|| "/media".to_owned());
-        Ok(Self {
-            storage,
-            url_prefix,
-        })
+        let url_prefix = settings.local.as_ref().map(|l| l.url_prefix.clone()).unwrap_or_else(|| "/media".to_owned());
+        Ok(Self { storage, url_prefix })
     }
 }
 
@@ -55,16 +48,10 @@ pub async fn handle(state: &MediaState, request: Request) -> Result<Response<Bod
 
 fn forbidden(err: UrlError) -> ApiError {
     match err {
-        UrlError::Expired => ApiError::new(
-            ErrorKind::Forbidden,
-            "url_expired",
-            "The signed URL has expired.",
-        ),
-        UrlError::BadSignature => ApiError::new(
-            ErrorKind::Forbidden,
-            "invalid_signature",
-            "The URL signature is invalid.",
-        ),
+        UrlError::Expired => ApiError::new(ErrorKind::Forbidden, "url_expired", "The signed URL has expired."),
+        UrlError::BadSignature => {
+            ApiError::new(ErrorKind::Forbidden, "invalid_signature", "The URL signature is invalid.")
+        }
         UrlError::Method => method_not_allowed(),
     }
 }
@@ -85,40 +72,13 @@ async fn serve(state: &MediaState, request: &Request) -> Result<Reply, ApiError>
         .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "object_not_found", "No such object."))?;
     let key = FileKey::parse(raw_key).map_err(|e| ApiError::bad_request("invalid_key", e.0))?;
     let method = request.method().as_str();
-    let grant = state
-        .storage
-        .authorize(method, &key, &query_map(request), Utc::now())
-        .map_err(forbidden)?;
+    let grant = state.storage.authorize(method, &key, &query_map(request), Utc::now()).map_err(forbidden)?;
     match grant {
-        Grant::Put {
-            size,
-            content_type,
-            checksum_sha256,
-            ..
-        } => {
-            put(
-                state,
-                request,
-                &key,
-                size,
-                &content_type,
-                checksum_sha256.as_deref(),
-            )
-            .await
+        Grant::Put { size, content_type, checksum_sha256, .. } => {
+            put(state, request, &key, size, &content_type, checksum_sha256.as_deref()).await
         }
-        Grant::Get {
-            disposition,
-            content_type,
-            ..
-        } => {
-            get(
-                state,
-                &key,
-                &disposition,
-                &content_type,
-                request.method() == Method::HEAD,
-            )
-            .await
+        Grant::Get { disposition, content_type, .. } => {
+            get(state, &key, &disposition, &content_type, request.method() == Method::HEAD).await
         }
     }
 }
@@ -132,9 +92,7 @@ async fn put(
     checksum: Option<&str>,
 ) -> Result<Reply, ApiError> {
     let header_value = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
-    if !header_value("content-type")
-        .is_some_and(|sent| sent.trim().eq_ignore_ascii_case(content_type))
-    {
+    if !header_value("content-type").is_some_and(|sent| sent.trim().eq_ignore_ascii_case(content_type)) {
         return Err(header_mismatch("Content-Type"));
     }
     if let Some(sent) = header_value("x-amz-checksum-sha256") {
@@ -160,19 +118,12 @@ async fn put(
             .map_err(|e| ApiError::bad_request("invalid_checksum", e.0))?,
     };
     let bytes = Bytes::copy_from_slice(body);
-    let stream = Box::pin(futures_util::stream::once(async move {
-        Ok::<_, std::io::Error>(bytes)
-    }));
-    let meta = state
-        .storage
-        .save_proxied_file(key, stream, &constraints)
-        .await?;
+    let stream = Box::pin(futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes) }));
+    let meta = state.storage.save_proxied_file(key, stream, &constraints).await?;
     let mut response = Response::new(Body::Empty);
     if let Some(checksum) = meta.checksum_sha256 {
         if let Ok(value) = HeaderValue::from_str(&checksum) {
-            response
-                .headers_mut()
-                .insert("x-amz-checksum-sha256", value);
+            response.headers_mut().insert("x-amz-checksum-sha256", value);
         }
     }
     Ok(Reply::Raw(response))
@@ -185,42 +136,23 @@ async fn get(
     content_type: &str,
     head_only: bool,
 ) -> Result<Reply, ApiError> {
-    let stream = state
-        .storage
-        .get_file_stream(key)
-        .await
-        .map_err(|e| match e {
-            StorageError::NotFound => {
-                ApiError::new(ErrorKind::NotFound, "object_not_found", "No such object.")
-            }
-            other => other.into(),
-        })?;
+    let stream = state.storage.get_file_stream(key).await.map_err(|e| match e {
+        StorageError::NotFound => ApiError::new(ErrorKind::NotFound, "object_not_found", "No such object."),
+        other => other.into(),
+    })?;
     // A Lambda response is buffered whole (6 MB on AWS); objects that arrive over HTTP are
     // capped at that size, so the local backend can afford to collect them here.
-    let chunks: Vec<Bytes> = stream
-        .try_collect()
-        .await
-        .map_err(|e| ApiError::from(StorageError::Io(e)))?;
+    let chunks: Vec<Bytes> = stream.try_collect().await.map_err(|e| ApiError::from(StorageError::Io(e)))?;
     let body: Vec<u8> = chunks.concat();
     let length = body.len();
-    let mut response = Response::new(if head_only {
-        Body::Empty
-    } else {
-        Body::Binary(body)
-    });
+    let mut response = Response::new(if head_only { Body::Empty } else { Body::Binary(body) });
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
     let value = |v: &str| HeaderValue::from_str(v).map_err(ApiError::internal);
     headers.insert(header::CONTENT_TYPE, value(content_type)?);
     headers.insert(header::CONTENT_DISPOSITION, value(disposition)?);
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     Ok(Reply::Raw(response))
 }

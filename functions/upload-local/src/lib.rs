@@ -22,20 +22,13 @@ pub async fn handle(state: &AppState, request: Request) -> Result<Response<Body>
 }
 
 fn invalid_multipart(err: multer::Error) -> ApiError {
-    ApiError::bad_request(
-        "invalid_multipart",
-        format!("The multipart body is malformed: {err}"),
-    )
+    ApiError::bad_request("invalid_multipart", format!("The multipart body is malformed: {err}"))
 }
 
 async fn upload(state: &AppState, request: Request) -> Result<Reply, ApiError> {
     let caller = state.auth.authenticate(&request)?;
     body_bytes(&request)?;
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let boundary = multer::parse_boundary(content_type).map_err(|_| {
         ApiError::new(
             ErrorKind::UnsupportedMediaType,
@@ -47,37 +40,23 @@ async fn upload(state: &AppState, request: Request) -> Result<Reply, ApiError> {
         Body::Empty => Bytes::new(),
         Body::Text(text) => Bytes::from(text),
         Body::Binary(bytes) => Bytes::from(bytes),
-        _ => {
-            return Err(ApiError::bad_request(
-                "invalid_multipart",
-                "The request body could not be read.",
-            ))
-        }
+        _ => return Err(ApiError::bad_request("invalid_multipart", "The request body could not be read.")),
     };
-    let mut multipart = multer::Multipart::new(
-        futures_util::stream::once(async { Ok::<_, Infallible>(body) }),
-        boundary,
-    );
+    let mut multipart =
+        multer::Multipart::new(futures_util::stream::once(async { Ok::<_, Infallible>(body) }), boundary);
     while let Some(field) = multipart.next_field().await.map_err(invalid_multipart)? {
         if field.name() != Some("file") {
             continue;
         }
-        let filename = field.file_name().map(str::to_owned).ok_or_else(|| {
-            ApiError::bad_request("invalid_filename", "The `file` part must carry a filename.")
-        })?;
-        let part_type = field
-            .content_type()
-            .map(ToString::to_string)
-            .unwrap_or_else(|| "application/octet-stream".to_owned());
+        let filename = field
+            .file_name()
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::bad_request("invalid_filename", "The `file` part must carry a filename."))?;
+        let part_type =
+            field.content_type().map(ToString::to_string).unwrap_or_else(|| "application/octet-stream".to_owned());
         let stream = Box::pin(field.map_err(std::io::Error::other));
-        let file = state
-            .files
-            .upload_proxied(&caller, &filename, &part_type, stream)
-            .await?;
+        let file = state.files.upload_proxied(&caller, &filename, &part_type, stream).await?;
         return Reply::created(&file);
     }
-    Err(ApiError::bad_request(
-        "missing_file",
-        "The form has no `file` part.",
-    ))
+    Err(ApiError::bad_request("missing_file", "The form has no `file` part."))
 }

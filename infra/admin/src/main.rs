@@ -8,10 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "files-admin",
-    about = "Operator commands for the file-storage service"
-)]
+#[command(name = "files-admin", about = "Operator commands for the file-storage service")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,6 +21,9 @@ enum Command {
         /// The database to migrate.
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: String,
+        /// Create the database first when it does not exist.
+        #[arg(long)]
+        create_database: bool,
     },
     /// Print a development bearer token (HS256) for AUTH_MODE=local-jwt.
     Token {
@@ -51,37 +51,21 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Migrate { database_url } => {
-            match files_core::db::run_migrations(&database_url).await {
-                Ok(applied) if applied.is_empty() => {
-                    println!("migrations: database is up to date");
-                    ExitCode::SUCCESS
-                }
-                Ok(applied) => {
-                    for name in applied {
-                        println!("migrations: applied {name}");
+        Command::Migrate { database_url, create_database } => {
+            if create_database {
+                match files_core::db::create_database_if_missing(&database_url).await {
+                    Ok(true) => println!("migrations: created the database"),
+                    Ok(false) => {}
+                    Err(e) => {
+                        eprintln!("cannot create the database: {}", files_core::error::error_chain(e.as_ref()));
+                        return ExitCode::FAILURE;
                     }
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!(
-                        "migrations failed: {}",
-                        files_core::error::error_chain(e.as_ref())
-                    );
-                    ExitCode::FAILURE
                 }
             }
+            migrate(&database_url).await
         }
-        Command::Token {
-            user,
-            org,
-            roles,
-            ttl,
-            secret,
-            org_claim,
-        } => {
-            match files_core::auth::issue_local_token(&secret, &org_claim, &user, &org, &roles, ttl)
-            {
+        Command::Token { user, org, roles, ttl, secret, org_claim } => {
+            match files_core::auth::issue_local_token(&secret, &org_claim, &user, &org, &roles, ttl) {
                 Ok(token) => {
                     println!("{token}");
                     ExitCode::SUCCESS
@@ -91,6 +75,25 @@ async fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+async fn migrate(database_url: &str) -> ExitCode {
+    match files_core::db::run_migrations(database_url).await {
+        Ok(applied) if applied.is_empty() => {
+            println!("migrations: database is up to date");
+            ExitCode::SUCCESS
+        }
+        Ok(applied) => {
+            for name in applied {
+                println!("migrations: applied {name}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("migrations failed: {}", files_core::error::error_chain(e.as_ref()));
+            ExitCode::FAILURE
         }
     }
 }

@@ -4,7 +4,7 @@
 
 mod postgres;
 
-pub use postgres::{build_pool, run_migrations, PgFileRepository};
+pub use postgres::{build_pool, create_database_if_missing, run_migrations, PgFileRepository};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -150,21 +150,13 @@ pub trait FileRepository: Send + Sync + std::fmt::Debug {
     ///
     /// # Errors
     /// `Unavailable`; `Query`.
-    async fn find_by_id(
-        &self,
-        org_id: &str,
-        id: Uuid,
-    ) -> Result<Option<StoredFile>, RepositoryError>;
+    async fn find_by_id(&self, org_id: &str, id: Uuid) -> Result<Option<StoredFile>, RepositoryError>;
 
     /// The organization's file with this key.
     ///
     /// # Errors
     /// `Unavailable`; `Query`.
-    async fn find_by_key(
-        &self,
-        org_id: &str,
-        file_key: &str,
-    ) -> Result<Option<StoredFile>, RepositoryError>;
+    async fn find_by_key(&self, org_id: &str, file_key: &str) -> Result<Option<StoredFile>, RepositoryError>;
 
     /// Moves a pending row to available with the verified size and checksum; safe to repeat
     /// and to race: exactly one caller gets `Confirmed`, the others `AlreadyAvailable`.

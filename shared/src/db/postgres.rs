@@ -9,9 +9,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
-use super::{
-    ConfirmOutcome, FileRepository, NewStoredFile, OwnerEntity, RepositoryError, StoredFile,
-};
+use super::{ConfirmOutcome, FileRepository, NewStoredFile, OwnerEntity, RepositoryError, StoredFile};
 use crate::config::{ConfigError, DatabaseSettings};
 
 mod embedded {
@@ -28,27 +26,14 @@ const COLUMNS: &str = "id, file_key, original_filename, content_type, size, chec
 /// # Errors
 /// A [`ConfigError`] naming `DATABASE_URL` when it is missing or malformed.
 pub fn build_pool(settings: &DatabaseSettings) -> Result<Pool, ConfigError> {
-    let url = settings
-        .url
-        .as_ref()
-        .ok_or_else(|| ConfigError::new("DATABASE_URL", "is required"))?;
-    let mut pg = tokio_postgres::Config::from_str(url.expose()).map_err(|_| {
-        ConfigError::new(
-            "DATABASE_URL",
-            "is not a valid PostgreSQL connection string",
-        )
-    })?;
+    let url = settings.url.as_ref().ok_or_else(|| ConfigError::new("DATABASE_URL", "is required"))?;
+    let mut pg = tokio_postgres::Config::from_str(url.expose())
+        .map_err(|_| ConfigError::new("DATABASE_URL", "is not a valid PostgreSQL connection string"))?;
     pg.connect_timeout(settings.timeout);
     if pg.get_application_name().is_none() {
         pg.application_name("files-service");
     }
-    let manager = Manager::from_config(
-        pg,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager)
         .max_size(settings.pool_size)
         .runtime(Runtime::Tokio1)
@@ -56,12 +41,7 @@ pub fn build_pool(settings: &DatabaseSettings) -> Result<Pool, ConfigError> {
         .create_timeout(Some(settings.timeout))
         .recycle_timeout(Some(settings.timeout))
         .build()
-        .map_err(|e| {
-            ConfigError::new(
-                "DATABASE_URL",
-                format!("cannot build the connection pool: {e}"),
-            )
-        })
+        .map_err(|e| ConfigError::new("DATABASE_URL", format!("cannot build the connection pool: {e}")))
 }
 
 /// Applies the embedded migrations to the database at `database_url`; safe to repeat.
@@ -69,20 +49,14 @@ pub fn build_pool(settings: &DatabaseSettings) -> Result<Pool, ConfigError> {
 ///
 /// # Errors
 /// Connection or migration failures, with their cause.
-pub async fn run_migrations(
-    database_url: &str,
-) -> Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>> {
+pub async fn run_migrations(database_url: &str) -> Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>> {
     let (mut client, connection) = tokio_postgres::connect(database_url, NoTls).await?;
     let driver = tokio::spawn(connection);
     let report = embedded::migrations::runner().run_async(&mut client).await;
     drop(client);
     // The connection task ends once the client is dropped; its own error is irrelevant now.
     let _ = driver.await;
-    Ok(report?
-        .applied_migrations()
-        .iter()
-        .map(|m| format!("V{}__{}", m.version(), m.name()))
-        .collect())
+    Ok(report?.applied_migrations().iter().map(|m| format!("V{}__{}", m.version(), m.name())).collect())
 }
 
 /// [`FileRepository`] on PostgreSQL.
@@ -93,9 +67,7 @@ pub struct PgFileRepository {
 
 impl std::fmt::Debug for PgFileRepository {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgFileRepository")
-            .field("pool", &self.pool.status())
-            .finish()
+        f.debug_struct("PgFileRepository").field("pool", &self.pool.status()).finish()
     }
 }
 
@@ -133,13 +105,11 @@ fn classify(e: tokio_postgres::Error) -> RepositoryError {
 }
 
 fn from_row(row: &Row) -> StoredFile {
-    let owner = match (
-        row.get::<_, Option<String>>("owner_entity_type"),
-        row.get::<_, Option<String>>("owner_entity_id"),
-    ) {
-        (Some(entity_type), Some(id)) => Some(OwnerEntity { entity_type, id }),
-        _ => None,
-    };
+    let owner =
+        match (row.get::<_, Option<String>>("owner_entity_type"), row.get::<_, Option<String>>("owner_entity_id")) {
+            (Some(entity_type), Some(id)) => Some(OwnerEntity { entity_type, id }),
+            _ => None,
+        };
     StoredFile {
         id: row.get("id"),
         file_key: row.get("file_key"),
@@ -196,35 +166,18 @@ impl FileRepository for PgFileRepository {
     }
 
     #[tracing::instrument(skip(self))]
-    async fn find_by_id(
-        &self,
-        org_id: &str,
-        id: Uuid,
-    ) -> Result<Option<StoredFile>, RepositoryError> {
+    async fn find_by_id(&self, org_id: &str, id: Uuid) -> Result<Option<StoredFile>, RepositoryError> {
         let client = self.client().await?;
-        let sql =
-            format!("SELECT {COLUMNS} FROM stored_files WHERE id = $1 AND organization_id = $2");
-        let row = client
-            .query_opt(&sql, &[&id, &org_id])
-            .await
-            .map_err(classify)?;
+        let sql = format!("SELECT {COLUMNS} FROM stored_files WHERE id = $1 AND organization_id = $2");
+        let row = client.query_opt(&sql, &[&id, &org_id]).await.map_err(classify)?;
         Ok(row.as_ref().map(from_row))
     }
 
     #[tracing::instrument(skip(self))]
-    async fn find_by_key(
-        &self,
-        org_id: &str,
-        file_key: &str,
-    ) -> Result<Option<StoredFile>, RepositoryError> {
+    async fn find_by_key(&self, org_id: &str, file_key: &str) -> Result<Option<StoredFile>, RepositoryError> {
         let client = self.client().await?;
-        let sql = format!(
-            "SELECT {COLUMNS} FROM stored_files WHERE file_key = $1 AND organization_id = $2"
-        );
-        let row = client
-            .query_opt(&sql, &[&file_key, &org_id])
-            .await
-            .map_err(classify)?;
+        let sql = format!("SELECT {COLUMNS} FROM stored_files WHERE file_key = $1 AND organization_id = $2");
+        let row = client.query_opt(&sql, &[&file_key, &org_id]).await.map_err(classify)?;
         Ok(row.as_ref().map(from_row))
     }
 
@@ -244,34 +197,48 @@ impl FileRepository for PgFileRepository {
              checksum_sha256 = COALESCE($4, checksum_sha256), confirmed_at = now(), updated_at = now() \
              WHERE id = $1 AND organization_id = $2 AND status = 'pending' RETURNING {COLUMNS}"
         );
-        if let Some(row) = client
-            .query_opt(&update, &[&id, &org_id, &size, &checksum_sha256])
-            .await
-            .map_err(classify)?
+        if let Some(row) =
+            client.query_opt(&update, &[&id, &org_id, &size, &checksum_sha256]).await.map_err(classify)?
         {
             return Ok(Some(ConfirmOutcome::Confirmed(from_row(&row))));
         }
-        let select =
-            format!("SELECT {COLUMNS} FROM stored_files WHERE id = $1 AND organization_id = $2");
-        let row = client
-            .query_opt(&select, &[&id, &org_id])
-            .await
-            .map_err(classify)?;
-        Ok(row
-            .as_ref()
-            .map(|r| ConfirmOutcome::AlreadyAvailable(from_row(r))))
+        let select = format!("SELECT {COLUMNS} FROM stored_files WHERE id = $1 AND organization_id = $2");
+        let row = client.query_opt(&select, &[&id, &org_id]).await.map_err(classify)?;
+        Ok(row.as_ref().map(|r| ConfirmOutcome::AlreadyAvailable(from_row(r))))
     }
 
     #[tracing::instrument(skip(self))]
     async fn delete(&self, org_id: &str, id: Uuid) -> Result<bool, RepositoryError> {
         let client = self.client().await?;
         let n = client
-            .execute(
-                "DELETE FROM stored_files WHERE id = $1 AND organization_id = $2",
-                &[&id, &org_id],
-            )
+            .execute("DELETE FROM stored_files WHERE id = $1 AND organization_id = $2", &[&id, &org_id])
             .await
             .map_err(classify)?;
         Ok(n > 0)
     }
+}
+
+/// Creates the database named in `database_url` when it does not exist, connecting to the
+/// server's `postgres` database to do so. Safe to repeat.
+///
+/// # Errors
+/// Connection failures, or a database name that is not a plain identifier.
+pub async fn create_database_if_missing(database_url: &str) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
+    let target = tokio_postgres::Config::from_str(database_url)?;
+    let name = target.get_dbname().unwrap_or("postgres").to_owned();
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(format!("database name `{name}` must be letters, digits and underscores").into());
+    }
+    let mut admin = target.clone();
+    admin.dbname("postgres");
+    let (client, connection) = admin.connect(NoTls).await?;
+    let driver = tokio::spawn(connection);
+    let exists = client.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).await?.is_some();
+    if !exists {
+        // Identifiers cannot be bound as parameters; the name was checked above.
+        client.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await?;
+    }
+    drop(client);
+    let _ = driver.await;
+    Ok(!exists)
 }

@@ -22,8 +22,8 @@ use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
 use super::{
-    ByteStream, DownloadRequest, FileStorage, ObjectMeta, PutConstraints, SignedUrl, StorageError,
-    UploadGrantRequest, UploadMethod, UploadTarget,
+    ByteStream, DownloadRequest, FileStorage, ObjectMeta, PutConstraints, SignedUrl, StorageError, UploadGrantRequest,
+    UploadMethod, UploadTarget,
 };
 use crate::config::{ConfigError, Settings, StorageBackendKind};
 use crate::disposition::content_disposition;
@@ -63,16 +63,8 @@ pub struct LocalFileStorage {
 
 impl LocalFileStorage {
     /// A store rooted at `root` whose URLs start with `url_base` (base URL + prefix).
-    pub fn new(
-        root: impl Into<PathBuf>,
-        signing_secret: &[u8],
-        url_base: impl Into<String>,
-    ) -> Self {
-        Self {
-            root: root.into(),
-            signer: UrlSigner::new(signing_secret),
-            url_base: url_base.into(),
-        }
+    pub fn new(root: impl Into<PathBuf>, signing_secret: &[u8], url_base: impl Into<String>) -> Self {
+        Self { root: root.into(), signer: UrlSigner::new(signing_secret), url_base: url_base.into() }
     }
 
     /// The store `Settings` describe.
@@ -80,12 +72,10 @@ impl LocalFileStorage {
     /// # Errors
     /// A [`ConfigError`] when the local backend is not configured.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let local = settings.local.as_ref().ok_or_else(|| {
-            ConfigError::new(
-                "LOCAL_MEDIA_ROOT",
-                "is required when FILE_STORAGE_BACKEND=local",
-            )
-        })?;
+        let local = settings
+            .local
+            .as_ref()
+            .ok_or_else(|| ConfigError::new("LOCAL_MEDIA_ROOT", "is required when FILE_STORAGE_BACKEND=local"))?;
         Ok(Self::new(
             &local.media_root,
             local.signing_secret.expose().as_bytes(),
@@ -103,9 +93,7 @@ impl LocalFileStorage {
     }
 
     fn meta_path(&self, key: &FileKey) -> PathBuf {
-        self.root
-            .join(".meta")
-            .join(format!("{}.json", key.as_str()))
+        self.root.join(".meta").join(format!("{}.json", key.as_str()))
     }
 
     fn signed_url(&self, grant: &Grant) -> String {
@@ -131,16 +119,12 @@ impl LocalFileStorage {
         now: DateTime<Utc>,
     ) -> Result<Grant, UrlError> {
         let get = |name: &str| query.get(name).cloned();
-        let expires: i64 = get("expires")
-            .and_then(|e| e.parse().ok())
-            .ok_or(UrlError::BadSignature)?;
+        let expires: i64 = get("expires").and_then(|e| e.parse().ok()).ok_or(UrlError::BadSignature)?;
         let grant = match method {
             "PUT" => Grant::Put {
                 key: key.clone(),
                 expires,
-                size: get("size")
-                    .and_then(|s| s.parse().ok())
-                    .ok_or(UrlError::BadSignature)?,
+                size: get("size").and_then(|s| s.parse().ok()).ok_or(UrlError::BadSignature)?,
                 content_type: get("content_type").ok_or(UrlError::BadSignature)?,
                 checksum_sha256: get("checksum_sha256"),
             },
@@ -164,9 +148,7 @@ impl LocalFileStorage {
 
     async fn read_meta(&self, key: &FileKey) -> Result<Option<SidecarMeta>, StorageError> {
         match tokio::fs::read(self.meta_path(key)).await {
-            Ok(raw) => serde_json::from_slice(&raw)
-                .map(Some)
-                .map_err(|e| StorageError::Io(io::Error::other(e))),
+            Ok(raw) => serde_json::from_slice(&raw).map(Some).map_err(|e| StorageError::Io(io::Error::other(e))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StorageError::Io(e)),
         }
@@ -178,16 +160,9 @@ impl LocalFileStorage {
         mut body: ByteStream,
         constraints: &PutConstraints,
     ) -> Result<(u64, Checksum), StorageError> {
-        let limit = constraints
-            .exact_size
-            .unwrap_or(constraints.max_size)
-            .min(constraints.max_size);
-        let mut file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(temp)
-            .await
-            .map_err(StorageError::Io)?;
+        let limit = constraints.exact_size.unwrap_or(constraints.max_size).min(constraints.max_size);
+        let mut file =
+            tokio::fs::OpenOptions::new().write(true).create_new(true).open(temp).await.map_err(StorageError::Io)?;
         let mut hasher = Sha256::new();
         let mut written: u64 = 0;
         while let Some(chunk) = body.next().await {
@@ -203,10 +178,7 @@ impl LocalFileStorage {
         file.sync_all().await.map_err(StorageError::Io)?;
         if let Some(expected) = constraints.exact_size {
             if written != expected {
-                return Err(StorageError::SizeMismatch {
-                    expected,
-                    actual: written,
-                });
+                return Err(StorageError::SizeMismatch { expected, actual: written });
             }
         }
         let checksum = Checksum::from_digest(hasher.finalize().into());
@@ -229,9 +201,7 @@ impl Drop for TempFile {
 
 async fn ensure_parent(path: &Path) -> Result<(), StorageError> {
     match path.parent() {
-        Some(parent) => tokio::fs::create_dir_all(parent)
-            .await
-            .map_err(StorageError::Io),
+        Some(parent) => tokio::fs::create_dir_all(parent).await.map_err(StorageError::Io),
         None => Ok(()),
     }
 }
@@ -254,16 +224,11 @@ impl FileStorage for LocalFileStorage {
         constraints: &PutConstraints,
     ) -> Result<ObjectMeta, StorageError> {
         let data_path = self.data_path(key);
-        if tokio::fs::try_exists(&data_path)
-            .await
-            .map_err(StorageError::Io)?
-        {
+        if tokio::fs::try_exists(&data_path).await.map_err(StorageError::Io)? {
             return Err(StorageError::AlreadyExists);
         }
         let tmp_dir = self.root.join(".tmp");
-        tokio::fs::create_dir_all(&tmp_dir)
-            .await
-            .map_err(StorageError::Io)?;
+        tokio::fs::create_dir_all(&tmp_dir).await.map_err(StorageError::Io)?;
         let temp = TempFile(tmp_dir.join(Uuid::new_v4().to_string()));
         let (size, checksum) = self.write_body(&temp.0, body, constraints).await?;
 
@@ -272,27 +237,20 @@ impl FileStorage for LocalFileStorage {
             checksum_sha256: checksum.to_base64(),
         };
         let meta_temp = TempFile(tmp_dir.join(format!("{}.json", Uuid::new_v4())));
-        let meta_json =
-            serde_json::to_vec(&meta).map_err(|e| StorageError::Io(io::Error::other(e)))?;
-        tokio::fs::write(&meta_temp.0, meta_json)
-            .await
-            .map_err(StorageError::Io)?;
+        let meta_json = serde_json::to_vec(&meta).map_err(|e| StorageError::Io(io::Error::other(e)))?;
+        tokio::fs::write(&meta_temp.0, meta_json).await.map_err(StorageError::Io)?;
 
         ensure_parent(&data_path).await?;
         // A hard link is an atomic create-only rename: it fails if the key was taken meanwhile.
         match tokio::fs::hard_link(&temp.0, &data_path).await {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(StorageError::AlreadyExists)
-            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(StorageError::AlreadyExists),
             Err(e) => return Err(StorageError::Io(e)),
         }
         let meta_path = self.meta_path(key);
         let published = async {
             ensure_parent(&meta_path).await?;
-            tokio::fs::rename(&meta_temp.0, &meta_path)
-                .await
-                .map_err(StorageError::Io)
+            tokio::fs::rename(&meta_temp.0, &meta_path).await.map_err(StorageError::Io)
         }
         .await;
         if let Err(e) = published {
@@ -300,11 +258,7 @@ impl FileStorage for LocalFileStorage {
             let _ = tokio::fs::remove_file(&data_path).await;
             return Err(e);
         }
-        Ok(ObjectMeta {
-            size,
-            content_type: Some(meta.content_type),
-            checksum_sha256: Some(meta.checksum_sha256),
-        })
+        Ok(ObjectMeta { size, content_type: Some(meta.content_type), checksum_sha256: Some(meta.checksum_sha256) })
     }
 
     #[tracing::instrument(skip(self), fields(key = %key))]
@@ -319,11 +273,7 @@ impl FileStorage for LocalFileStorage {
         Ok(())
     }
 
-    async fn get_download_url(
-        &self,
-        key: &FileKey,
-        request: &DownloadRequest,
-    ) -> Result<SignedUrl, StorageError> {
+    async fn get_download_url(&self, key: &FileKey, request: &DownloadRequest) -> Result<SignedUrl, StorageError> {
         let expires_at = expiry(request.expires_in);
         let grant = Grant::Get {
             key: key.clone(),
@@ -331,10 +281,7 @@ impl FileStorage for LocalFileStorage {
             disposition: content_disposition(request.disposition, &request.filename),
             content_type: request.content_type.clone(),
         };
-        Ok(SignedUrl {
-            url: self.signed_url(&grant),
-            expires_at,
-        })
+        Ok(SignedUrl { url: self.signed_url(&grant), expires_at })
     }
 
     async fn get_presigned_upload_url(
@@ -352,19 +299,11 @@ impl FileStorage for LocalFileStorage {
             checksum_sha256: checksum.clone(),
         };
         let mut headers = std::collections::BTreeMap::new();
-        headers.insert(
-            "Content-Type".to_owned(),
-            request.content_type.as_str().to_owned(),
-        );
+        headers.insert("Content-Type".to_owned(), request.content_type.as_str().to_owned());
         if let Some(c) = checksum {
             headers.insert("x-amz-checksum-sha256".to_owned(), c);
         }
-        Ok(UploadTarget {
-            method: UploadMethod::Put,
-            url: self.signed_url(&grant),
-            headers,
-            expires_at,
-        })
+        Ok(UploadTarget { method: UploadMethod::Put, url: self.signed_url(&grant), headers, expires_at })
     }
 
     async fn get_file_stream(&self, key: &FileKey) -> Result<ByteStream, StorageError> {
@@ -376,9 +315,7 @@ impl FileStorage for LocalFileStorage {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StorageError::NotFound),
             Err(e) => return Err(StorageError::Io(e)),
         };
-        Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(
-            file, READ_CHUNK,
-        )))
+        Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(file, READ_CHUNK)))
     }
 
     async fn head(&self, key: &FileKey) -> Result<Option<ObjectMeta>, StorageError> {

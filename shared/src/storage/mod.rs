@@ -168,11 +168,7 @@ pub trait FileStorage: Send + Sync + std::fmt::Debug {
     ///
     /// # Errors
     /// `Unavailable` when signing needs credentials that cannot be had.
-    async fn get_download_url(
-        &self,
-        key: &FileKey,
-        request: &DownloadRequest,
-    ) -> Result<SignedUrl, StorageError>;
+    async fn get_download_url(&self, key: &FileKey, request: &DownloadRequest) -> Result<SignedUrl, StorageError>;
 
     /// A signed upload bound to the declared type, size and checksum, create-only.
     ///
@@ -211,9 +207,7 @@ pub trait FileStorage: Send + Sync + std::fmt::Debug {
 /// A [`ConfigError`] when the chosen backend is not configured or not available in this build.
 pub fn build_storage(settings: &Settings) -> Result<Arc<dyn FileStorage>, ConfigError> {
     match settings.storage_backend {
-        StorageBackendKind::Local => {
-            Ok(Arc::new(local::LocalFileStorage::from_settings(settings)?))
-        }
+        StorageBackendKind::Local => Ok(Arc::new(local::LocalFileStorage::from_settings(settings)?)),
         StorageBackendKind::S3 => Err(ConfigError::new(
             "FILE_STORAGE_BACKEND",
             "the s3 backend is not available in this build yet; use `local`",

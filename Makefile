@@ -1,0 +1,14 @@
+# The two commands: `make dev` runs the service locally, `make test` runs every check.
+.PHONY: dev test migrate token
+
+dev:
+	@infra/scripts/dev.sh
+
+test:
+	@infra/scripts/test.sh
+
+migrate:
+	@infra/scripts/migrate.sh
+
+token:
+	@USER_ID="$(if $(filter command line,$(origin USER)),$(USER))" ORG_ID="$(ORG)" ROLES="$(ROLES)" infra/scripts/token.sh

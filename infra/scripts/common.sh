@@ -1,0 +1,102 @@
+# Shared by the make targets: tool installation, PostgreSQL discovery, development defaults.
+# Sourced, not run. Every helper is safe to call again.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+TOOLS="$ROOT/.tools"
+LOCAL="$ROOT/.local"
+VENV="$TOOLS/venv"
+CARGO_LAMBDA_VERSION="1.9.2"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Python tools live in a git-ignored virtual environment, installed once and reused.
+ensure_venv() {
+  if [ ! -x "$VENV/bin/pip" ]; then
+    log "creating the tools environment in .tools/venv"
+    python3 -m venv "$VENV" || die "python3 -m venv failed (apt-get install python3-venv)"
+  fi
+}
+
+ensure_cargo_lambda() {
+  if command -v cargo-lambda >/dev/null 2>&1; then return; fi
+  ensure_venv
+  if [ ! -x "$VENV/bin/cargo-lambda" ]; then
+    log "installing cargo-lambda $CARGO_LAMBDA_VERSION"
+    "$VENV/bin/pip" install -q "cargo-lambda==$CARGO_LAMBDA_VERSION" || die "could not install cargo-lambda"
+  fi
+  export PATH="$VENV/bin:$PATH"
+}
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+wait_for_port() { # host port seconds what
+  local i
+  for ((i = 0; i < $3 * 10; i++)); do
+    port_open "$1" "$2" && return 0
+    sleep 0.1
+  done
+  die "$4 did not answer on $1:$2 within $3 s"
+}
+
+pg_bindir() {
+  local d
+  for d in /usr/lib/postgresql/*/bin; do
+    [ -x "$d/initdb" ] && { echo "$d"; return; }
+  done
+  command -v initdb >/dev/null 2>&1 && dirname "$(command -v initdb)"
+}
+
+# A throwaway cluster under .local/pg, for machines with no PostgreSQL on 127.0.0.1:5432.
+start_local_cluster() {
+  local port=55432 data="$LOCAL/pg" bindir
+  bindir="$(pg_bindir)"
+  if [ -z "$bindir" ]; then
+    log "installing PostgreSQL (Debian package)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null \
+      || die "could not install PostgreSQL; set DATABASE_URL to a server you have"
+    bindir="$(pg_bindir)"
+  fi
+  local as=()
+  if [ "$(id -u)" = 0 ]; then as=(runuser -u postgres --); fi
+  if [ ! -f "$data/PG_VERSION" ]; then
+    log "creating a PostgreSQL cluster in .local/pg"
+    mkdir -p "$data"
+    [ "$(id -u)" = 0 ] && chown postgres "$data" "$LOCAL"
+    "${as[@]}" "$bindir/initdb" -D "$data" -U postgres --auth=trust >/dev/null || die "initdb failed"
+  fi
+  if ! port_open 127.0.0.1 "$port"; then
+    log "starting PostgreSQL on 127.0.0.1:$port"
+    "${as[@]}" "$bindir/pg_ctl" -D "$data" -l "$data/server.log" -w start \
+      -o "-p $port -k $data -c listen_addresses=127.0.0.1 -c fsync=off" >/dev/null || die "pg_ctl start failed"
+  fi
+  echo "postgres://postgres@127.0.0.1:$port"
+}
+
+# Prints the server URL (no database) to use: 127.0.0.1:5432 if it answers, else a local cluster.
+postgres_server_url() {
+  if port_open 127.0.0.1 5432; then
+    echo "postgres://postgres@127.0.0.1:5432"
+  else
+    start_local_cluster
+  fi
+}
+
+admin() { "$ROOT/target/debug/files-admin" "$@"; }
+
+build_admin() { (cd "$ROOT" && cargo build -q -p files-admin) || die "could not build files-admin"; }
+
+# Development defaults; anything already in the environment wins.
+dev_defaults() {
+  : "${FILE_STORAGE_BACKEND:=local}"
+  : "${LOCAL_MEDIA_ROOT:=$LOCAL/media}"
+  : "${LOCAL_MEDIA_URL_PREFIX:=/media}"
+  : "${LOCAL_SIGNING_SECRET:=dev-only-local-signing-secret-change-me}"
+  : "${PUBLIC_BASE_URL:=http://127.0.0.1:9000}"
+  : "${AUTH_MODE:=local-jwt}"
+  : "${AUTH_LOCAL_JWT_SECRET:=dev-only-local-jwt-secret-change-me!!}"
+  : "${AUTH_ORG_CLAIM:=org_id}"
+  : "${RUST_LOG:=info}"
+  export FILE_STORAGE_BACKEND LOCAL_MEDIA_ROOT LOCAL_MEDIA_URL_PREFIX LOCAL_SIGNING_SECRET PUBLIC_BASE_URL \
+    AUTH_MODE AUTH_LOCAL_JWT_SECRET AUTH_ORG_CLAIM RUST_LOG
+}

@@ -1,0 +1,335 @@
+//! Test helpers shared by the core crate's and the functions' tests: a fresh migrated
+//! PostgreSQL database per test, settings and an [`AppState`] over it with a temporary media
+//! root, development tokens, API Gateway v2 event JSON for handlers, and a TCP proxy that can
+//! cut a dependency off and bring it back.
+//!
+//! The database server comes from `TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`);
+//! when it cannot be reached the test fails, it is never skipped.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use files_core::auth::issue_local_token;
+use files_core::{AppState, Settings};
+use lambda_http::Request;
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_postgres::NoTls;
+
+/// The development JWT secret of test states.
+pub const JWT_SECRET: &str = "testkit-local-jwt-secret-testkit-local-jwt";
+/// The local signing secret of test states.
+pub const SIGNING_SECRET: &str = "testkit-local-signing-secret-testkit-local";
+
+fn server_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn with_dbname(url: &str, name: &str) -> String {
+    let (base, _) = url.rsplit_once('/').unwrap_or((url, ""));
+    format!("{base}/{name}")
+}
+
+/// A fresh database with the migrations applied, dropped when the value is dropped.
+pub struct TestDb {
+    /// Its connection URL.
+    pub url: String,
+    name: String,
+    admin_url: String,
+}
+
+impl TestDb {
+    /// Creates and migrates a database named `t_<uuid>`.
+    ///
+    /// # Panics
+    /// When the server is unreachable: a test that needs PostgreSQL fails without it.
+    pub async fn new() -> Self {
+        let admin_url = server_url();
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let (client, conn) = tokio_postgres::connect(&admin_url, NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL is required at TEST_DATABASE_URL ({admin_url}): {e}"));
+        let driver = tokio::spawn(conn);
+        client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+        drop(client);
+        let _ = driver.await;
+        let url = with_dbname(&admin_url, &name);
+        files_core::db::run_migrations(&url).await.expect("migrations apply to a fresh database");
+        Self { url, name, admin_url }
+    }
+
+    /// A direct connection, for asserting on rows.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, conn) = tokio_postgres::connect(&self.url, NoTls).await.expect("connect to the test database");
+        tokio::spawn(conn);
+        client
+    }
+
+    /// The number of rows in `stored_files`.
+    pub async fn count_files(&self) -> i64 {
+        self.client().await.query_one("SELECT count(*) FROM stored_files", &[]).await.expect("count").get(0)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime; the clean-up gets its own thread and runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let (client, conn) = tokio_postgres::connect(&admin_url, NoTls).await.ok()?;
+                tokio::spawn(conn);
+                client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// The environment of a test state: local backend under `media_root`, local-jwt auth.
+pub fn test_env(media_root: &std::path::Path, database_url: &str) -> HashMap<String, String> {
+    [
+        ("FILE_STORAGE_BACKEND", "local"),
+        ("LOCAL_MEDIA_ROOT", media_root.to_str().expect("utf-8 temp path")),
+        ("LOCAL_SIGNING_SECRET", SIGNING_SECRET),
+        ("PUBLIC_BASE_URL", "http://127.0.0.1:9000"),
+        ("DATABASE_URL", database_url),
+        ("DATABASE_TIMEOUT_SECONDS", "2"),
+        ("AUTH_MODE", "local-jwt"),
+        ("AUTH_LOCAL_JWT_SECRET", JWT_SECRET),
+        ("UPLOAD_MAX_SIZE_BYTES", "1048576"),
+        ("UPLOAD_ALLOWED_CONTENT_TYPES", "text/*,image/*,application/pdf,application/json"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// Everything a handler test needs: a fresh database, a temporary media root, and the state.
+pub struct TestApp {
+    /// The application state, as a function builds it at cold start.
+    pub state: AppState,
+    /// The settings it was built from.
+    pub settings: Settings,
+    /// The database.
+    pub db: TestDb,
+    /// The media root.
+    pub media: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// A state with the default test environment.
+    pub async fn new() -> Self {
+        Self::with_env(&[]).await
+    }
+
+    /// A state with the test environment plus `overrides`.
+    pub async fn with_env(overrides: &[(&str, &str)]) -> Self {
+        let db = TestDb::new().await;
+        let media = tempfile::tempdir().expect("temp dir");
+        let mut env = test_env(media.path(), &db.url);
+        for (k, v) in overrides {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let settings = Settings::from_map(&env).expect("test settings are valid");
+        let state = AppState::build(settings.clone()).await.expect("state builds");
+        Self { state, settings, db, media }
+    }
+
+    /// Every regular file under the media root (objects, sidecars and temporaries alike).
+    pub fn stored_paths(&self) -> Vec<std::path::PathBuf> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self.media.path(), &mut out);
+        out
+    }
+}
+
+/// A development token for `user` in `org`.
+pub fn token(user: &str, org: &str, roles: &[&str]) -> String {
+    let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
+    issue_local_token(JWT_SECRET, "org_id", user, org, &roles, 600).expect("token signs")
+}
+
+/// A request as API Gateway's HTTP API (payload 2.0) delivers it, built from the real event
+/// JSON in `infra/events/`.
+#[derive(Debug, Clone)]
+pub struct ApiEvent {
+    event: Value,
+}
+
+impl ApiEvent {
+    /// `method` on `path` (the route's template is `route`, e.g. `/files/{id}`).
+    pub fn new(method: &str, route: &str, path: &str) -> Self {
+        let mut event: Value =
+            serde_json::from_str(include_str!("../../events/apigw-v2-request.json")).expect("fixture is JSON");
+        event["routeKey"] = json!(format!("{method} {route}"));
+        event["requestContext"]["routeKey"] = event["routeKey"].clone();
+        event["rawPath"] = json!(path);
+        event["requestContext"]["http"]["method"] = json!(method);
+        event["requestContext"]["http"]["path"] = json!(path);
+        Self { event }
+    }
+
+    /// Sets a path parameter.
+    pub fn path_param(mut self, name: &str, value: &str) -> Self {
+        self.event["pathParameters"][name] = json!(value);
+        self
+    }
+
+    /// Sets the raw query string and its parsed parameters (first value of each name).
+    pub fn query(mut self, raw: &str) -> Self {
+        self.event["rawQueryString"] = json!(raw);
+        let mut params = serde_json::Map::new();
+        for pair in raw.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |s: &str| percent_decode(&s.replace('+', " "));
+            params.entry(decode(k)).or_insert(json!(decode(v)));
+        }
+        self.event["queryStringParameters"] = Value::Object(params);
+        self
+    }
+
+    /// Sets a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.event["headers"][name.to_ascii_lowercase()] = json!(value);
+        self
+    }
+
+    /// Sends `Authorization: Bearer <token>`.
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    /// Replaces the JWT authorizer claims (API Gateway auth).
+    pub fn claims(mut self, claims: Value) -> Self {
+        self.event["requestContext"]["authorizer"]["jwt"]["claims"] = claims;
+        self
+    }
+
+    /// Removes the authorizer context entirely.
+    pub fn without_authorizer(mut self) -> Self {
+        if let Some(ctx) = self.event["requestContext"].as_object_mut() {
+            ctx.remove("authorizer");
+        }
+        self
+    }
+
+    /// A JSON body.
+    pub fn json(self, body: &Value) -> Self {
+        self.text("application/json", &body.to_string())
+    }
+
+    /// A text body with this content type.
+    pub fn text(mut self, content_type: &str, body: &str) -> Self {
+        self.event["body"] = json!(body);
+        self.event["isBase64Encoded"] = json!(false);
+        self.event["headers"]["content-length"] = json!(body.len().to_string());
+        self.header("content-type", content_type)
+    }
+
+    /// A binary body (base64 in the event, as API Gateway sends it).
+    pub fn binary(mut self, content_type: &str, body: &[u8]) -> Self {
+        use base64::Engine as _;
+        self.event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
+        self.event["isBase64Encoded"] = json!(true);
+        self.event["headers"]["content-length"] = json!(body.len().to_string());
+        self.header("content-type", content_type)
+    }
+
+    /// The event JSON.
+    pub fn to_json(&self) -> String {
+        self.event.to_string()
+    }
+
+    /// The request lambda_http makes of the event.
+    pub fn request(&self) -> Request {
+        lambda_http::request::from_str(&self.to_json()).expect("the event parses as an API Gateway request")
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+/// The status and JSON body of a handler's response.
+pub fn json_of(response: &lambda_http::Response<lambda_http::Body>) -> Value {
+    let body: &[u8] = response.body().as_ref();
+    serde_json::from_slice(body).unwrap_or(Value::Null)
+}
+
+/// A TCP proxy in front of a real server, so a test can take the server "down" (refuse and
+/// cut every connection) and bring it back without touching the server itself.
+pub struct CutProxy {
+    /// The address to connect to instead of the server.
+    pub addr: std::net::SocketAddr,
+    up: Arc<AtomicBool>,
+    generation: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl CutProxy {
+    /// Starts a proxy to `target` (`host:port`).
+    pub async fn start(target: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let up = Arc::new(AtomicBool::new(true));
+        let (generation, _) = tokio::sync::watch::channel(0u64);
+        let generation = Arc::new(generation);
+        let target = target.to_owned();
+        let (up2, gen2) = (up.clone(), generation.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: the client sees the connection closed
+                }
+                let target = target.clone();
+                let mut cut = gen2.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(&target).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Self { addr, up, generation }
+    }
+
+    /// Refuses new connections and cuts the open ones.
+    pub fn down(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// Accepts connections again.
+    pub fn up(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+/// `url` with its host and port replaced by `addr` (to route a database URL through a proxy).
+pub fn via(url: &str, addr: std::net::SocketAddr) -> String {
+    let (scheme, rest) = url.split_once("://").expect("URL has a scheme");
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let userinfo = authority.rsplit_once('@').map(|(u, _)| format!("{u}@")).unwrap_or_default();
+    format!("{scheme}://{userinfo}{addr}/{path}")
+}
+
+/// The host and port of a URL.
+pub fn host_port(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority).to_owned()
+}

@@ -333,3 +333,79 @@ pub fn host_port(url: &str) -> String {
     let authority = rest.split('/').next().unwrap_or(rest);
     authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority).to_owned()
 }
+
+/// A caller, as the authenticator would produce it.
+pub fn caller(user: &str, org: &str, roles: &[&str]) -> files_core::Caller {
+    files_core::Caller {
+        user_id: user.to_owned(),
+        org_id: org.to_owned(),
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+    }
+}
+
+/// The base64 SHA-256 of `bytes`.
+pub fn sha256_base64(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    files_core::keys::Checksum::from_digest(sha2::Sha256::digest(bytes).into()).to_base64()
+}
+
+impl TestApp {
+    /// Initiates an upload of `bytes` through the service (declaring the checksum when asked).
+    pub async fn initiate(
+        &self,
+        caller: &files_core::Caller,
+        filename: &str,
+        content_type: &str,
+        bytes: &[u8],
+        declare_checksum: bool,
+    ) -> files_core::services::InitiatedUpload {
+        let request = files_core::services::InitiateUploadRequest {
+            filename: filename.to_owned(),
+            content_type: content_type.to_owned(),
+            size: i64::try_from(bytes.len()).expect("test sizes fit"),
+            checksum_sha256: declare_checksum.then(|| sha256_base64(bytes)),
+            owner: None,
+        };
+        self.state.files.initiate_upload(caller, request).await.expect("initiate succeeds")
+    }
+
+    /// Stores an object directly, as a client's PUT to the signed URL would (or a client that
+    /// ignored what it declared).
+    pub async fn store(&self, key: &str, content_type: &str, bytes: &[u8]) {
+        let key = files_core::keys::FileKey::parse(key).expect("valid key");
+        let data = bytes::Bytes::copy_from_slice(bytes);
+        let body = Box::pin(futures_util::stream::once(async move { Ok::<_, std::io::Error>(data) }));
+        let constraints = files_core::storage::PutConstraints {
+            content_type: files_core::keys::ContentType::parse(content_type).expect("valid type"),
+            exact_size: None,
+            max_size: u64::MAX,
+            checksum_sha256: None,
+        };
+        self.state.files.storage().save_proxied_file(&key, body, &constraints).await.expect("store succeeds");
+    }
+
+    /// Initiates, stores and confirms a file: an available file owned by `caller`.
+    pub async fn upload(
+        &self,
+        caller: &files_core::Caller,
+        filename: &str,
+        content_type: &str,
+        bytes: &[u8],
+    ) -> files_core::services::FileView {
+        let upload = self.initiate(caller, filename, content_type, bytes, true).await;
+        self.store(&upload.file_key, content_type, bytes).await;
+        let confirm = files_core::services::ConfirmUploadRequest { file_key: upload.file_key };
+        self.state.files.confirm_upload(caller, confirm).await.expect("confirm succeeds")
+    }
+
+    /// The status of the file with `id`, or `None` when there is no row.
+    pub async fn status_of(&self, id: uuid::Uuid) -> Option<String> {
+        self.db
+            .client()
+            .await
+            .query_opt("SELECT status FROM stored_files WHERE id = $1", &[&id])
+            .await
+            .expect("query")
+            .map(|r| r.get(0))
+    }
+}

@@ -1,0 +1,137 @@
+//! confirm-upload through real API Gateway v2 event JSON, against a real PostgreSQL and the
+//! local backend.
+
+use confirm_upload::handle;
+use files_testkit::{caller, json_of, token, ApiEvent, TestApp};
+use serde_json::json;
+
+fn confirm(user: &str, org: &str, file_key: &str) -> ApiEvent {
+    ApiEvent::new("POST", "/files/confirm-upload", "/files/confirm-upload")
+        .bearer(&token(user, org, &[]))
+        .json(&json!({ "file_key": file_key }))
+}
+
+#[tokio::test]
+async fn confirming_an_uploaded_file_marks_it_available_and_returns_it_with_a_download_url() {
+    let app = TestApp::new().await;
+    let alice = caller("alice", "acme", &[]);
+    let upload = app.initiate(&alice, "notes.txt", "text/plain", b"hello", true).await;
+    app.store(&upload.file_key, "text/plain", b"hello").await;
+
+    let response = handle(&app.state, confirm("alice", "acme", &upload.file_key).request()).await.unwrap();
+
+    assert_eq!(response.status(), 200);
+    let body = json_of(&response);
+    assert_eq!(body["id"], upload.file_id.to_string());
+    assert_eq!(body["status"], "available");
+    assert_eq!(body["size"], 5);
+    assert_eq!(body["original_filename"], "notes.txt");
+    assert_eq!(body["checksum_sha256"], files_testkit::sha256_base64(b"hello"));
+    assert!(body["download_url"].as_str().unwrap().contains("/media/uploads/"));
+    for field in
+        ["file_key", "content_type", "storage_backend", "bucket_name", "uploaded_by", "organization_id", "created_at"]
+    {
+        assert!(body.get(field).is_some(), "{field} missing");
+    }
+    assert_eq!(app.status_of(upload.file_id).await.as_deref(), Some("available"));
+}
+
+#[tokio::test]
+async fn confirming_twice_answers_the_same_file_both_times() {
+    let app = TestApp::new().await;
+    let alice = caller("alice", "acme", &[]);
+    let upload = app.initiate(&alice, "a.txt", "text/plain", b"abc", false).await;
+    app.store(&upload.file_key, "text/plain", b"abc").await;
+
+    let first = json_of(&handle(&app.state, confirm("alice", "acme", &upload.file_key).request()).await.unwrap());
+    let second = handle(&app.state, confirm("alice", "acme", &upload.file_key).request()).await.unwrap();
+
+    assert_eq!(second.status(), 200);
+    let second = json_of(&second);
+    assert_eq!(first["id"], second["id"]);
+    assert_eq!(first["confirmed_at"], second["confirmed_at"]);
+}
+
+#[tokio::test]
+async fn a_key_never_issued_is_404_and_a_malformed_key_is_400() {
+    let app = TestApp::new().await;
+
+    let missing = handle(&app.state, confirm("alice", "acme", "uploads/never-issued.txt").request()).await.unwrap();
+    let traversal = handle(&app.state, confirm("alice", "acme", "../../etc/passwd").request()).await.unwrap();
+
+    assert_eq!(missing.status(), 404);
+    assert_eq!(json_of(&missing)["code"], "upload_not_found");
+    assert_eq!(traversal.status(), 400);
+    assert_eq!(json_of(&traversal)["code"], "invalid_file_key");
+}
+
+#[tokio::test]
+async fn confirming_before_the_bytes_arrive_is_409_and_changes_nothing() {
+    let app = TestApp::new().await;
+    let upload = app.initiate(&caller("alice", "acme", &[]), "a.txt", "text/plain", b"abc", false).await;
+
+    let response = handle(&app.state, confirm("alice", "acme", &upload.file_key).request()).await.unwrap();
+
+    assert_eq!(response.status(), 409);
+    assert_eq!(json_of(&response)["code"], "upload_incomplete");
+    assert_eq!(app.status_of(upload.file_id).await.as_deref(), Some("pending"));
+}
+
+#[tokio::test]
+async fn bytes_that_differ_from_the_declaration_are_422_and_the_row_stays_pending() {
+    let app = TestApp::new().await;
+    let alice = caller("alice", "acme", &[]);
+    // (declared bytes, declared type, stored bytes, stored type)
+    let cases: [(&[u8], &str, &[u8], &str); 3] = [
+        (b"hello", "text/plain", b"hello world", "text/plain"),
+        (b"hello", "text/plain", b"hello", "text/html"),
+        (b"hello", "text/plain", b"HELLO", "text/plain"),
+    ];
+
+    for (declared, declared_type, stored, stored_type) in cases {
+        let upload = app.initiate(&alice, "a.txt", declared_type, declared, true).await;
+        app.store(&upload.file_key, stored_type, stored).await;
+
+        let response = handle(&app.state, confirm("alice", "acme", &upload.file_key).request()).await.unwrap();
+
+        assert_eq!(response.status(), 422, "{stored:?} {stored_type}");
+        assert_eq!(json_of(&response)["code"], "upload_mismatch");
+        assert_eq!(app.status_of(upload.file_id).await.as_deref(), Some("pending"));
+    }
+}
+
+#[tokio::test]
+async fn another_organizations_upload_is_404() {
+    let app = TestApp::new().await;
+    let upload = app.initiate(&caller("alice", "acme", &[]), "a.txt", "text/plain", b"abc", false).await;
+    app.store(&upload.file_key, "text/plain", b"abc").await;
+
+    let response = handle(&app.state, confirm("mallory", "evil-corp", &upload.file_key).request()).await.unwrap();
+
+    assert_eq!(response.status(), 404);
+    assert_eq!(app.status_of(upload.file_id).await.as_deref(), Some("pending"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_confirms_of_one_key_give_one_row_and_the_same_answer() {
+    let app = std::sync::Arc::new(TestApp::new().await);
+    let upload = app.initiate(&caller("alice", "acme", &[]), "a.txt", "text/plain", b"abc", true).await;
+    app.store(&upload.file_key, "text/plain", b"abc").await;
+
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (app, key) = (app.clone(), upload.file_key.clone());
+            tokio::spawn(async move { handle(&app.state, confirm("alice", "acme", &key).request()).await.unwrap() })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+
+    assert!(answers.iter().all(|r| r.status() == 200));
+    let bodies: Vec<_> = answers.iter().map(json_of).collect();
+    assert!(bodies.iter().all(|b| b["id"] == bodies[0]["id"] && b["confirmed_at"] == bodies[0]["confirmed_at"]));
+    assert_eq!(app.db.count_files().await, 1);
+    assert_eq!(app.status_of(upload.file_id).await.as_deref(), Some("available"));
+}

@@ -1,0 +1,62 @@
+//! download-url through real API Gateway v2 event JSON.
+
+use download_url::handle;
+use files_testkit::{caller, json_of, token, ApiEvent, TestApp};
+
+fn download(user: &str, org: &str, id: &str) -> ApiEvent {
+    let path = format!("/files/{id}/download-url");
+    ApiEvent::new("GET", "/files/{id}/download-url", &path).path_param("id", id).bearer(&token(user, org, &[]))
+}
+
+#[tokio::test]
+async fn an_available_file_gets_a_signed_attachment_url_by_default_and_inline_on_request() {
+    let app = TestApp::new().await;
+    let file = app.upload(&caller("alice", "acme", &[]), "Größe.txt", "text/plain", b"data").await;
+    let id = file.id.to_string();
+
+    let attachment = handle(&app.state, download("bob", "acme", &id).request()).await.unwrap();
+    let inline = handle(&app.state, download("bob", "acme", &id).query("disposition=inline").request()).await.unwrap();
+
+    assert_eq!(attachment.status(), 200);
+    let body = json_of(&attachment);
+    let url = body["url"].as_str().unwrap();
+    assert!(url.starts_with(&format!("http://127.0.0.1:9000/media/{}?", file.file_key)), "{url}");
+    assert!(url.contains("disposition=attachment") && url.contains("signature="));
+    assert!(body["expires_at"].is_string());
+    assert!(json_of(&inline)["url"].as_str().unwrap().contains("disposition=inline"));
+}
+
+#[tokio::test]
+async fn a_pending_file_is_409_and_a_bad_disposition_or_id_is_400() {
+    let app = TestApp::new().await;
+    let upload = app.initiate(&caller("alice", "acme", &[]), "a.txt", "text/plain", b"x", false).await;
+    let id = upload.file_id.to_string();
+
+    let pending = handle(&app.state, download("alice", "acme", &id).request()).await.unwrap();
+    let bad_disposition =
+        handle(&app.state, download("alice", "acme", &id).query("disposition=evil").request()).await.unwrap();
+    let bad_id = handle(&app.state, download("alice", "acme", "not-a-uuid").request()).await.unwrap();
+
+    assert_eq!((pending.status().as_u16(), json_of(&pending)["code"].as_str()), (409, Some("file_not_available")));
+    assert_eq!(
+        (bad_disposition.status().as_u16(), json_of(&bad_disposition)["code"].as_str()),
+        (400, Some("invalid_disposition"))
+    );
+    assert_eq!((bad_id.status().as_u16(), json_of(&bad_id)["code"].as_str()), (400, Some("invalid_file_id")));
+}
+
+#[tokio::test]
+async fn another_organizations_file_is_404_as_is_a_file_that_does_not_exist() {
+    let app = TestApp::new().await;
+    let file = app.upload(&caller("alice", "acme", &[]), "a.txt", "text/plain", b"x").await;
+
+    let foreign = handle(&app.state, download("mallory", "evil-corp", &file.id.to_string()).request()).await.unwrap();
+    let missing = handle(&app.state, download("alice", "acme", &uuid_v4()).request()).await.unwrap();
+
+    assert_eq!(foreign.status(), 404);
+    assert_eq!(json_of(&foreign), json_of(&missing), "the two answers must not tell each other apart");
+}
+
+fn uuid_v4() -> String {
+    "7b0e3f6a-9a34-4c1e-8f7e-1f2d3c4b5a69".to_owned()
+}

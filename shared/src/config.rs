@@ -292,10 +292,11 @@ fn parse_url_prefix(raw: Option<String>) -> Result<String, ConfigError> {
     let trimmed = raw.trim_end_matches('/');
     let valid = trimmed.starts_with('/')
         && trimmed.len() > 1
-        && trimmed
-            .split('/')
-            .skip(1)
-            .all(|seg| !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
+        && trimmed.split('/').skip(1).all(|seg| {
+            !seg.is_empty()
+                && !seg.starts_with('.')
+                && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        });
     if valid {
         Ok(trimmed.to_owned())
     } else {

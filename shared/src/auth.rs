@@ -101,12 +101,17 @@ impl Authenticator {
     /// [`AuthError`] when there are no credentials, they are invalid, or a claim is missing.
     pub fn authenticate(&self, request: &Request) -> Result<Caller, AuthError> {
         match &self.local {
-            Some((key, validation)) => self.from_bearer(request, key, validation),
-            None => self.from_authorizer(request),
+            Some((key, validation)) => self.caller_from_bearer(request, key, validation),
+            None => self.caller_from_authorizer(request),
         }
     }
 
-    fn from_bearer(&self, request: &Request, key: &DecodingKey, validation: &Validation) -> Result<Caller, AuthError> {
+    fn caller_from_bearer(
+        &self,
+        request: &Request,
+        key: &DecodingKey,
+        validation: &Validation,
+    ) -> Result<Caller, AuthError> {
         let header = request
             .headers()
             .get(http_header::AUTHORIZATION)
@@ -128,7 +133,7 @@ impl Authenticator {
         caller(claims.sub, org_id, claims.roles, &self.org_claim)
     }
 
-    fn from_authorizer(&self, request: &Request) -> Result<Caller, AuthError> {
+    fn caller_from_authorizer(&self, request: &Request) -> Result<Caller, AuthError> {
         let claims = match request.request_context_ref() {
             Some(RequestContext::ApiGatewayV2(ctx)) => {
                 ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|jwt| jwt.claims.clone())

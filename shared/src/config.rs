@@ -27,7 +27,35 @@ pub const VARIABLES: &[&str] = &[
     "UPLOAD_MAX_SIZE_BYTES",
     "UPLOAD_ALLOWED_CONTENT_TYPES",
     "AWS_S3_PRESIGNED_URL_EXPIRY_SECONDS",
+    "DB_SECRET_ARN",
+    "AWS_S3_BUCKET_NAME",
+    "AWS_S3_REGION_NAME",
+    "AWS_S3_ENDPOINT_URL",
+    "AWS_S3_PUBLIC_ENDPOINT_URL",
+    "AWS_S3_ADDRESSING_STYLE",
+    "AWS_S3_SIGNATURE_VERSION",
+    "AWS_S3_FILE_OVERWRITE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
 ];
+
+/// Variables that only make sense on a developer's machine or in tests; a deployment never sets
+/// them (the cloud uses S3, the API Gateway authorizer, and `DB_SECRET_ARN`).
+pub const LOCAL_ONLY_VARIABLES: &[&str] = &[
+    "LOCAL_MEDIA_ROOT",
+    "LOCAL_MEDIA_URL_PREFIX",
+    "LOCAL_SIGNING_SECRET",
+    "PUBLIC_BASE_URL",
+    "AUTH_LOCAL_JWT_SECRET",
+    "DATABASE_URL",
+    "AWS_S3_ENDPOINT_URL",
+    "AWS_S3_PUBLIC_ENDPOINT_URL",
+];
+
+/// Variables the Lambda runtime sets itself (the execution role's temporary credentials); a
+/// template must not set them.
+pub const RUNTIME_PROVIDED_VARIABLES: &[&str] = &["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"];
 
 /// The largest request body a Lambda function receives (API Gateway's 6 MB payload limit).
 pub const LAMBDA_MAX_BODY_BYTES: u64 = 6 * 1024 * 1024;
@@ -120,11 +148,57 @@ pub struct AuthSettings {
     pub org_claim: String,
 }
 
+/// How S3 URLs name the bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressingStyle {
+    /// Virtual-hosted on AWS, path-style on a custom endpoint.
+    Auto,
+    /// `https://bucket.s3.region.amazonaws.com/key`.
+    Virtual,
+    /// `https://s3.region.amazonaws.com/bucket/key`.
+    Path,
+}
+
+/// Settings for the S3 backend.
+#[derive(Debug, Clone)]
+pub struct S3Settings {
+    /// `AWS_S3_BUCKET_NAME`.
+    pub bucket: String,
+    /// `AWS_S3_REGION_NAME`; the SDK's default chain (`AWS_REGION`) when unset.
+    pub region: Option<String>,
+    /// `AWS_S3_ENDPOINT_URL`: a custom endpoint (MinIO, LocalStack).
+    pub endpoint_url: Option<String>,
+    /// `AWS_S3_PUBLIC_ENDPOINT_URL`: the endpoint URLs handed to clients are signed for.
+    pub public_endpoint_url: Option<String>,
+    /// `AWS_S3_ADDRESSING_STYLE`: `auto`, `virtual` or `path`.
+    pub addressing_style: AddressingStyle,
+    /// `AWS_S3_FILE_OVERWRITE`: whether an upload may replace an existing object.
+    pub file_overwrite: bool,
+    /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, when given
+    /// explicitly; otherwise the SDK's default provider chain.
+    pub credentials: Option<StaticCredentials>,
+}
+
+/// Explicit AWS credentials.
+#[derive(Debug, Clone)]
+pub struct StaticCredentials {
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: Secret,
+    /// Session token of temporary credentials.
+    pub session_token: Option<Secret>,
+}
+
 /// Database settings.
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
-    /// `DATABASE_URL`; functions that use the database fail to start without it.
+    /// `DATABASE_URL`; functions that use the database fail to start without it (or
+    /// `DB_SECRET_ARN`).
     pub url: Option<Secret>,
+    /// `DB_SECRET_ARN`: a Secrets Manager secret in the RDS JSON format; preferred over
+    /// `DATABASE_URL` when both are set.
+    pub secret_arn: Option<String>,
     /// `DATABASE_POOL_SIZE`: connections per instance (a Lambda instance serves one request at a time).
     pub pool_size: usize,
     /// `DATABASE_TIMEOUT_SECONDS`: connect and pool-wait timeout, after which the request gets 503.
@@ -147,6 +221,8 @@ pub struct Settings {
     pub storage_backend: StorageBackendKind,
     /// Present when the backend is local.
     pub local: Option<LocalStorageSettings>,
+    /// Present when the backend is S3.
+    pub s3: Option<S3Settings>,
     /// `PUBLIC_BASE_URL`: scheme and host clients use to reach this service (no trailing slash).
     pub public_base_url: String,
     /// `AWS_S3_PRESIGNED_URL_EXPIRY_SECONDS`: lifetime of every signed URL (local ones too).
@@ -214,6 +290,11 @@ impl Settings {
             StorageBackendKind::S3 => None,
         };
 
+        let s3 = match storage_backend {
+            StorageBackendKind::S3 => Some(parse_s3(&get)?),
+            StorageBackendKind::Local => None,
+        };
+
         let public_base_url = parse_base_url(get("PUBLIC_BASE_URL"))?;
         let expiry_seconds: u64 = parse_number(&get, "AWS_S3_PRESIGNED_URL_EXPIRY_SECONDS", 3600)?;
         // S3 refuses SigV4 pre-signed URLs valid for more than seven days; local URLs follow suit.
@@ -226,6 +307,7 @@ impl Settings {
 
         let database = DatabaseSettings {
             url: get("DATABASE_URL").map(Secret::new),
+            secret_arn: get("DB_SECRET_ARN"),
             pool_size: parse_number(&get, "DATABASE_POOL_SIZE", 2)?,
             timeout: Duration::from_secs(parse_number(&get, "DATABASE_TIMEOUT_SECONDS", 5)?),
         };
@@ -265,6 +347,7 @@ impl Settings {
         Ok(Self {
             storage_backend,
             local,
+            s3,
             public_base_url,
             presigned_url_expiry: Duration::from_secs(expiry_seconds),
             database,
@@ -285,6 +368,76 @@ fn parse_number<T: std::str::FromStr>(
             .parse()
             .map_err(|_| ConfigError::new(name, format!("expected a non-negative whole number, got `{raw}`"))),
     }
+}
+
+fn parse_s3(get: &impl Fn(&'static str) -> Option<String>) -> Result<S3Settings, ConfigError> {
+    let bucket = get("AWS_S3_BUCKET_NAME")
+        .ok_or_else(|| ConfigError::new("AWS_S3_BUCKET_NAME", "is required when FILE_STORAGE_BACKEND=s3"))?;
+    let valid_bucket = (3..=63).contains(&bucket.len())
+        && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && bucket.as_bytes()[0].is_ascii_alphanumeric()
+        && bucket.as_bytes()[bucket.len() - 1].is_ascii_alphanumeric();
+    if !valid_bucket {
+        return Err(ConfigError::new("AWS_S3_BUCKET_NAME", format!("`{bucket}` is not a valid bucket name")));
+    }
+    match get("AWS_S3_SIGNATURE_VERSION").as_deref() {
+        None | Some("s3v4") => {}
+        Some(other) => {
+            return Err(ConfigError::new(
+                "AWS_S3_SIGNATURE_VERSION",
+                format!("only `s3v4` is supported (SigV2 is deprecated by AWS), got `{other}`"),
+            ))
+        }
+    }
+    let addressing_style = match get("AWS_S3_ADDRESSING_STYLE").as_deref() {
+        None | Some("auto") => AddressingStyle::Auto,
+        Some("virtual") => AddressingStyle::Virtual,
+        Some("path") => AddressingStyle::Path,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "AWS_S3_ADDRESSING_STYLE",
+                format!("expected `auto`, `virtual` or `path`, got `{other}`"),
+            ))
+        }
+    };
+    let file_overwrite = match get("AWS_S3_FILE_OVERWRITE").map(|v| v.to_ascii_lowercase()).as_deref() {
+        None | Some("false" | "0" | "no") => false,
+        Some("true" | "1" | "yes") => true,
+        Some(other) => {
+            return Err(ConfigError::new("AWS_S3_FILE_OVERWRITE", format!("expected `true` or `false`, got `{other}`")))
+        }
+    };
+    let endpoint = |name: &'static str| -> Result<Option<String>, ConfigError> {
+        get(name)
+            .map(|raw| {
+                parse_base_url(Some(raw.clone()))
+                    .map_err(|_| ConfigError::new(name, format!("expected an http(s) URL, got `{raw}`")))
+            })
+            .transpose()
+    };
+    let credentials = match (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")) {
+        (Some(access_key_id), Some(secret)) => Some(StaticCredentials {
+            access_key_id,
+            secret_access_key: Secret::new(secret),
+            session_token: get("AWS_SESSION_TOKEN").map(Secret::new),
+        }),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(ConfigError::new("AWS_SECRET_ACCESS_KEY", "is required when AWS_ACCESS_KEY_ID is set"))
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::new("AWS_ACCESS_KEY_ID", "is required when AWS_SECRET_ACCESS_KEY is set"))
+        }
+    };
+    Ok(S3Settings {
+        bucket,
+        region: get("AWS_S3_REGION_NAME"),
+        endpoint_url: endpoint("AWS_S3_ENDPOINT_URL")?,
+        public_endpoint_url: endpoint("AWS_S3_PUBLIC_ENDPOINT_URL")?,
+        addressing_style,
+        file_overwrite,
+        credentials,
+    })
 }
 
 fn parse_url_prefix(raw: Option<String>) -> Result<String, ConfigError> {
@@ -367,6 +520,43 @@ mod tests {
             pairs.push((name, value));
             let err = settings(&pairs).expect_err(name);
             assert_eq!(err.variable, name, "{value}");
+        }
+    }
+
+    #[test]
+    fn the_s3_backend_needs_a_valid_bucket_and_only_signs_with_sigv4() {
+        let s3 = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = vec![("FILE_STORAGE_BACKEND", "s3"), ("AWS_S3_BUCKET_NAME", "my-files")];
+            pairs.extend_from_slice(extra);
+            settings(&pairs)
+        };
+        let ok = s3(&[("AWS_S3_ADDRESSING_STYLE", "path"), ("AWS_S3_FILE_OVERWRITE", "true")]).unwrap();
+        let s3_settings = ok.s3.unwrap();
+        assert_eq!(s3_settings.addressing_style, AddressingStyle::Path);
+        assert!(s3_settings.file_overwrite);
+        assert!(ok.local.is_none());
+        for (name, value) in [
+            ("AWS_S3_SIGNATURE_VERSION", "s3"),
+            ("AWS_S3_ADDRESSING_STYLE", "sideways"),
+            ("AWS_S3_FILE_OVERWRITE", "maybe"),
+            ("AWS_S3_ENDPOINT_URL", "localhost:9000"),
+            ("AWS_S3_BUCKET_NAME", "Bad_Bucket"),
+            ("AWS_ACCESS_KEY_ID", "AKIA"),
+        ] {
+            assert_eq!(
+                s3(&[(name, value)]).unwrap_err().variable,
+                if name == "AWS_ACCESS_KEY_ID" { "AWS_SECRET_ACCESS_KEY" } else { name }
+            );
+        }
+        let mut missing = vec![("FILE_STORAGE_BACKEND", "s3")];
+        missing.extend_from_slice(LOCAL);
+        assert_eq!(settings(&missing).unwrap_err().variable, "AWS_S3_BUCKET_NAME");
+    }
+
+    #[test]
+    fn every_classified_variable_is_a_known_one() {
+        for name in LOCAL_ONLY_VARIABLES.iter().chain(RUNTIME_PROVIDED_VARIABLES) {
+            assert!(VARIABLES.contains(name), "{name}");
         }
     }
 

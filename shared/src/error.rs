@@ -262,7 +262,8 @@ impl From<StorageError> for ApiError {
                 Self::bad_request("checksum_mismatch", "The body does not match the declared SHA-256 checksum.")
             }
             StorageError::Unavailable(_) => Self::unavailable("storage service", e),
-            StorageError::Io(_) => Self::internal(e),
+            StorageError::Unsupported(what) => Self::bad_request("upload_method_not_supported", format!("{what}.")),
+            StorageError::Io(_) | StorageError::Backend(_) => Self::internal(e),
         }
     }
 }

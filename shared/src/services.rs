@@ -36,6 +36,20 @@ pub struct InitiateUploadRequest {
     /// The business entity the file belongs to.
     #[serde(default)]
     pub owner: Option<OwnerEntity>,
+    /// `put` (default): a pre-signed PUT; `post`: a browser form POST with a signed policy.
+    #[serde(default)]
+    pub upload_method: RequestedUploadMethod,
+}
+
+/// The `upload_method` of initiate-upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestedUploadMethod {
+    /// A pre-signed PUT.
+    #[default]
+    Put,
+    /// A browser form POST.
+    Post,
 }
 
 /// `POST /files/confirm-upload` body.
@@ -57,8 +71,11 @@ pub struct InitiatedUpload {
     pub method: UploadMethod,
     /// The signed URL.
     pub url: String,
-    /// Headers the request must carry, exactly.
+    /// Headers the request must carry, exactly (PUT).
     pub headers: BTreeMap<String, String>,
+    /// Form fields to send before the file, which goes last in a field named `file` (POST).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, String>,
     /// When the URL stops working.
     pub expires_at: DateTime<Utc>,
 }
@@ -179,6 +196,10 @@ impl FileService {
             .get_presigned_upload_url(
                 &key,
                 &UploadGrantRequest {
+                    method: match request.upload_method {
+                        RequestedUploadMethod::Put => UploadMethod::Put,
+                        RequestedUploadMethod::Post => UploadMethod::Post,
+                    },
                     content_type: content_type.clone(),
                     size,
                     checksum_sha256: checksum,
@@ -210,6 +231,7 @@ impl FileService {
             method: target.method,
             url: target.url,
             headers: target.headers,
+            fields: target.fields,
             expires_at: target.expires_at,
         })
     }

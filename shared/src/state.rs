@@ -26,7 +26,7 @@ impl AppState {
     /// # Errors
     /// A [`ConfigError`] naming the variable that stops start-up.
     pub async fn build(settings: Settings) -> Result<Self, ConfigError> {
-        let storage = build_storage(&settings)?;
+        let storage = build_storage(&settings).await?;
         let repo = Arc::new(PgFileRepository::new(build_pool(&settings.database)?));
         let auth = Authenticator::new(&settings.auth)?;
         let files = FileService::new(storage, repo, &settings);

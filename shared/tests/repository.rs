@@ -30,6 +30,7 @@ fn new_file(org: &str, key: &str) -> NewStoredFile {
 fn repo(db: &TestDb) -> PgFileRepository {
     let settings = DatabaseSettings {
         url: Some(files_core::config::Secret::new(db.url.clone())),
+        secret_arn: None,
         pool_size: 4,
         timeout: std::time::Duration::from_secs(2),
     };
@@ -97,6 +98,7 @@ async fn exactly_one_concurrent_confirm_moves_the_row() {
 async fn an_unreachable_database_is_reported_as_unavailable() {
     let settings = DatabaseSettings {
         url: Some(files_core::config::Secret::new("postgres://postgres@127.0.0.1:1/nowhere")),
+        secret_arn: None,
         pool_size: 1,
         timeout: std::time::Duration::from_secs(1),
     };

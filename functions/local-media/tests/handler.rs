@@ -31,6 +31,7 @@ impl Media {
 
     async fn upload_url(&self, key: &str, content_type: &str, body: &[u8], checksum: bool) -> String {
         let request = UploadGrantRequest {
+            method: files_core::storage::UploadMethod::Put,
             content_type: ContentType::parse(content_type).unwrap(),
             size: body.len() as u64,
             checksum_sha256: checksum.then(|| Checksum::parse_base64(&sha256_base64(body)).unwrap()),

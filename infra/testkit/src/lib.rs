@@ -365,6 +365,7 @@ impl TestApp {
             size: i64::try_from(bytes.len()).expect("test sizes fit"),
             checksum_sha256: declare_checksum.then(|| sha256_base64(bytes)),
             owner: None,
+            upload_method: Default::default(),
         };
         self.state.files.initiate_upload(caller, request).await.expect("initiate succeeds")
     }

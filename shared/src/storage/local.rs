@@ -289,6 +289,9 @@ impl FileStorage for LocalFileStorage {
         key: &FileKey,
         request: &UploadGrantRequest,
     ) -> Result<UploadTarget, StorageError> {
+        if request.method != UploadMethod::Put {
+            return Err(StorageError::Unsupported("the local backend takes uploads by PUT only"));
+        }
         let expires_at = expiry(request.expires_in);
         let checksum = request.checksum_sha256.map(|c| c.to_base64());
         let grant = Grant::Put {
@@ -303,7 +306,13 @@ impl FileStorage for LocalFileStorage {
         if let Some(c) = checksum {
             headers.insert("x-amz-checksum-sha256".to_owned(), c);
         }
-        Ok(UploadTarget { method: UploadMethod::Put, url: self.signed_url(&grant), headers, expires_at })
+        Ok(UploadTarget {
+            method: UploadMethod::Put,
+            url: self.signed_url(&grant),
+            headers,
+            fields: std::collections::BTreeMap::new(),
+            expires_at,
+        })
     }
 
     async fn get_file_stream(&self, key: &FileKey) -> Result<ByteStream, StorageError> {

@@ -3,6 +3,8 @@
 //! backend from [`Settings`].
 
 pub mod local;
+pub mod post_policy;
+pub mod s3;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -55,6 +57,13 @@ pub enum StorageError {
     /// Any other I/O failure.
     #[error("storage I/O failed")]
     Io(#[source] io::Error),
+    /// The backend cannot do this (e.g. a POST form upload on the local backend).
+    #[error("not supported by this backend: {0}")]
+    Unsupported(&'static str),
+    /// The backend refused or failed in a way retrying will not fix (access denied, bad
+    /// configuration); logged, answered as a 500.
+    #[error("storage backend error")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// What an upload must match. The backend enforces all of it while writing.
@@ -82,11 +91,15 @@ pub struct ObjectMeta {
 }
 
 /// The HTTP method a client uses to send the bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub enum UploadMethod {
-    /// A single PUT of the body.
+    /// A single PUT of the body to a pre-signed URL.
+    #[default]
     #[serde(rename = "PUT")]
     Put,
+    /// A browser form POST (multipart/form-data) with a signed policy.
+    #[serde(rename = "POST")]
+    Post,
 }
 
 /// A signed upload the client performs itself.
@@ -96,8 +109,10 @@ pub struct UploadTarget {
     pub method: UploadMethod,
     /// The signed URL.
     pub url: String,
-    /// Every header the request must carry, exactly.
+    /// Every header the request must carry, exactly (PUT).
     pub headers: BTreeMap<String, String>,
+    /// The form fields to send before the file (POST).
+    pub fields: BTreeMap<String, String>,
     /// When the URL stops working.
     pub expires_at: DateTime<Utc>,
 }
@@ -105,6 +120,8 @@ pub struct UploadTarget {
 /// What an upload URL is issued for.
 #[derive(Debug, Clone)]
 pub struct UploadGrantRequest {
+    /// PUT or POST.
+    pub method: UploadMethod,
     /// Declared content type.
     pub content_type: ContentType,
     /// Declared exact size.
@@ -201,16 +218,14 @@ pub trait FileStorage: Send + Sync + std::fmt::Debug {
     async fn head(&self, key: &FileKey) -> Result<Option<ObjectMeta>, StorageError>;
 }
 
-/// The storage backend chosen by `FILE_STORAGE_BACKEND`.
+/// The storage backend chosen by `FILE_STORAGE_BACKEND` (the seed's `get_storage_service`).
+/// Builds clients only; nothing here waits on the network.
 ///
 /// # Errors
-/// A [`ConfigError`] when the chosen backend is not configured or not available in this build.
-pub fn build_storage(settings: &Settings) -> Result<Arc<dyn FileStorage>, ConfigError> {
+/// A [`ConfigError`] when the chosen backend is not configured.
+pub async fn build_storage(settings: &Settings) -> Result<Arc<dyn FileStorage>, ConfigError> {
     match settings.storage_backend {
         StorageBackendKind::Local => Ok(Arc::new(local::LocalFileStorage::from_settings(settings)?)),
-        StorageBackendKind::S3 => Err(ConfigError::new(
-            "FILE_STORAGE_BACKEND",
-            "the s3 backend is not available in this build yet; use `local`",
-        )),
+        StorageBackendKind::S3 => Ok(Arc::new(s3::S3FileStorage::from_settings(settings).await?)),
     }
 }

@@ -1,5 +1,5 @@
 # The two commands: `make dev` runs the service locally, `make test` runs every check.
-.PHONY: dev test migrate token
+.PHONY: dev test migrate token sam-build
 
 dev:
 	@infra/scripts/dev.sh
@@ -12,3 +12,7 @@ migrate:
 
 token:
 	@USER_ID="$(if $(filter command line,$(origin USER)),$(USER))" ORG_ID="$(ORG)" ROLES="$(ROLES)" infra/scripts/token.sh
+
+# sam validate --lint and sam build (x86_64, into .local/sam): proves the template builds.
+sam-build:
+	@infra/scripts/sam-build.sh

@@ -272,13 +272,17 @@ impl FileService {
         if !stored_type.trim().eq_ignore_ascii_case(row.content_type.trim()) {
             return Err(mismatch("content type"));
         }
+        let stored_checksum = match (&row.checksum_sha256, meta.checksum_sha256) {
+            (Some(_), None) => Some(self.hash_object(&key).await?),
+            (_, stored) => stored,
+        };
         if let Some(declared) = &row.checksum_sha256 {
-            if meta.checksum_sha256.as_deref() != Some(declared.as_str()) {
+            if stored_checksum.as_deref() != Some(declared.as_str()) {
                 return Err(mismatch("checksum"));
             }
         }
         let size = row.size;
-        match self.repo.mark_available(&caller.org_id, row.id, size, meta.checksum_sha256.as_deref()).await? {
+        match self.repo.mark_available(&caller.org_id, row.id, size, stored_checksum.as_deref()).await? {
             Some(ConfirmOutcome::Confirmed(row)) => {
                 tracing::info!(file_id = %row.id, "upload confirmed");
                 self.view(row).await
@@ -351,6 +355,19 @@ impl FileService {
                 Err(e.into())
             }
         }
+    }
+
+    /// The base64 SHA-256 of a stored object, read as a stream (for objects whose store kept
+    /// no whole-object checksum).
+    async fn hash_object(&self, key: &FileKey) -> Result<String, ApiError> {
+        use futures_util::TryStreamExt as _;
+        use sha2::Digest as _;
+        let mut stream = self.storage.get_file_stream(key).await?;
+        let mut hasher = sha2::Sha256::new();
+        while let Some(chunk) = stream.try_next().await.map_err(crate::storage::StorageError::Io)? {
+            hasher.update(&chunk);
+        }
+        Ok(Checksum::from_digest(hasher.finalize().into()).to_base64())
     }
 
     async fn find(&self, caller: &Caller, id: Uuid) -> Result<StoredFile, ApiError> {

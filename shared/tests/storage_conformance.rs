@@ -110,43 +110,48 @@ macro_rules! conformance {
 
             #[tokio::test]
             async fn saves_streams_heads_and_deletes() {
-                let (_guard, storage) = $make;
+                let (_guard, storage) = $make.await;
                 super::saves_streams_heads_and_deletes(storage).await;
             }
 
             #[tokio::test]
             async fn never_overwrites() {
-                let (_guard, storage) = $make;
+                let (_guard, storage) = $make.await;
                 super::never_overwrites(storage).await;
             }
 
             #[tokio::test]
             async fn refuses_bodies_that_break_the_constraints_and_keeps_nothing() {
-                let (_guard, storage) = $make;
+                let (_guard, storage) = $make.await;
                 super::refuses_bodies_that_break_the_constraints_and_keeps_nothing(storage).await;
             }
 
             #[tokio::test]
             async fn streams_large_objects_in_chunks() {
-                let (_guard, storage) = $make;
+                let (_guard, storage) = $make.await;
                 super::streams_large_objects_in_chunks(storage).await;
             }
         }
     };
 }
 
-fn local() -> (tempfile::TempDir, Arc<dyn FileStorage>) {
+async fn local() -> (tempfile::TempDir, Arc<dyn FileStorage>) {
     let dir = tempfile::tempdir().unwrap();
     let storage =
         LocalFileStorage::new(dir.path(), files_testkit::SIGNING_SECRET.as_bytes(), "http://127.0.0.1:9000/media");
     (dir, Arc::new(storage))
 }
 
+async fn s3() -> ((), Arc<dyn FileStorage>) {
+    ((), Arc::new(files_testkit::s3_storage(&[]).await))
+}
+
 conformance!(local_filesystem, local());
+conformance!(s3_server, s3());
 
 #[tokio::test]
 async fn local_failed_writes_leave_no_temporary_files() {
-    let (dir, storage) = local();
+    let (dir, storage) = local().await;
     let key = key("bad.txt");
     let _ = storage.save_proxied_file(&key, body(vec![b"toolong"]), &constraints(Some(3), 100, None)).await;
 

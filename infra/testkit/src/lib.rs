@@ -107,6 +107,64 @@ pub fn test_env(media_root: &std::path::Path, database_url: &str) -> HashMap<Str
     .collect()
 }
 
+/// The S3-compatible server tests use (LocalStack, started by `make test`).
+pub fn s3_endpoint() -> String {
+    std::env::var("TEST_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:4566".to_owned())
+}
+
+/// A fresh bucket name.
+pub fn bucket_name() -> String {
+    format!("t-{}", &uuid::Uuid::new_v4().simple().to_string()[..24])
+}
+
+/// The variables that switch a test environment to the S3 backend on `bucket`.
+pub fn s3_env(bucket: &str) -> Vec<(String, String)> {
+    [
+        ("FILE_STORAGE_BACKEND", "s3"),
+        ("AWS_S3_BUCKET_NAME", bucket),
+        ("AWS_S3_REGION_NAME", "us-east-1"),
+        ("AWS_S3_ENDPOINT_URL", &s3_endpoint()),
+        ("AWS_S3_ADDRESSING_STYLE", "path"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// An S3 storage on a fresh bucket of the test server, with `overrides` applied to its settings.
+///
+/// # Panics
+/// When the server cannot be reached: a test that needs S3 fails without it.
+pub async fn s3_storage(overrides: &[(&str, &str)]) -> files_core::storage::s3::S3FileStorage {
+    let media = std::path::Path::new("/nonexistent");
+    let mut env = test_env(media, "postgres://unused@127.0.0.1:1/x");
+    env.extend(s3_env(&bucket_name()));
+    for (k, v) in overrides {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    bucket_for(&Settings::from_map(&env).expect("S3 test settings are valid")).await
+}
+
+/// The S3 storage of `settings`, with its bucket created on the test server.
+async fn bucket_for(settings: &Settings) -> files_core::storage::s3::S3FileStorage {
+    let storage = files_core::storage::s3::S3FileStorage::from_settings(settings).await.expect("S3 storage builds");
+    files_core::storage::s3::ensure_bucket(&storage)
+        .await
+        .unwrap_or_else(|e| panic!("the S3 server at {} is required: {e:?}", s3_endpoint()));
+    storage
+}
+
+/// Which storage backend a test state uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The local filesystem.
+    Local,
+    /// The S3-compatible test server.
+    S3,
+}
+
 /// Everything a handler test needs: a fresh database, a temporary media root, and the state.
 pub struct TestApp {
     /// The application state, as a function builds it at cold start.
@@ -127,9 +185,24 @@ impl TestApp {
 
     /// A state with the test environment plus `overrides`.
     pub async fn with_env(overrides: &[(&str, &str)]) -> Self {
+        Self::with_backend(Backend::Local, overrides).await
+    }
+
+    /// A state on `backend` (S3: a fresh bucket), with `overrides`.
+    pub async fn with_backend(backend: Backend, overrides: &[(&str, &str)]) -> Self {
         let db = TestDb::new().await;
         let media = tempfile::tempdir().expect("temp dir");
         let mut env = test_env(media.path(), &db.url);
+        if backend == Backend::S3 {
+            let bucket = bucket_name();
+            env.extend(s3_env(&bucket));
+            env.remove("LOCAL_MEDIA_ROOT");
+            let mut bucket_env = env.clone();
+            for (k, v) in overrides {
+                bucket_env.insert((*k).to_owned(), (*v).to_owned());
+            }
+            bucket_for(&Settings::from_map(&bucket_env).expect("S3 test settings are valid")).await;
+        }
         for (k, v) in overrides {
             env.insert((*k).to_owned(), (*v).to_owned());
         }

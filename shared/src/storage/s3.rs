@@ -8,7 +8,9 @@
 //!   signed host cannot be rewritten afterwards.
 //! - URL lifetimes are clamped to the credentials' own expiry when they are temporary.
 //! - Proxied saves stream: one PUT below [`MULTIPART_THRESHOLD`], a multipart upload above it,
-//!   never more than one part in memory.
+//!   never more than one part in memory. The whole-object SHA-256 is computed on the way and
+//!   returned (S3 keeps it for single PUTs; for multipart objects it keeps only a checksum of
+//!   part checksums).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -40,9 +42,6 @@ use crate::keys::{Checksum, FileKey};
 pub const MULTIPART_THRESHOLD: usize = 8 * 1024 * 1024;
 /// Part size of multipart uploads (S3's minimum is 5 MiB).
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
-/// User metadata holding the whole object's SHA-256 (S3's own checksum of a multipart object
-/// is a checksum of part checksums).
-const SHA256_METADATA: &str = "sha256";
 
 /// Files in one S3 bucket.
 #[derive(Debug, Clone)]
@@ -219,7 +218,6 @@ impl S3FileStorage {
             .content_type(constraints.content_type.as_str())
             .content_length(i64::try_from(body.len()).unwrap_or(i64::MAX))
             .checksum_sha256(checksum.to_base64())
-            .metadata(SHA256_METADATA, checksum.to_base64())
             .body(SdkByteStream::from(body));
         if !self.overwrite {
             request = request.if_none_match("*");
@@ -333,19 +331,6 @@ impl S3FileStorage {
             complete = complete.if_none_match("*");
         }
         complete.send().await.map_err(classify_http)?;
-        // Multipart objects cannot take user metadata at completion; the whole-object digest is
-        // recorded by copying the object onto itself with the metadata replaced.
-        self.client
-            .copy_object()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .copy_source(format!("{}/{}", self.bucket, key.as_str()))
-            .content_type(constraints.content_type.as_str())
-            .metadata(SHA256_METADATA, checksum.to_base64())
-            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
-            .send()
-            .await
-            .map_err(classify_http)?;
         Ok((total, checksum))
     }
 }
@@ -535,12 +520,9 @@ impl FileStorage for S3FileStorage {
             Err(StorageError::NotFound) => return Ok(None),
             Err(e) => return Err(e),
         };
-        // S3's checksum of a multipart object ends in `-<parts>`: not a whole-object digest.
-        let checksum = head
-            .checksum_sha256()
-            .filter(|c| !c.contains('-'))
-            .map(str::to_owned)
-            .or_else(|| head.metadata().and_then(|m| m.get(SHA256_METADATA)).cloned());
+        // S3's checksum of a multipart object ends in `-<parts>`: not a whole-object digest, so
+        // it is not reported (callers that must know hash the bytes).
+        let checksum = head.checksum_sha256().filter(|c| !c.contains('-')).map(str::to_owned);
         Ok(Some(ObjectMeta {
             size: u64::try_from(head.content_length().unwrap_or(0)).unwrap_or(0),
             content_type: head.content_type().map(str::to_owned),

@@ -100,3 +100,49 @@ dev_defaults() {
   export FILE_STORAGE_BACKEND LOCAL_MEDIA_ROOT LOCAL_MEDIA_URL_PREFIX LOCAL_SIGNING_SECRET PUBLIC_BASE_URL \
     AUTH_MODE AUTH_LOCAL_JWT_SECRET AUTH_ORG_CLAIM RUST_LOG
 }
+
+# LocalStack (S3, SQS, Secrets Manager) without Docker, in its own environment: its pins
+# conflict with other Python tools.
+LOCALSTACK_VENV="$TOOLS/localstack"
+LOCALSTACK_PORT=4566
+
+ensure_localstack() {
+  if [ ! -x "$LOCALSTACK_VENV/bin/python" ] || ! "$LOCALSTACK_VENV/bin/python" -c 'import localstack' 2>/dev/null; then
+    log "installing LocalStack (a few minutes, once)"
+    python3 -m venv "$LOCALSTACK_VENV" || die "python3 -m venv failed"
+    "$LOCALSTACK_VENV/bin/pip" install -q 'localstack-core[runtime]==4.13.1' 'cbor2<6' 'cryptography<44' \
+      'pyopenssl<24.3' service_identity || die "could not install LocalStack"
+  fi
+}
+
+# Starts LocalStack on 127.0.0.1:4566 unless one answers there; prints the pid it started.
+start_localstack() {
+  if curl -fs "http://127.0.0.1:$LOCALSTACK_PORT/_localstack/health" >/dev/null 2>&1; then
+    return
+  fi
+  ensure_localstack
+  local dir="$LOCAL/localstack"
+  rm -rf "$dir" && mkdir -p "$dir/tmp" "$dir/volume" "$dir/cache"
+  GATEWAY_LISTEN="127.0.0.1:$LOCALSTACK_PORT" GATEWAY_SERVER=hypercorn LOCALSTACK_HOST="127.0.0.1:$LOCALSTACK_PORT" \
+    S3_SKIP_SIGNATURE_VALIDATION=0 SERVICES=s3,sqs,secretsmanager,sts,iam DISABLE_EVENTS=1 DNS_ADDRESS=0 \
+    FILESYSTEM_ROOT="$dir" TMPDIR="$dir/tmp" LOCALSTACK_VOLUME_DIR="$dir/volume" XDG_CACHE_HOME="$dir/cache" \
+    setsid "$LOCALSTACK_VENV/bin/python" -m localstack.runtime.main >"$LOCAL/localstack.log" 2>&1 &
+  echo $!
+  local i
+  for ((i = 0; i < 600; i++)); do
+    curl -fs "http://127.0.0.1:$LOCALSTACK_PORT/_localstack/health" >/dev/null 2>&1 && return
+    sleep 0.1
+  done
+  die "LocalStack did not start (see .local/localstack.log)"
+}
+
+stop_group() { # pid
+  [ -n "${1:-}" ] || return 0
+  kill -TERM -- "-$1" 2>/dev/null || true
+  local i
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL -- "-$1" 2>/dev/null || true
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make test: formatting, lints, then every test against real servers this script starts:
-# PostgreSQL (the machine's, or a local cluster) and `cargo lambda watch` for the end-to-end
-# suite. A missing server fails the run; nothing is skipped.
+# PostgreSQL (the machine's, or a local cluster), LocalStack (S3, Secrets Manager), and
+# `cargo lambda watch` per storage backend for the end-to-end suite. A missing server fails the run; nothing is skipped.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
@@ -20,32 +20,47 @@ export TEST_DATABASE_URL="$SERVER_URL/postgres"
 log "building"
 cargo build -q --workspace --all-targets
 
-# The end-to-end suite talks to `cargo lambda watch` over loopback with the local backend.
-E2E_PORT="${E2E_PORT:-9100}"
-export E2E_BASE_URL="http://127.0.0.1:$E2E_PORT"
+log "starting LocalStack (S3, Secrets Manager)"
+LOCALSTACK_PID="$(start_localstack)"
+export TEST_S3_ENDPOINT="http://127.0.0.1:$LOCALSTACK_PORT"
+PIDS=("$LOCALSTACK_PID")
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do stop_group "$pid"; done
+}
+trap cleanup EXIT
+
+# The end-to-end suite talks to `cargo lambda watch` over loopback, once per storage backend.
 export E2E_DATABASE_URL="$SERVER_URL/files_e2e"
-export E2E_MEDIA_ROOT="$LOCAL/e2e-media"
 export E2E_JWT_SECRET="e2e-local-jwt-secret-e2e-local-jwt-secret"
+export E2E_MEDIA_ROOT="$LOCAL/e2e-media"
+export E2E_S3_BUCKET="e2e-files"
 rm -rf "$E2E_MEDIA_ROOT" && mkdir -p "$E2E_MEDIA_ROOT"
 admin migrate --create-database --database-url "$E2E_DATABASE_URL" >/dev/null
 
-port_open 127.0.0.1 "$E2E_PORT" && die "port $E2E_PORT is taken; set E2E_PORT"
-log "starting cargo lambda watch on $E2E_BASE_URL"
-WATCH_LOG="$LOCAL/e2e-watch.log"
-setsid env \
-  FILE_STORAGE_BACKEND=local LOCAL_MEDIA_ROOT="$E2E_MEDIA_ROOT" LOCAL_MEDIA_URL_PREFIX=/media \
-  LOCAL_SIGNING_SECRET="e2e-local-signing-secret-e2e-local-signing" PUBLIC_BASE_URL="$E2E_BASE_URL" \
-  DATABASE_URL="$E2E_DATABASE_URL" AUTH_MODE=local-jwt AUTH_LOCAL_JWT_SECRET="$E2E_JWT_SECRET" \
-  UPLOAD_MAX_SIZE_BYTES=10485760 UPLOAD_ALLOWED_CONTENT_TYPES="text/*,image/*,application/pdf,application/json,application/octet-stream" \
-  RUST_LOG=info \
-  cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$E2E_PORT" >"$WATCH_LOG" 2>&1 &
-WATCH_PID=$!
-cleanup() {
-  kill -TERM -- "-$WATCH_PID" 2>/dev/null || true
-  wait "$WATCH_PID" 2>/dev/null || true
+start_watch() { # port, then VAR=value pairs
+  local port="$1"; shift
+  port_open 127.0.0.1 "$port" && die "port $port is taken; set E2E_PORT"
+  setsid env \
+    DATABASE_URL="$E2E_DATABASE_URL" AUTH_MODE=local-jwt AUTH_LOCAL_JWT_SECRET="$E2E_JWT_SECRET" \
+    PUBLIC_BASE_URL="http://127.0.0.1:$port" UPLOAD_MAX_SIZE_BYTES=10485760 \
+    UPLOAD_ALLOWED_CONTENT_TYPES="text/*,image/*,application/pdf,application/json,application/octet-stream" \
+    RUST_LOG=info "$@" \
+    cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$port" >"$LOCAL/e2e-watch-$port.log" 2>&1 &
+  PIDS+=("$!")
 }
-trap cleanup EXIT
+
+E2E_PORT="${E2E_PORT:-9100}"
+export E2E_BASE_URL="http://127.0.0.1:$E2E_PORT"
+export E2E_S3_BASE_URL="http://127.0.0.1:$((E2E_PORT + 1))"
+log "starting cargo lambda watch: local backend on $E2E_BASE_URL, S3 backend on $E2E_S3_BASE_URL"
+start_watch "$E2E_PORT" FILE_STORAGE_BACKEND=local LOCAL_MEDIA_ROOT="$E2E_MEDIA_ROOT" \
+  LOCAL_SIGNING_SECRET="e2e-local-signing-secret-e2e-local-signing"
+start_watch "$((E2E_PORT + 1))" FILE_STORAGE_BACKEND=s3 AWS_S3_BUCKET_NAME="$E2E_S3_BUCKET" \
+  AWS_S3_REGION_NAME=us-east-1 AWS_S3_ENDPOINT_URL="$TEST_S3_ENDPOINT" AWS_S3_ADDRESSING_STYLE=path \
+  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 wait_for_port 127.0.0.1 "$E2E_PORT" 60 "cargo lambda watch"
+wait_for_port 127.0.0.1 "$((E2E_PORT + 1))" 60 "cargo lambda watch"
 
 log "running the tests"
 if cargo nextest --version >/dev/null 2>&1; then

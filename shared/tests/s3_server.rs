@@ -71,7 +71,9 @@ async fn a_presigned_put_stores_exactly_the_declared_bytes() {
 async fn the_server_rejects_puts_that_break_the_signed_terms_and_stores_nothing() {
     let storage = s3_storage(&[]).await;
 
-    let cases: Vec<(&str, Vec<(&str, &str)>, &'static [u8])> = vec![
+    // (what, headers that replace the signed ones, body)
+    type Case = (&'static str, Vec<(&'static str, &'static str)>, &'static [u8]);
+    let cases: Vec<Case> = vec![
         ("another content type", vec![("content-type", "text/html")], b"hello"),
         ("another length", vec![], b"hello, world"),
         ("another checksum", vec![], b"HELLO"),

@@ -1,0 +1,271 @@
+//! The client's whole journey through `cargo lambda watch` on loopback, with a plain HTTP
+//! client: initiate → send the bytes → confirm → download-url → GET → delete. One suite, run
+//! against each storage backend: every test loops over [`backends`].
+//!
+//! `make test` starts one server per backend and sets `E2E_BASE_URL` (local backend),
+//! `E2E_S3_BASE_URL` (S3 backend on LocalStack), `E2E_DATABASE_URL`, `E2E_MEDIA_ROOT`,
+//! `E2E_S3_BUCKET`, `TEST_S3_ENDPOINT` and `E2E_JWT_SECRET`; without them these tests fail.
+
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+enum Store {
+    Local(std::path::PathBuf),
+    S3(files_core::storage::s3::S3FileStorage),
+}
+
+struct Env {
+    name: &'static str,
+    base: String,
+    database_url: String,
+    store: Store,
+    secret: String,
+    http: Client,
+}
+
+fn required(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the end-to-end tests through `make test`"))
+}
+
+/// The same server setup, once per storage backend.
+async fn backends() -> Vec<Env> {
+    let env = |name, base: &str, store| Env {
+        name,
+        base: required(base),
+        database_url: required("E2E_DATABASE_URL"),
+        store,
+        secret: required("E2E_JWT_SECRET"),
+        http: Client::new(),
+    };
+    let settings = files_core::Settings::from_lookup(|name| match name {
+        "FILE_STORAGE_BACKEND" => Some("s3".to_owned()),
+        "AWS_S3_BUCKET_NAME" => Some(required("E2E_S3_BUCKET")),
+        "AWS_S3_REGION_NAME" => Some("us-east-1".to_owned()),
+        "AWS_S3_ENDPOINT_URL" => Some(required("TEST_S3_ENDPOINT")),
+        "AWS_S3_ADDRESSING_STYLE" => Some("path".to_owned()),
+        "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("test".to_owned()),
+        _ => None,
+    })
+    .unwrap();
+    let s3 = files_core::storage::s3::S3FileStorage::from_settings(&settings).await.unwrap();
+    files_core::storage::s3::ensure_bucket(&s3).await.expect("the S3 server answers");
+    vec![
+        env("local", "E2E_BASE_URL", Store::Local(required("E2E_MEDIA_ROOT").into())),
+        env("s3", "E2E_S3_BASE_URL", Store::S3(s3)),
+    ]
+}
+
+impl Env {
+    async fn object_exists(&self, key: &str) -> bool {
+        match &self.store {
+            Store::Local(root) => root.join(key).exists(),
+            Store::S3(storage) => {
+                use files_core::storage::FileStorage as _;
+                let key = files_core::keys::FileKey::parse(key).unwrap();
+                storage.file_exists(&key).await.unwrap()
+            }
+        }
+    }
+
+    /// Sends the bytes exactly as initiate-upload said: a PUT with its headers, or a form POST.
+    async fn send_bytes(&self, upload: &Value, bytes: &[u8]) -> StatusCode {
+        let url = upload["url"].as_str().unwrap();
+        let response = if upload["method"] == "POST" {
+            let mut form = reqwest::multipart::Form::new();
+            for (name, value) in upload["fields"].as_object().unwrap() {
+                form = form.text(name.clone(), value.as_str().unwrap().to_owned());
+            }
+            form = form.part("file", reqwest::multipart::Part::bytes(bytes.to_vec()).file_name("upload"));
+            self.http.post(url).multipart(form).send().await
+        } else {
+            let mut put = self.http.put(url);
+            for (name, value) in upload["headers"].as_object().unwrap() {
+                if !name.eq_ignore_ascii_case("content-length") {
+                    put = put.header(name, value.as_str().unwrap());
+                }
+            }
+            put.body(bytes.to_vec()).send().await
+        };
+        response.expect("the upload target answers").status()
+    }
+
+    fn token(&self, user: &str, org: &str) -> String {
+        files_core::auth::issue_local_token(&self.secret, "org_id", user, org, &[], 600).unwrap()
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn row_exists(&self, id: &str) -> bool {
+        let (client, conn) = tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        let id: uuid::Uuid = id.parse().unwrap();
+        client.query_opt("SELECT 1 FROM stored_files WHERE id = $1", &[&id]).await.unwrap().is_some()
+    }
+}
+
+fn org() -> String {
+    format!("org-{}", uuid::Uuid::new_v4().simple())
+}
+
+#[tokio::test]
+async fn a_file_goes_from_initiate_to_delete_through_the_server() {
+    for env in backends().await {
+        journey(&env, None).await;
+    }
+}
+
+#[tokio::test]
+async fn a_browser_form_post_upload_goes_through_on_s3() {
+    for env in backends().await.into_iter().filter(|e| e.name == "s3") {
+        journey(&env, Some("post")).await;
+    }
+}
+
+async fn journey(env: &Env, upload_method: Option<&str>) {
+    let org = org();
+    let alice = env.token("alice", &org);
+    let bytes = "Grüße aus dem Lager\n".as_bytes();
+
+    let (status, upload) = env
+        .call(
+            reqwest::Method::POST,
+            "/files/initiate-upload",
+            &alice,
+            Some(json!({
+                "filename": "Lieferschein März.txt",
+                "content_type": "text/plain",
+                "size": bytes.len(),
+                "checksum_sha256": files_core::keys::Checksum::from_digest(sha256(bytes)).to_base64(),
+                "upload_method": upload_method.unwrap_or("put"),
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{}: {upload}", env.name);
+    let (status, _) = env
+        .call(reqwest::Method::POST, "/files/confirm-upload", &alice, Some(json!({"file_key": upload["file_key"]})))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{}: confirm before the bytes", env.name);
+
+    let sent = env.send_bytes(&upload, bytes).await;
+    assert!(sent.is_success(), "{}: {sent}", env.name);
+
+    let (status, file) = env
+        .call(reqwest::Method::POST, "/files/confirm-upload", &alice, Some(json!({"file_key": upload["file_key"]})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{file}");
+    assert_eq!(file["status"], "available");
+    let id = file["id"].as_str().unwrap().to_owned();
+
+    let (status, fetched) = env.call(reqwest::Method::GET, &format!("/files/{id}"), &alice, None).await;
+    assert_eq!((status, fetched["id"].as_str()), (StatusCode::OK, Some(id.as_str())));
+
+    let (status, signed) = env.call(reqwest::Method::GET, &format!("/files/{id}/download-url"), &alice, None).await;
+    assert_eq!(status, StatusCode::OK, "{signed}");
+    let url = signed["url"].as_str().unwrap().to_owned();
+    let download = env.http.get(&url).send().await.unwrap();
+    assert_eq!(download.status(), StatusCode::OK);
+    assert_eq!(download.headers()["content-type"], "text/plain");
+    assert_eq!(
+        download.headers()["content-disposition"],
+        "attachment; filename=\"Lieferschein M_rz.txt\"; filename*=UTF-8''Lieferschein%20M%C3%A4rz.txt"
+    );
+    assert_eq!(download.bytes().await.unwrap().as_ref(), bytes);
+
+    let (status, _) = env.call(reqwest::Method::DELETE, &format!("/files/{id}"), &alice, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(!env.row_exists(&id).await);
+    assert!(!env.object_exists(upload["file_key"].as_str().unwrap()).await, "{}", env.name);
+    assert_eq!(env.http.get(&url).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let (status, _) = env.call(reqwest::Method::GET, &format!("/files/{id}"), &alice, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).into()
+}
+
+#[tokio::test]
+async fn another_organization_gets_404_on_every_route() {
+    for env in backends().await {
+        another_organization(&env).await;
+    }
+}
+
+async fn another_organization(env: &Env) {
+    let org = org();
+    let alice = env.token("alice", &org);
+    let mallory = env.token("mallory", "evil-corp");
+    let (_, upload) = env
+        .call(
+            reqwest::Method::POST,
+            "/files/initiate-upload",
+            &alice,
+            Some(json!({"filename": "a.txt", "content_type": "text/plain", "size": 3})),
+        )
+        .await;
+    assert!(env.send_bytes(&upload, b"abc").await.is_success());
+    let id = upload["file_id"].as_str().unwrap();
+
+    let attempts = [
+        (reqwest::Method::POST, "/files/confirm-upload".to_owned(), Some(json!({"file_key": upload["file_key"]}))),
+        (reqwest::Method::GET, format!("/files/{id}"), None),
+        (reqwest::Method::GET, format!("/files/{id}/download-url"), None),
+        (reqwest::Method::DELETE, format!("/files/{id}"), None),
+    ];
+    for (method, path, body) in attempts {
+        let (status, problem) = env.call(method.clone(), &path, &mallory, body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {problem}");
+    }
+    assert!(env.row_exists(id).await);
+}
+
+#[tokio::test]
+async fn requests_without_a_token_are_401_problems() {
+    for env in backends().await {
+        let response = env.http.get(format!("{}/files/{}", env.base, uuid::Uuid::new_v4())).send().await.unwrap();
+
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()["content-type"], "application/problem+json");
+    }
+}
+
+#[tokio::test]
+async fn a_tampered_upload_url_is_refused_by_the_server() {
+    for env in backends().await {
+        tampered_upload(&env).await;
+    }
+}
+
+async fn tampered_upload(env: &Env) {
+    let alice = env.token("alice", &org());
+    let (_, upload) = env
+        .call(
+            reqwest::Method::POST,
+            "/files/initiate-upload",
+            &alice,
+            Some(json!({"filename": "a.txt", "content_type": "text/plain", "size": 3})),
+        )
+        .await;
+    let mut tampered = upload.clone();
+    let url = upload["url"].as_str().unwrap();
+    tampered["url"] = json!(if env.name == "local" {
+        url.replace("size=3", "size=4")
+    } else {
+        url.replace("X-Amz-Expires=", "X-Amz-Expires=9")
+    });
+
+    let status = env.send_bytes(&tampered, b"abc").await;
+
+    assert_eq!(status, StatusCode::FORBIDDEN, "{}", env.name);
+    assert!(!env.object_exists(upload["file_key"].as_str().unwrap()).await, "{}", env.name);
+}

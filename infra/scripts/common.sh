@@ -73,6 +73,39 @@ start_local_cluster() {
   echo "postgres://postgres@127.0.0.1:$port"
 }
 
+# A second throw-away cluster with password (SCRAM) authentication on 127.0.0.1:55433, for the
+# tests that prove credential handling (the machine's server trusts every connection).
+# Prints its superuser URL.
+start_auth_cluster() {
+  local port=55433 data="$LOCAL/pg-auth" bindir password
+  bindir="$(pg_bindir)"
+  [ -n "$bindir" ] || { start_local_cluster >/dev/null; bindir="$(pg_bindir)"; }
+  local as=()
+  if [ "$(id -u)" = 0 ]; then as=(runuser -u postgres --); fi
+  if [ ! -f "$data/PG_VERSION" ]; then
+    mkdir -p "$data"
+    password="$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
+    printf '%s\n' "$password" >"$data.pw"
+    [ "$(id -u)" = 0 ] && chown postgres "$data" "$data.pw" "$LOCAL"
+    "${as[@]}" "$bindir/initdb" -D "$data" -U postgres --pwfile="$data.pw" \
+      --auth-host=scram-sha-256 --auth-local=peer >/dev/null || die "initdb (password cluster) failed"
+  fi
+  password="$(cat "$data.pw")"
+  if ! port_open 127.0.0.1 "$port"; then
+    "${as[@]}" "$bindir/pg_ctl" -D "$data" -l "$data/server.log" -w start \
+      -o "-p $port -k $data -c listen_addresses=127.0.0.1 -c fsync=off" >/dev/null || die "pg_ctl start (password cluster) failed"
+  fi
+  echo "postgres://postgres:$password@127.0.0.1:$port/postgres"
+}
+
+stop_auth_cluster() {
+  local bindir as=()
+  bindir="$(pg_bindir)"
+  [ -f "$LOCAL/pg-auth/postmaster.pid" ] || return 0
+  if [ "$(id -u)" = 0 ]; then as=(runuser -u postgres --); fi
+  "${as[@]}" "$bindir/pg_ctl" -D "$LOCAL/pg-auth" -m fast stop >/dev/null 2>&1 || true
+}
+
 # Prints the server URL (no database) to use: 127.0.0.1:5432 if it answers, else a local cluster.
 postgres_server_url() {
   if port_open 127.0.0.1 5432; then

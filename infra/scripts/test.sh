@@ -27,8 +27,13 @@ PIDS=("$LOCALSTACK_PID")
 cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do stop_group "$pid"; done
+  stop_auth_cluster
 }
 trap cleanup EXIT
+
+log "starting a password-authenticated PostgreSQL for the credential tests"
+TEST_AUTH_DATABASE_URL="$(start_auth_cluster)"
+export TEST_AUTH_DATABASE_URL
 
 # The end-to-end suite talks to `cargo lambda watch` over loopback, once per storage backend.
 export E2E_DATABASE_URL="$SERVER_URL/files_e2e"

@@ -3,6 +3,7 @@
 //! upload / confirm / download / delete workflows.
 
 pub mod auth;
+pub mod aws;
 pub mod config;
 pub mod db;
 pub mod disposition;

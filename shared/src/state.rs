@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::auth::Authenticator;
 use crate::config::{ConfigError, Settings};
-use crate::db::{build_pool, PgFileRepository};
+use crate::db::{DbPool, PgFileRepository};
 use crate::services::FileService;
 use crate::storage::build_storage;
 
@@ -27,7 +27,14 @@ impl AppState {
     /// A [`ConfigError`] naming the variable that stops start-up.
     pub async fn build(settings: Settings) -> Result<Self, ConfigError> {
         let storage = build_storage(&settings).await?;
-        let repo = Arc::new(PgFileRepository::new(build_pool(&settings.database)?));
+        let pool = match &settings.database.secret_arn {
+            Some(arn) => {
+                let sdk = crate::aws::sdk_config(&settings, crate::aws::region_of_arn(arn)).await;
+                DbPool::from_secret(&settings.database, aws_sdk_secretsmanager::Client::new(&sdk), arn)
+            }
+            None => DbPool::from_url(&settings.database)?,
+        };
+        let repo = Arc::new(PgFileRepository::new(pool));
         let auth = Authenticator::new(&settings.auth)?;
         let files = FileService::new(storage, repo, &settings);
         Ok(Self { settings: Arc::new(settings), auth, files })

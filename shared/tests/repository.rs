@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use files_core::config::DatabaseSettings;
 use files_core::db::{
-    build_pool, ConfirmOutcome, FileRepository, FileStatus, NewStoredFile, PgFileRepository, RepositoryError,
+    ConfirmOutcome, DbPool, FileRepository, FileStatus, NewStoredFile, PgFileRepository, RepositoryError,
 };
 use files_testkit::TestDb;
 use uuid::Uuid;
@@ -34,7 +34,7 @@ fn repo(db: &TestDb) -> PgFileRepository {
         pool_size: 4,
         timeout: std::time::Duration::from_secs(2),
     };
-    PgFileRepository::new(build_pool(&settings).unwrap())
+    PgFileRepository::new(DbPool::from_url(&settings).unwrap())
 }
 
 #[tokio::test]
@@ -102,7 +102,7 @@ async fn an_unreachable_database_is_reported_as_unavailable() {
         pool_size: 1,
         timeout: std::time::Duration::from_secs(1),
     };
-    let repo = PgFileRepository::new(build_pool(&settings).unwrap());
+    let repo = PgFileRepository::new(DbPool::from_url(&settings).unwrap());
 
     let result = repo.find_by_id("acme", Uuid::new_v4()).await;
 

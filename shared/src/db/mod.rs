@@ -2,9 +2,11 @@
 //! deadpool-postgres. SQL lives only in this module. Migrations are embedded and applied by a
 //! command (`make migrate`), never by a cold start.
 
+mod pool;
 mod postgres;
 
-pub use postgres::{build_pool, create_database_if_missing, run_migrations, PgFileRepository};
+pub use pool::DbPool;
+pub use postgres::{create_database_if_missing, run_migrations, PgFileRepository};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -2,15 +2,15 @@
 //! migrations.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
+use super::pool::DbPool;
 use super::{ConfirmOutcome, FileRepository, NewStoredFile, OwnerEntity, RepositoryError, StoredFile};
-use crate::config::{ConfigError, DatabaseSettings};
 
 mod embedded {
     refinery::embed_migrations!("migrations");
@@ -19,30 +19,6 @@ mod embedded {
 const COLUMNS: &str = "id, file_key, original_filename, content_type, size, checksum_sha256, status, \
      storage_backend, bucket_name, uploaded_by, organization_id, owner_entity_type, owner_entity_id, \
      created_at, updated_at, confirmed_at";
-
-/// A lazy pool: nothing connects until the first query, so a cold start never waits on the
-/// database. Timeouts make a down database a quick 503 rather than a hung invocation.
-///
-/// # Errors
-/// A [`ConfigError`] naming `DATABASE_URL` when it is missing or malformed.
-pub fn build_pool(settings: &DatabaseSettings) -> Result<Pool, ConfigError> {
-    let url = settings.url.as_ref().ok_or_else(|| ConfigError::new("DATABASE_URL", "is required"))?;
-    let mut pg = tokio_postgres::Config::from_str(url.expose())
-        .map_err(|_| ConfigError::new("DATABASE_URL", "is not a valid PostgreSQL connection string"))?;
-    pg.connect_timeout(settings.timeout);
-    if pg.get_application_name().is_none() {
-        pg.application_name("files-service");
-    }
-    let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-    Pool::builder(manager)
-        .max_size(settings.pool_size)
-        .runtime(Runtime::Tokio1)
-        .wait_timeout(Some(settings.timeout))
-        .create_timeout(Some(settings.timeout))
-        .recycle_timeout(Some(settings.timeout))
-        .build()
-        .map_err(|e| ConfigError::new("DATABASE_URL", format!("cannot build the connection pool: {e}")))
-}
 
 /// Applies the embedded migrations to the database at `database_url`; safe to repeat.
 /// Returns the names of the migrations applied by this call.
@@ -60,32 +36,23 @@ pub async fn run_migrations(database_url: &str) -> Result<Vec<String>, Box<dyn s
 }
 
 /// [`FileRepository`] on PostgreSQL.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct PgFileRepository {
-    pool: Pool,
-}
-
-impl std::fmt::Debug for PgFileRepository {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgFileRepository").field("pool", &self.pool.status()).finish()
-    }
+    pool: Arc<DbPool>,
 }
 
 impl PgFileRepository {
     /// A repository over `pool`.
-    pub fn new(pool: Pool) -> Self {
+    pub fn new(pool: Arc<DbPool>) -> Self {
         Self { pool }
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, RepositoryError> {
-        self.pool.get().await.map_err(|e| match e {
-            PoolError::Backend(e) => classify(e),
-            other => RepositoryError::Unavailable(Box::new(other)),
-        })
+        self.pool.get().await
     }
 }
 
-fn classify(e: tokio_postgres::Error) -> RepositoryError {
+pub(super) fn classify(e: tokio_postgres::Error) -> RepositoryError {
     let Some(code) = e.code() else {
         // No SQLSTATE: the connection itself failed (refused, reset, closed, timed out).
         return RepositoryError::Unavailable(Box::new(e));

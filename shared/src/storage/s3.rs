@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
-use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
@@ -114,20 +114,7 @@ impl S3FileStorage {
             .s3
             .as_ref()
             .ok_or_else(|| ConfigError::new("AWS_S3_BUCKET_NAME", "is required when FILE_STORAGE_BACKEND=s3"))?;
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(region) = &s3.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        if let Some(c) = &s3.credentials {
-            loader = loader.credentials_provider(Credentials::new(
-                c.access_key_id.clone(),
-                c.secret_access_key.expose().to_owned(),
-                c.session_token.as_ref().map(|t| t.expose().to_owned()),
-                None,
-                "settings",
-            ));
-        }
-        let sdk = loader.load().await;
+        let sdk = crate::aws::sdk_config(settings, None).await;
         let region = sdk.region().map(ToString::to_string).ok_or_else(|| {
             ConfigError::new("AWS_S3_REGION_NAME", "is required (or AWS_REGION) to sign for a region")
         })?;
@@ -591,7 +578,7 @@ mod tests {
     fn storage(style: AddressingStyle, endpoint: Option<&str>, public: Option<&str>) -> S3FileStorage {
         let sdk = aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
+            .region(aws_sdk_s3::config::Region::new("eu-west-1"))
             .credentials_provider(SharedCredentialsProvider::new(Credentials::new("AKID", "secret", None, None, "t")))
             .build();
         let settings = S3Settings {

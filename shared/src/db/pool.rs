@@ -1,0 +1,191 @@
+//! The connection pool and where its credentials come from: a `DATABASE_URL`, or a Secrets
+//! Manager secret in the RDS JSON format (`DB_SECRET_ARN`), read on first use, cached for the
+//! instance's life, and read again when the database rejects the password (rotation), after
+//! which the pool is rebuilt once.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
+use serde::Deserialize;
+use tokio::sync::{Mutex, RwLock};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::NoTls;
+
+use super::RepositoryError;
+use crate::config::{ConfigError, DatabaseSettings};
+
+/// The RDS secret JSON (`username`, `password`, `host`, `port`, `dbname`).
+#[derive(Deserialize)]
+struct RdsSecret {
+    username: String,
+    password: String,
+    host: String,
+    #[serde(default)]
+    port: Option<serde_json::Value>,
+    #[serde(default)]
+    dbname: Option<String>,
+}
+
+enum Source {
+    Url(tokio_postgres::Config),
+    SecretsManager { client: aws_sdk_secretsmanager::Client, arn: String },
+}
+
+/// A lazily built pool; nothing connects before the first query, so a cold start never waits
+/// on the database or on Secrets Manager.
+pub struct DbPool {
+    settings: DatabaseSettings,
+    source: Source,
+    current: RwLock<Option<Pool>>,
+    rebuild: Mutex<()>,
+}
+
+impl std::fmt::Debug for DbPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let source = match &self.source {
+            Source::Url(_) => "DATABASE_URL",
+            Source::SecretsManager { .. } => "DB_SECRET_ARN",
+        };
+        f.debug_struct("DbPool").field("source", &source).finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> RepositoryError {
+    RepositoryError::Unavailable(e.into())
+}
+
+fn is_rejected_password(e: &tokio_postgres::Error) -> bool {
+    e.code().is_some_and(|c| *c == SqlState::INVALID_PASSWORD || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
+}
+
+impl DbPool {
+    /// A pool over `DATABASE_URL`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming `DATABASE_URL` when it is missing or malformed.
+    pub fn from_url(settings: &DatabaseSettings) -> Result<Arc<Self>, ConfigError> {
+        let url = settings.url.as_ref().ok_or_else(|| ConfigError::new("DATABASE_URL", "is required"))?;
+        let config = tokio_postgres::Config::from_str(url.expose())
+            .map_err(|_| ConfigError::new("DATABASE_URL", "is not a valid PostgreSQL connection string"))?;
+        Ok(Arc::new(Self {
+            settings: settings.clone(),
+            source: Source::Url(config),
+            current: RwLock::new(None),
+            rebuild: Mutex::new(()),
+        }))
+    }
+
+    /// A pool whose credentials come from the Secrets Manager secret `arn`.
+    pub fn from_secret(settings: &DatabaseSettings, client: aws_sdk_secretsmanager::Client, arn: &str) -> Arc<Self> {
+        Arc::new(Self {
+            settings: settings.clone(),
+            source: Source::SecretsManager { client, arn: arn.to_owned() },
+            current: RwLock::new(None),
+            rebuild: Mutex::new(()),
+        })
+    }
+
+    async fn config(&self) -> Result<tokio_postgres::Config, RepositoryError> {
+        let mut config = match &self.source {
+            Source::Url(config) => config.clone(),
+            Source::SecretsManager { client, arn } => {
+                let output = client.get_secret_value().secret_id(arn).send().await.map_err(unavailable)?;
+                let raw =
+                    output.secret_string().ok_or_else(|| unavailable("the database secret has no string value"))?;
+                let secret: RdsSecret = serde_json::from_str(raw)
+                    .map_err(|_| unavailable("the database secret is not RDS JSON (username, password, host, ...)"))?;
+                let port = match secret.port {
+                    Some(serde_json::Value::Number(n)) => n.as_u64().and_then(|p| u16::try_from(p).ok()),
+                    Some(serde_json::Value::String(s)) => s.parse().ok(),
+                    _ => Some(5432),
+                }
+                .ok_or_else(|| unavailable("the database secret's port is not a port number"))?;
+                let mut config = tokio_postgres::Config::new();
+                config
+                    .host(&secret.host)
+                    .port(port)
+                    .user(&secret.username)
+                    .password(secret.password)
+                    .dbname(secret.dbname.as_deref().unwrap_or("postgres"));
+                config
+            }
+        };
+        config.connect_timeout(self.settings.timeout);
+        if config.get_application_name().is_none() {
+            config.application_name("files-service");
+        }
+        Ok(config)
+    }
+
+    fn build(&self, config: tokio_postgres::Config) -> Result<Pool, RepositoryError> {
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        Pool::builder(manager)
+            .max_size(self.settings.pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(self.settings.timeout))
+            .create_timeout(Some(self.settings.timeout))
+            .recycle_timeout(Some(self.settings.timeout))
+            .build()
+            .map_err(|e| RepositoryError::Query(Box::new(e)))
+    }
+
+    /// The pool, built on first use; when `stale` is given and is still the current pool, a
+    /// fresh one with re-read credentials replaces it.
+    async fn pool(&self, stale: Option<&Pool>) -> Result<Pool, RepositoryError> {
+        if stale.is_none() {
+            if let Some(pool) = self.current.read().await.as_ref() {
+                return Ok(pool.clone());
+            }
+        }
+        let _rebuilding = self.rebuild.lock().await;
+        {
+            let current = self.current.read().await;
+            match (current.as_ref(), stale) {
+                (Some(pool), None) => return Ok(pool.clone()),
+                // Someone else already replaced the stale pool.
+                (Some(pool), Some(stale)) if !same_pool(pool, stale) => return Ok(pool.clone()),
+                _ => {}
+            }
+        }
+        let pool = self.build(self.config().await?)?;
+        if let Some(old) = self.current.write().await.replace(pool.clone()) {
+            old.close();
+        }
+        Ok(pool)
+    }
+
+    /// A connection. When a secret's password is rejected, the secret is read again and the
+    /// pool rebuilt, once.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database or Secrets Manager cannot be reached or the credentials
+    /// are refused; `Query` for a pool that cannot be built.
+    pub async fn get(&self) -> Result<Object, RepositoryError> {
+        let pool = self.pool(None).await?;
+        match pool.get().await {
+            Ok(client) => Ok(client),
+            Err(PoolError::Backend(e))
+                if is_rejected_password(&e) && matches!(self.source, Source::SecretsManager { .. }) =>
+            {
+                tracing::warn!("the database refused the secret's password; reading the secret again");
+                let fresh = self.pool(Some(&pool)).await?;
+                fresh.get().await.map_err(map_pool_error)
+            }
+            Err(e) => Err(map_pool_error(e)),
+        }
+    }
+}
+
+/// Whether two handles share one pool (a handle is a reference to shared state).
+fn same_pool(a: &Pool, b: &Pool) -> bool {
+    std::ptr::eq(a.manager(), b.manager())
+}
+
+/// A pool failure as a repository error.
+pub(super) fn map_pool_error(e: PoolError) -> RepositoryError {
+    match e {
+        PoolError::Backend(e) => super::postgres::classify(e),
+        other => RepositoryError::Unavailable(Box::new(other)),
+    }
+}

@@ -179,3 +179,25 @@ stop_group() { # pid
   done
   kill -KILL -- "-$1" 2>/dev/null || true
 }
+
+# s3s-fs: an S3 server that checks every SigV4 signature (headers and POST policies too).
+S3S_VERSION="0.14.1"
+S3S_PORT=8014
+
+ensure_s3s() {
+  if [ ! -x "$TOOLS/cargo/bin/s3s-fs" ]; then
+    log "installing s3s-fs $S3S_VERSION (once)"
+    cargo install -q "s3s-fs@$S3S_VERSION" --features binary --locked --root "$TOOLS/cargo" || die "could not install s3s-fs"
+  fi
+}
+
+# Starts s3s-fs on 127.0.0.1:8014 with the test credentials; prints its pid.
+start_s3s() {
+  ensure_s3s
+  port_open 127.0.0.1 "$S3S_PORT" && die "port $S3S_PORT is taken"
+  rm -rf "$LOCAL/s3s" && mkdir -p "$LOCAL/s3s"
+  setsid "$TOOLS/cargo/bin/s3s-fs" --host 127.0.0.1 --port "$S3S_PORT" --access-key strict-access \
+    --secret-key strict-secret-key-strict "$LOCAL/s3s" >"$LOCAL/s3s.log" 2>&1 &
+  echo $!
+  wait_for_port 127.0.0.1 "$S3S_PORT" 20 "s3s-fs"
+}

@@ -31,6 +31,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+log "starting s3s-fs (strict SigV4)"
+PIDS+=("$(start_s3s)")
+export TEST_S3S_ENDPOINT="http://127.0.0.1:$S3S_PORT"
+
 log "starting a password-authenticated PostgreSQL for the credential tests"
 TEST_AUTH_DATABASE_URL="$(start_auth_cluster)"
 export TEST_AUTH_DATABASE_URL

@@ -135,3 +135,49 @@ async fn twenty_concurrent_confirms_of_one_key_give_one_row_and_the_same_answer(
     assert_eq!(app.db.count_files().await, 1);
     assert_eq!(app.status_of(upload.file_id).await.as_deref(), Some("available"));
 }
+
+#[tokio::test]
+async fn an_s3_outage_is_a_503_with_retry_after_and_confirm_works_once_s3_is_back() {
+    let proxy = files_testkit::CutProxy::start(&files_testkit::host_port(&files_testkit::s3_endpoint())).await;
+    let endpoint = format!("http://{}", proxy.addr);
+    let app = TestApp::with_backend(files_testkit::Backend::S3, &[("AWS_S3_ENDPOINT_URL", &endpoint)]).await;
+    let alice = caller("alice", "acme", &[]);
+    let upload = app.initiate(&alice, "a.txt", "text/plain", b"abc", true).await;
+    app.store(&upload.file_key, "text/plain", b"abc").await;
+
+    proxy.down();
+    let response = handle(&app.state, confirm("alice", "acme", &upload.file_key).request()).await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "2");
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(json_of(&response)["code"], "dependency_unavailable");
+    assert_eq!(app.status_of(upload.file_id).await.as_deref(), Some("pending"));
+
+    proxy.up();
+    let response = handle(&app.state, confirm("alice", "acme", &upload.file_key).request()).await.unwrap();
+    assert_eq!(response.status(), 200, "{}", json_of(&response));
+    assert_eq!(app.status_of(upload.file_id).await.as_deref(), Some("available"));
+}
+
+#[tokio::test]
+async fn confirming_on_s3_checks_the_object_s3_holds() {
+    let app = TestApp::with_backend(files_testkit::Backend::S3, &[]).await;
+    let alice = caller("alice", "acme", &[]);
+    let good = app.initiate(&alice, "a.txt", "text/plain", b"hello", true).await;
+    app.store(&good.file_key, "text/plain", b"hello").await;
+    let bad = app.initiate(&alice, "b.txt", "text/plain", b"hello", true).await;
+    app.store(&bad.file_key, "text/plain", b"HELLO").await;
+    let missing = app.initiate(&alice, "c.txt", "text/plain", b"hello", true).await;
+
+    let good = handle(&app.state, confirm("alice", "acme", &good.file_key).request()).await.unwrap();
+    let bad_response = handle(&app.state, confirm("alice", "acme", &bad.file_key).request()).await.unwrap();
+    let missing = handle(&app.state, confirm("alice", "acme", &missing.file_key).request()).await.unwrap();
+
+    assert_eq!(good.status(), 200);
+    let body = json_of(&good);
+    assert_eq!((body["storage_backend"].as_str(), body["bucket_name"].is_string()), (Some("s3"), true));
+    assert!(body["download_url"].as_str().unwrap().contains("X-Amz-Signature="));
+    assert_eq!(bad_response.status(), 422);
+    assert_eq!(app.status_of(bad.file_id).await.as_deref(), Some("pending"));
+    assert_eq!(missing.status(), 409);
+}

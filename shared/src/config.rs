@@ -38,6 +38,14 @@ pub const VARIABLES: &[&str] = &[
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
+    "ELASTICSEARCH_URL",
+    "ELASTICSEARCH_INDEX",
+    "ELASTICSEARCH_API_KEY",
+    "ELASTICSEARCH_USERNAME",
+    "ELASTICSEARCH_PASSWORD",
+    "EXTRACT_MAX_BYTES",
+    "EXTRACT_MAX_CHARS",
+    "INDEXER_CONCURRENCY",
 ];
 
 /// Variables that only make sense on a developer's machine or in tests; a deployment never sets
@@ -205,6 +213,26 @@ pub struct DatabaseSettings {
     pub timeout: Duration,
 }
 
+/// Search and indexing settings.
+#[derive(Debug, Clone)]
+pub struct SearchSettings {
+    /// `ELASTICSEARCH_URL`; without it search and indexing use PostgreSQL.
+    pub elasticsearch_url: Option<String>,
+    /// `ELASTICSEARCH_INDEX`: the alias searched and written (default `files`); the versioned
+    /// indexes behind it are `<alias>-v<n>`.
+    pub index: String,
+    /// `ELASTICSEARCH_API_KEY` (base64 `id:key`), preferred over basic credentials.
+    pub api_key: Option<Secret>,
+    /// `ELASTICSEARCH_USERNAME` / `ELASTICSEARCH_PASSWORD`: basic credentials.
+    pub basic: Option<(String, Secret)>,
+    /// `EXTRACT_MAX_BYTES`: objects larger than this are indexed with metadata only.
+    pub extract_max_bytes: u64,
+    /// `EXTRACT_MAX_CHARS`: extracted text is cut at this many characters.
+    pub extract_max_chars: usize,
+    /// `INDEXER_CONCURRENCY`: records of one batch processed at once.
+    pub indexer_concurrency: usize,
+}
+
 /// Limits on what may be uploaded.
 #[derive(Debug, Clone)]
 pub struct UploadSettings {
@@ -233,6 +261,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Upload limits.
     pub upload: UploadSettings,
+    /// Search and indexing.
+    pub search: SearchSettings,
 }
 
 impl Settings {
@@ -344,7 +374,10 @@ impl Settings {
         let allowed_content_types = ContentTypePolicy::parse(&get("UPLOAD_ALLOWED_CONTENT_TYPES").unwrap_or_default())
             .map_err(|reason| ConfigError::new("UPLOAD_ALLOWED_CONTENT_TYPES", reason))?;
 
+        let search = parse_search(&get)?;
+
         Ok(Self {
+            search,
             storage_backend,
             local,
             s3,
@@ -438,6 +471,46 @@ fn parse_s3(get: &impl Fn(&'static str) -> Option<String>) -> Result<S3Settings,
         file_overwrite,
         credentials,
     })
+}
+
+fn parse_search(get: &impl Fn(&'static str) -> Option<String>) -> Result<SearchSettings, ConfigError> {
+    let elasticsearch_url = get("ELASTICSEARCH_URL")
+        .map(|raw| {
+            parse_base_url(Some(raw.clone()))
+                .map_err(|_| ConfigError::new("ELASTICSEARCH_URL", format!("expected an http(s) URL, got `{raw}`")))
+        })
+        .transpose()?;
+    let index = get("ELASTICSEARCH_INDEX").unwrap_or_else(|| "files".to_owned());
+    let valid_index = !index.is_empty()
+        && index.len() <= 200
+        && !index.starts_with(['-', '_', '+'])
+        && index.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+    if !valid_index {
+        return Err(ConfigError::new("ELASTICSEARCH_INDEX", format!("`{index}` is not a valid lower-case index name")));
+    }
+    let basic = match (get("ELASTICSEARCH_USERNAME"), get("ELASTICSEARCH_PASSWORD")) {
+        (Some(user), Some(password)) => Some((user, Secret::new(password))),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(ConfigError::new("ELASTICSEARCH_PASSWORD", "is required when ELASTICSEARCH_USERNAME is set"))
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::new("ELASTICSEARCH_USERNAME", "is required when ELASTICSEARCH_PASSWORD is set"))
+        }
+    };
+    let settings = SearchSettings {
+        elasticsearch_url,
+        index,
+        api_key: get("ELASTICSEARCH_API_KEY").map(Secret::new),
+        basic,
+        extract_max_bytes: parse_number(get, "EXTRACT_MAX_BYTES", 32 * 1024 * 1024)?,
+        extract_max_chars: parse_number(get, "EXTRACT_MAX_CHARS", 100_000)?,
+        indexer_concurrency: parse_number(get, "INDEXER_CONCURRENCY", 8)?,
+    };
+    if settings.indexer_concurrency == 0 {
+        return Err(ConfigError::new("INDEXER_CONCURRENCY", "must be at least 1"));
+    }
+    Ok(settings)
 }
 
 fn parse_url_prefix(raw: Option<String>) -> Result<String, ConfigError> {

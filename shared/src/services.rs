@@ -15,7 +15,9 @@ use crate::config::{Settings, UploadSettings, LAMBDA_MAX_BODY_BYTES};
 use crate::db::{ConfirmOutcome, FileRepository, FileStatus, NewStoredFile, OwnerEntity, StoredFile};
 use crate::disposition::DispositionKind;
 use crate::error::{ApiError, ErrorKind};
+use crate::indexing::{Change, Indexer};
 use crate::keys::{Checksum, ContentType, FileKey, OriginalFilename};
+use crate::search::{SearchError, SearchQuery};
 use crate::storage::{
     ByteStream, DownloadRequest, FileStorage, PutConstraints, SignedUrl, UploadGrantRequest, UploadMethod,
 };
@@ -117,19 +119,79 @@ pub struct FileView {
     pub download_url_expires_at: Option<DateTime<Utc>>,
 }
 
+/// `GET /files/search` parameters.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SearchRequest {
+    /// Words to find in file names and content.
+    #[serde(default)]
+    pub q: String,
+    /// Only this `type/subtype`.
+    pub content_type: Option<String>,
+    /// Only this uploader.
+    pub uploaded_by: Option<String>,
+    /// Page size (1–100, default 20).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A file found by search.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResult {
+    /// The file, as every route returns it.
+    #[serde(flatten)]
+    pub file: FileView,
+    /// Matching fragments with `<em>` around the matches.
+    pub highlights: Vec<String>,
+}
+
+/// One page of search results.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResults {
+    /// The files, best first.
+    pub files: Vec<SearchResult>,
+    /// How many files match in all.
+    pub total: u64,
+    /// Pass as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
 /// The workflows over one storage and one repository, built once per cold start.
 #[derive(Debug, Clone)]
 pub struct FileService {
     storage: Arc<dyn FileStorage>,
     repo: Arc<dyn FileRepository>,
+    indexer: Option<Indexer>,
     upload: UploadSettings,
     url_expiry: Duration,
 }
 
 impl FileService {
-    /// The service over `storage` and `repo` with the limits in `settings`.
-    pub fn new(storage: Arc<dyn FileStorage>, repo: Arc<dyn FileRepository>, settings: &Settings) -> Self {
-        Self { storage, repo, upload: settings.upload.clone(), url_expiry: settings.presigned_url_expiry }
+    /// The service over `storage` and `repo` with the limits in `settings`; with an `indexer`,
+    /// confirms, proxied uploads and deletes update the search index too.
+    pub fn new(
+        storage: Arc<dyn FileStorage>,
+        repo: Arc<dyn FileRepository>,
+        indexer: Option<Indexer>,
+        settings: &Settings,
+    ) -> Self {
+        Self { storage, repo, indexer, upload: settings.upload.clone(), url_expiry: settings.presigned_url_expiry }
+    }
+
+    /// The indexer, when search is configured.
+    pub fn indexer(&self) -> Option<&Indexer> {
+        self.indexer.as_ref()
+    }
+
+    /// Brings the search index up to date with a change. A failure is logged, not returned: the
+    /// request succeeded, and the S3 event (or a reindex) applies the change later.
+    async fn reindex(&self, change: Change) {
+        if let Some(indexer) = &self.indexer {
+            let key = change.key().to_owned();
+            if let Err(e) = indexer.apply_one(change).await {
+                tracing::warn!(key, error = %crate::error::error_chain(&e), "search index not updated");
+            }
+        }
     }
 
     /// The storage backend.
@@ -285,6 +347,7 @@ impl FileService {
         match self.repo.mark_available(&caller.org_id, row.id, size, stored_checksum.as_deref()).await? {
             Some(ConfirmOutcome::Confirmed(row)) => {
                 tracing::info!(file_id = %row.id, "upload confirmed");
+                self.reindex(Change::Created { key: row.file_key.clone(), sequencer: None }).await;
                 self.view(row).await
             }
             Some(ConfirmOutcome::AlreadyAvailable(row)) => self.view(row).await,
@@ -345,6 +408,7 @@ impl FileService {
         match inserted {
             Ok(row) => {
                 tracing::info!(file_id = %row.id, size = row.size, "proxied upload stored");
+                self.reindex(Change::Created { key: row.file_key.clone(), sequencer: None }).await;
                 self.view(row).await
             }
             Err(e) => {
@@ -424,8 +488,60 @@ impl FileService {
         let key = FileKey::parse(&row.file_key).map_err(ApiError::internal)?;
         self.storage.delete_file(&key).await?;
         self.repo.delete(&caller.org_id, id).await?;
+        self.reindex(Change::Removed { key: row.file_key, sequencer: None }).await;
         tracing::info!("file deleted");
         Ok(())
+    }
+
+    /// The caller's organization's files matching `request`, with highlights, best first.
+    ///
+    /// # Errors
+    /// 400 for a bad limit or cursor; 503 when search or the database is down.
+    #[tracing::instrument(skip_all, fields(org = %caller.org_id))]
+    pub async fn search(&self, caller: &Caller, request: SearchRequest) -> Result<SearchResults, ApiError> {
+        let index = self.indexer.as_ref().map(|i| i.index().clone()).ok_or_else(|| {
+            ApiError::new(ErrorKind::Unavailable, "search_not_configured", "Search is not configured here.")
+        })?;
+        let limit = request.limit.unwrap_or(20);
+        if !(1..=100).contains(&limit) {
+            return Err(ApiError::bad_request("invalid_limit", "limit must be between 1 and 100"));
+        }
+        let offset = match &request.cursor {
+            None => 0,
+            Some(cursor) => decode_cursor(cursor)
+                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this service issued"))?,
+        };
+        if request.q.len() > 512 || request.q.chars().any(char::is_control) {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "q must be at most 512 bytes without control characters",
+            ));
+        }
+        let query = SearchQuery {
+            org_id: caller.org_id.clone(),
+            text: request.q,
+            content_type: request.content_type.filter(|c| !c.is_empty()),
+            uploaded_by: request.uploaded_by.filter(|u| !u.is_empty()),
+            limit,
+            offset,
+        };
+        let page = index.search(&query).await.map_err(|e| match e {
+            SearchError::Unavailable(_) => ApiError::unavailable("search service", e),
+            SearchError::Backend(_) => ApiError::internal(e),
+        })?;
+        let ids: Vec<Uuid> = page.hits.iter().map(|h| h.file_id).collect();
+        // Rows come from the caller's organization only: a document can never leak a file.
+        let mut rows: std::collections::HashMap<Uuid, StoredFile> =
+            self.repo.find_many(&caller.org_id, &ids).await?.into_iter().map(|r| (r.id, r)).collect();
+        let mut files = Vec::with_capacity(page.hits.len());
+        for hit in page.hits {
+            if let Some(row) = rows.remove(&hit.file_id).filter(|r| r.status == FileStatus::Available) {
+                files.push(SearchResult { file: self.view(row).await?, highlights: hit.highlights });
+            }
+        }
+        let next = u64::from(offset) + u64::from(limit);
+        let next_cursor = (next < page.total).then(|| encode_cursor(u32::try_from(next).unwrap_or(u32::MAX)));
+        Ok(SearchResults { files, total: page.total, next_cursor })
     }
 
     async fn sign_download(&self, row: &StoredFile, disposition: DispositionKind) -> Result<SignedUrl, ApiError> {
@@ -472,6 +588,17 @@ impl FileService {
             download_url: signed.map(|s| s.url),
         })
     }
+}
+
+fn encode_cursor(offset: u32) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("o:{offset}"))
+}
+
+fn decode_cursor(cursor: &str) -> Option<u32> {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    String::from_utf8(raw).ok()?.strip_prefix("o:")?.parse().ok()
 }
 
 fn validate_owner(owner: OwnerEntity) -> Result<OwnerEntity, ApiError> {

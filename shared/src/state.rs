@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use crate::auth::Authenticator;
 use crate::config::{ConfigError, Settings};
-use crate::db::{DbPool, PgFileRepository};
+use crate::db::{DbPool, FileRepository, PgFileRepository};
+use crate::indexing::Indexer;
 use crate::services::FileService;
 use crate::storage::build_storage;
+use crate::storage::FileStorage;
 
 /// Shared state of the API functions.
 #[derive(Debug)]
@@ -26,17 +28,38 @@ impl AppState {
     /// # Errors
     /// A [`ConfigError`] naming the variable that stops start-up.
     pub async fn build(settings: Settings) -> Result<Self, ConfigError> {
-        let storage = build_storage(&settings).await?;
-        let pool = match &settings.database.secret_arn {
-            Some(arn) => {
-                let sdk = crate::aws::sdk_config(&settings, crate::aws::region_of_arn(arn)).await;
-                DbPool::from_secret(&settings.database, aws_sdk_secretsmanager::Client::new(&sdk), arn)
-            }
-            None => DbPool::from_url(&settings.database)?,
-        };
-        let repo = Arc::new(PgFileRepository::new(pool));
+        let (indexer, repo, storage) = build_parts(&settings).await?;
         let auth = Authenticator::new(&settings.auth)?;
-        let files = FileService::new(storage, repo, &settings);
+        let files = FileService::new(storage, repo, Some(indexer), &settings);
         Ok(Self { settings: Arc::new(settings), auth, files })
     }
+}
+
+/// The database pool of `settings`: `DB_SECRET_ARN` when set, else `DATABASE_URL`.
+///
+/// # Errors
+/// A [`ConfigError`] when neither is usable.
+pub async fn build_pool(settings: &Settings) -> Result<Arc<DbPool>, ConfigError> {
+    match &settings.database.secret_arn {
+        Some(arn) => {
+            let sdk = crate::aws::sdk_config(settings, crate::aws::region_of_arn(arn)).await;
+            Ok(DbPool::from_secret(&settings.database, aws_sdk_secretsmanager::Client::new(&sdk), arn))
+        }
+        None => DbPool::from_url(&settings.database),
+    }
+}
+
+/// The indexer of `settings` (for the `s3-indexer` function and tools), with the repository and
+/// storage it works over.
+///
+/// # Errors
+/// A [`ConfigError`] naming the variable that stops start-up.
+pub async fn build_parts(
+    settings: &Settings,
+) -> Result<(Indexer, Arc<dyn FileRepository>, Arc<dyn FileStorage>), ConfigError> {
+    let storage = build_storage(settings).await?;
+    let pool = build_pool(settings).await?;
+    let repo: Arc<dyn FileRepository> = Arc::new(PgFileRepository::new(pool.clone()));
+    let search = crate::search::build_search(&settings.search, pool)?;
+    Ok((Indexer::new(repo.clone(), storage.clone(), search, &settings.search), repo, storage))
 }

@@ -156,6 +156,19 @@ async fn bucket_for(settings: &Settings) -> files_core::storage::s3::S3FileStora
     storage
 }
 
+/// The Elasticsearch-compatible server tests use (osmem-server, started by `make test`).
+pub fn elasticsearch_url() -> String {
+    std::env::var("TEST_ELASTICSEARCH_URL").unwrap_or_else(|_| "http://127.0.0.1:9201".to_owned())
+}
+
+/// Variables that point a test state at the search server with a fresh index alias.
+pub fn search_env() -> Vec<(String, String)> {
+    vec![
+        ("ELASTICSEARCH_URL".to_owned(), elasticsearch_url()),
+        ("ELASTICSEARCH_INDEX".to_owned(), format!("t-{}", &uuid::Uuid::new_v4().simple().to_string()[..16])),
+    ]
+}
+
 /// Which storage backend a test state uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -423,6 +436,44 @@ pub fn sha256_base64(bytes: &[u8]) -> String {
 }
 
 impl TestApp {
+    /// A state on the local backend whose search uses the test search server (a fresh index,
+    /// created), with `overrides`.
+    pub async fn with_elasticsearch(overrides: &[(&str, &str)]) -> Self {
+        let env = search_env();
+        let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        all.extend_from_slice(overrides);
+        let app = Self::with_env(&all).await;
+        app.elastic()
+            .ensure_index()
+            .await
+            .unwrap_or_else(|e| panic!("the search server at {} is required: {e:?}", elasticsearch_url()));
+        app
+    }
+
+    /// The Elasticsearch index of this state's settings.
+    pub fn elastic(&self) -> files_core::search::elastic::ElasticIndex {
+        files_core::search::elastic::ElasticIndex::from_settings(&self.settings.search).expect("search settings")
+    }
+
+    /// Makes recent index writes searchable (a no-op for the PostgreSQL fallback).
+    pub async fn refresh_search(&self) {
+        if self.settings.search.elasticsearch_url.is_some() {
+            self.elastic().refresh().await.expect("refresh");
+        }
+    }
+
+    /// The organization-scoped search, as the service answers it.
+    pub async fn search(&self, caller: &files_core::Caller, q: &str) -> files_core::services::SearchResults {
+        self.refresh_search().await;
+        let request = files_core::services::SearchRequest { q: q.to_owned(), ..Default::default() };
+        self.state.files.search(caller, request).await.expect("search succeeds")
+    }
+
+    /// The ids of the files a search finds.
+    pub async fn found(&self, caller: &files_core::Caller, q: &str) -> Vec<uuid::Uuid> {
+        self.search(caller, q).await.files.into_iter().map(|f| f.file.id).collect()
+    }
+
     /// Initiates an upload of `bytes` through the service (declaring the checksum when asked).
     pub async fn initiate(
         &self,

@@ -179,6 +179,42 @@ pub trait FileRepository: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `Unavailable`; `Query`.
     async fn delete(&self, org_id: &str, id: Uuid) -> Result<bool, RepositoryError>;
+
+    /// The row with this key, whatever its organization: for internal work only (the indexer
+    /// reacting to storage events), never for a caller.
+    ///
+    /// # Errors
+    /// `Unavailable`; `Query`.
+    async fn find_by_key_internal(&self, file_key: &str) -> Result<Option<StoredFile>, RepositoryError>;
+
+    /// The organization's rows with these ids (in no particular order; missing ones left out).
+    ///
+    /// # Errors
+    /// `Unavailable`; `Query`.
+    async fn find_many(&self, org_id: &str, ids: &[Uuid]) -> Result<Vec<StoredFile>, RepositoryError>;
+
+    /// Available rows after `after` in id order, for rebuilding the search index.
+    ///
+    /// # Errors
+    /// `Unavailable`; `Query`.
+    async fn list_available(&self, after: Option<Uuid>, limit: i64) -> Result<Vec<StoredFile>, RepositoryError>;
+
+    /// The number of available rows.
+    ///
+    /// # Errors
+    /// `Unavailable`; `Query`.
+    async fn count_available(&self) -> Result<i64, RepositoryError>;
+
+    /// The next search-document version for `file_key`. With an S3 event `sequencer`, `None`
+    /// when the event is older than the last one applied (a late arrival; the same event again
+    /// is applied again, so a retried batch converges);
+    /// without one (confirm, delete, reindex) always a new version. Safe to race: versions are
+    /// handed out once each.
+    ///
+    /// # Errors
+    /// `Unavailable`; `Query`.
+    async fn next_index_version(&self, file_key: &str, sequencer: Option<&str>)
+        -> Result<Option<i64>, RepositoryError>;
 }
 
 impl StoredFile {

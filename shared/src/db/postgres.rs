@@ -183,6 +183,77 @@ impl FileRepository for PgFileRepository {
             .map_err(classify)?;
         Ok(n > 0)
     }
+
+    #[tracing::instrument(skip(self))]
+    async fn find_by_key_internal(&self, file_key: &str) -> Result<Option<StoredFile>, RepositoryError> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {COLUMNS} FROM stored_files WHERE file_key = $1");
+        let row = client.query_opt(&sql, &[&file_key]).await.map_err(classify)?;
+        Ok(row.as_ref().map(from_row))
+    }
+
+    #[tracing::instrument(skip(self, ids), fields(count = ids.len()))]
+    async fn find_many(&self, org_id: &str, ids: &[Uuid]) -> Result<Vec<StoredFile>, RepositoryError> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {COLUMNS} FROM stored_files WHERE id = ANY($1) AND organization_id = $2");
+        let rows = client.query(&sql, &[&ids, &org_id]).await.map_err(classify)?;
+        Ok(rows.iter().map(from_row).collect())
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn list_available(&self, after: Option<Uuid>, limit: i64) -> Result<Vec<StoredFile>, RepositoryError> {
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM stored_files WHERE status = 'available' AND ($1::uuid IS NULL OR id > $1) \
+             ORDER BY id LIMIT $2"
+        );
+        let rows = client.query(&sql, &[&after, &limit]).await.map_err(classify)?;
+        Ok(rows.iter().map(from_row).collect())
+    }
+
+    async fn count_available(&self) -> Result<i64, RepositoryError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one("SELECT count(*) FROM stored_files WHERE status = 'available'", &[])
+            .await
+            .map_err(classify)?;
+        Ok(row.get(0))
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn next_index_version(
+        &self,
+        file_key: &str,
+        sequencer: Option<&str>,
+    ) -> Result<Option<i64>, RepositoryError> {
+        let client = self.client().await?;
+        // Sequencers are hex strings of varying length: compare them left-padded.
+        let row = match sequencer {
+            Some(sequencer) => client
+                .query_opt(
+                    "INSERT INTO index_state AS s (file_key, sequencer, version) VALUES ($1, $2, 1) \
+                     ON CONFLICT (file_key) DO UPDATE SET sequencer = EXCLUDED.sequencer, \
+                       version = s.version + 1, updated_at = now() \
+                     WHERE lpad(upper(s.sequencer), 64, '0') <= lpad(upper(EXCLUDED.sequencer), 64, '0') \
+                     RETURNING version",
+                    &[&file_key, &sequencer],
+                )
+                .await
+                .map_err(classify)?,
+            None => Some(
+                client
+                    .query_one(
+                        "INSERT INTO index_state AS s (file_key, version) VALUES ($1, 1) \
+                         ON CONFLICT (file_key) DO UPDATE SET version = s.version + 1, updated_at = now() \
+                         RETURNING version",
+                        &[&file_key],
+                    )
+                    .await
+                    .map_err(classify)?,
+            ),
+        };
+        Ok(row.map(|r| r.get(0)))
+    }
 }
 
 /// Creates the database named in `database_url` when it does not exist, connecting to the

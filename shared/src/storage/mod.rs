@@ -4,6 +4,7 @@
 
 pub mod local;
 pub mod post_policy;
+pub mod presign;
 pub mod s3;
 
 use std::collections::BTreeMap;

@@ -20,7 +20,6 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_credential_types::Credentials;
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
 use aws_sdk_s3::types::{ChecksumMode, CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
@@ -30,6 +29,7 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::post_policy::{self, PostPolicyRequest, SigningIdentity};
+use super::presign::{GetObject, PresignError, PresignTarget, Presigner, PutObject};
 use super::{
     ByteStream, DownloadRequest, FileStorage, ObjectMeta, PutConstraints, SignedUrl, StorageError, UploadGrantRequest,
     UploadMethod, UploadTarget,
@@ -47,7 +47,7 @@ pub const PART_SIZE: usize = 8 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct S3FileStorage {
     client: Client,
-    presign_client: Client,
+    presigner: Presigner,
     credentials: SharedCredentialsProvider,
     bucket: String,
     region: String,
@@ -57,6 +57,12 @@ pub struct S3FileStorage {
 
 fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> StorageError {
     StorageError::Unavailable(Box::new(e))
+}
+
+/// A URL that cannot be signed (a lifetime over seven days, an empty key): a bug or a bad
+/// configuration, not something a retry fixes.
+fn signing(e: PresignError) -> StorageError {
+    StorageError::Backend(Box::new(e))
 }
 
 /// Maps an SDK failure to a semantic one: throttling, timeouts, connection failures and 5xx are
@@ -104,6 +110,23 @@ where
     classify(err)
 }
 
+/// The SDK client configuration for `endpoint` (the SDK's own when `None`): addressing style as
+/// given, checksums only where S3 requires them, so no empty-body checksum is ever signed.
+pub(crate) fn sdk_client_config(
+    sdk: &aws_config::SdkConfig,
+    path_style: bool,
+    endpoint: Option<&str>,
+) -> aws_sdk_s3::Config {
+    let mut builder = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(path_style)
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+    if let Some(endpoint) = endpoint {
+        builder = builder.endpoint_url(endpoint);
+    }
+    builder.build()
+}
+
 impl S3FileStorage {
     /// Builds the clients for the settings' bucket. Touches no network.
     ///
@@ -121,7 +144,7 @@ impl S3FileStorage {
         let credentials = sdk
             .credentials_provider()
             .ok_or_else(|| ConfigError::new("AWS_ACCESS_KEY_ID", "no AWS credentials provider is available"))?;
-        Ok(Self::with_config(&sdk, s3, region, credentials))
+        Self::with_config(&sdk, s3, region, credentials)
     }
 
     fn with_config(
@@ -129,33 +152,38 @@ impl S3FileStorage {
         s3: &S3Settings,
         region: String,
         credentials: SharedCredentialsProvider,
-    ) -> Self {
+    ) -> Result<Self, ConfigError> {
         let path_style = match s3.addressing_style {
             AddressingStyle::Path => true,
             AddressingStyle::Virtual => false,
             AddressingStyle::Auto => s3.endpoint_url.is_some(),
         };
-        let config_for = |endpoint: Option<&String>| {
-            let mut builder = aws_sdk_s3::config::Builder::from(sdk)
-                .force_path_style(path_style)
-                .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-                .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
-            if let Some(endpoint) = endpoint {
-                builder = builder.endpoint_url(endpoint.clone());
-            }
-            builder.build()
-        };
-        let public = s3.public_endpoint_url.as_ref().or(s3.endpoint_url.as_ref());
-        let form_url = form_url(public.map(String::as_str), &s3.bucket, &region, path_style);
-        Self {
-            client: Client::from_conf(config_for(s3.endpoint_url.as_ref())),
-            presign_client: Client::from_conf(config_for(public)),
+        let public = s3.public_endpoint_url.as_deref().or(s3.endpoint_url.as_deref());
+        let form_url = form_url(public, &s3.bucket, &region, path_style);
+        // Signed for the endpoint the SDK client would use: the public one, else the SDK
+        // configuration's own (`AWS_ENDPOINT_URL`), else AWS's for the region.
+        let presigner = Presigner::new(&PresignTarget {
+            endpoint_url: public.or(sdk.endpoint_url()),
+            bucket: &s3.bucket,
+            region: &region,
+            force_path_style: path_style,
+            use_fips: sdk.use_fips().unwrap_or(false),
+            use_dual_stack: sdk.use_dual_stack().unwrap_or(false),
+        })
+        .map_err(|e| {
+            let variable =
+                if s3.public_endpoint_url.is_some() { "AWS_S3_PUBLIC_ENDPOINT_URL" } else { "AWS_S3_ENDPOINT_URL" };
+            ConfigError::new(variable, e.to_string())
+        })?;
+        Ok(Self {
+            client: Client::from_conf(sdk_client_config(sdk, path_style, s3.endpoint_url.as_deref())),
+            presigner,
             credentials,
             bucket: s3.bucket.clone(),
             region,
             overwrite: s3.file_overwrite,
             form_url,
-        }
+        })
     }
 
     /// The SDK client (for tools and tests that manage the bucket).
@@ -182,12 +210,9 @@ impl S3FileStorage {
         }
     }
 
-    fn presigning(lifetime: Duration, now: SystemTime) -> Result<PresigningConfig, StorageError> {
-        PresigningConfig::builder()
-            .start_time(now)
-            .expires_in(lifetime.max(Duration::from_secs(1)))
-            .build()
-            .map_err(|e| StorageError::Backend(Box::new(e)))
+    /// The `X-Amz-Expires` to sign: at least a second, even for credentials about to expire.
+    fn signed_lifetime(lifetime: Duration) -> Duration {
+        lifetime.max(Duration::from_secs(1))
     }
 
     async fn put_single(
@@ -407,18 +432,17 @@ impl FileStorage for S3FileStorage {
 
     async fn get_download_url(&self, key: &FileKey, request: &DownloadRequest) -> Result<SignedUrl, StorageError> {
         let now = SystemTime::now();
-        let lifetime = Self::lifetime(request.expires_in, &self.current_credentials().await?, now);
-        let presigned = self
-            .presign_client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .response_content_disposition(content_disposition(request.disposition, &request.filename))
-            .response_content_type(&request.content_type)
-            .presigned(Self::presigning(lifetime, now)?)
-            .await
-            .map_err(classify)?;
-        Ok(SignedUrl { url: presigned.uri().to_owned(), expires_at: expires_at(now, lifetime) })
+        let credentials = self.current_credentials().await?;
+        let lifetime = Self::lifetime(request.expires_in, &credentials, now);
+        let disposition = content_disposition(request.disposition, &request.filename);
+        let get = GetObject {
+            key: key.as_str(),
+            response_content_disposition: Some(&disposition),
+            response_content_type: Some(&request.content_type),
+        };
+        let presigned =
+            self.presigner.get_object(&get, &credentials, now, Self::signed_lifetime(lifetime)).map_err(signing)?;
+        Ok(SignedUrl { url: presigned.url, expires_at: expires_at(now, lifetime) })
     }
 
     async fn get_presigned_upload_url(
@@ -432,28 +456,26 @@ impl FileStorage for S3FileStorage {
         let checksum = request.checksum_sha256.map(|c| c.to_base64());
         match request.method {
             UploadMethod::Put => {
-                let mut put = self
-                    .presign_client
-                    .put_object()
-                    .bucket(&self.bucket)
-                    .key(key.as_str())
-                    .content_type(request.content_type.as_str())
-                    .content_length(i64::try_from(request.size).unwrap_or(i64::MAX));
-                if let Some(c) = &checksum {
-                    put = put.checksum_sha256(c);
-                }
-                if !self.overwrite {
-                    put = put.if_none_match("*");
-                }
-                let presigned = put.presigned(Self::presigning(lifetime, now)?).await.map_err(classify)?;
+                let put = PutObject {
+                    key: key.as_str(),
+                    content_type: request.content_type.as_str(),
+                    content_length: request.size,
+                    checksum_sha256: checksum.as_deref(),
+                    if_none_match: (!self.overwrite).then_some("*"),
+                };
+                let presigned = self
+                    .presigner
+                    .put_object(&put, &credentials, now, Self::signed_lifetime(lifetime))
+                    .map_err(signing)?;
                 let headers: BTreeMap<String, String> = presigned
-                    .headers()
+                    .headers
+                    .iter()
                     .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
-                    .map(|(name, value)| (canonical_header_name(name), value.to_owned()))
+                    .map(|(name, value)| (canonical_header_name(name), value.clone()))
                     .collect();
                 Ok(UploadTarget {
                     method: UploadMethod::Put,
-                    url: presigned.uri().to_owned(),
+                    url: presigned.url,
                     headers,
                     fields: BTreeMap::new(),
                     expires_at: expires_at(now, lifetime),
@@ -590,7 +612,7 @@ mod tests {
             file_overwrite: false,
             credentials: None,
         };
-        S3FileStorage::with_config(&sdk, &settings, "eu-west-1".into(), sdk.credentials_provider().unwrap())
+        S3FileStorage::with_config(&sdk, &settings, "eu-west-1".into(), sdk.credentials_provider().unwrap()).unwrap()
     }
 
     async fn put_url(storage: &S3FileStorage) -> UploadTarget {

@@ -1,0 +1,108 @@
+//! `s3-indexer`: the bucket's `ObjectCreated:*` and `ObjectRemoved:*` notifications keep the
+//! search index in step with storage. Every record is applied (bounded concurrency, one bulk
+//! write); if any fails, the invocation fails with a `Retryable` (or `NonRetryable`) error
+//! naming the keys, so Lambda retries the event and the dead-letter queue keeps what never
+//! succeeds. Records already applied converge on retry: duplicates and late arrivals change
+//! nothing.
+
+use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
+use files_core::indexing::{Change, Indexer, Outcome};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde::Serialize;
+
+/// What one invocation did.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Report {
+    /// Documents written.
+    pub indexed: usize,
+    /// Documents removed.
+    pub removed: usize,
+    /// Records older than what was already applied.
+    pub stale: usize,
+    /// Objects with no available file (never confirmed, or not ours).
+    pub not_tracked: usize,
+    /// Records that are not object notifications (e.g. `s3:TestEvent`).
+    pub ignored: usize,
+}
+
+/// Records that could not be applied.
+#[derive(Debug, thiserror::Error)]
+#[error("{} of the event's records failed: {}", .keys.len(), .keys.join(", "))]
+pub struct BatchFailure {
+    /// Whether a retry may succeed.
+    pub retryable: bool,
+    /// The keys that failed.
+    pub keys: Vec<String>,
+}
+
+impl From<BatchFailure> for Diagnostic {
+    fn from(failure: BatchFailure) -> Self {
+        Diagnostic {
+            error_type: if failure.retryable { "Retryable" } else { "NonRetryable" }.to_owned(),
+            error_message: failure.to_string(),
+        }
+    }
+}
+
+/// The object key of a record: S3 sends it URL-encoded, a space as `+` (AWS) or `%20`
+/// (LocalStack); decoding as application/x-www-form-urlencoded handles both.
+pub fn decode_key(raw: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(&raw.replace('+', " ")).decode_utf8().ok().map(|k| k.into_owned())
+}
+
+/// The change a record describes, if it is an object notification.
+pub fn change_of(record: &S3EventRecord) -> Option<Result<Change, String>> {
+    let name = record.event_name.as_deref().unwrap_or_default();
+    let created = name.starts_with("ObjectCreated:");
+    if !created && !name.starts_with("ObjectRemoved:") {
+        return None;
+    }
+    let raw = record.s3.object.key.as_deref().unwrap_or_default();
+    let Some(key) = decode_key(raw).filter(|k| !k.is_empty()) else {
+        return Some(Err(raw.to_owned()));
+    };
+    let sequencer = record.s3.object.sequencer.clone();
+    Some(Ok(if created { Change::Created { key, sequencer } } else { Change::Removed { key, sequencer } }))
+}
+
+/// The function's handler.
+///
+/// # Errors
+/// A [`BatchFailure`] naming every record that failed (`Retryable` when any failure is
+/// transient), after all the others were applied.
+#[tracing::instrument(skip_all, fields(records = event.payload.records.len()))]
+pub async fn handle(indexer: &Indexer, event: LambdaEvent<S3Event>) -> Result<Report, BatchFailure> {
+    let mut report = Report::default();
+    let mut failed = Vec::new();
+    let mut changes = Vec::new();
+    for record in &event.payload.records {
+        match change_of(record) {
+            None => report.ignored += 1,
+            Some(Ok(change)) => changes.push(change),
+            Some(Err(raw)) => {
+                tracing::error!(key = raw, "an event key that does not decode");
+                failed.push(raw);
+            }
+        }
+    }
+    let mut retryable = false;
+    for (change, result) in changes.iter().zip(indexer.apply(&changes).await) {
+        match result {
+            Ok(Outcome::Indexed) => report.indexed += 1,
+            Ok(Outcome::Removed) => report.removed += 1,
+            Ok(Outcome::Stale) => report.stale += 1,
+            Ok(Outcome::NotTracked) => report.not_tracked += 1,
+            Err(e) => {
+                tracing::error!(key = change.key(), error = %files_core::error::error_chain(&e), "record failed");
+                retryable |= e.is_transient();
+                failed.push(change.key().to_owned());
+            }
+        }
+    }
+    if failed.is_empty() {
+        tracing::info!(?report, "batch applied");
+        Ok(report)
+    } else {
+        Err(BatchFailure { retryable, keys: failed })
+    }
+}

@@ -1,0 +1,236 @@
+//! The indexing workflow, written once: S3 events (through the `s3-indexer` function), confirms,
+//! proxied uploads and deletes (called directly, which is all the local backend has) all become
+//! [`Change`]s applied here.
+//!
+//! - Order and duplicates: each change takes the next version of its key from `index_state`;
+//!   an S3 event older than the newest applied for its key is dropped, and every write to the
+//!   index carries its version, so an older write never overwrites a newer one.
+//! - State, not event: a created object is indexed only when its `StoredFile` row exists and is
+//!   available; the document is built from the row and the object as they are now.
+//! - Failures: a change that fails for a transient reason (database, storage or search down)
+//!   is reported so the caller retries it; the rest of the batch is still applied.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+
+use crate::config::SearchSettings;
+use crate::db::{FileRepository, FileStatus, RepositoryError};
+use crate::keys::FileKey;
+use crate::search::extract::{self, Limits};
+use crate::search::{Removal, SearchDocument, SearchError, SearchIndex, Upsert};
+use crate::storage::{FileStorage, StorageError};
+
+/// What happened to an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The object was created (or overwritten), or its file confirmed.
+    Created {
+        /// The object key.
+        key: String,
+        /// The S3 event's sequencer, when the change comes from one.
+        sequencer: Option<String>,
+    },
+    /// The object or its file was removed.
+    Removed {
+        /// The object key.
+        key: String,
+        /// The S3 event's sequencer, when the change comes from one.
+        sequencer: Option<String>,
+    },
+}
+
+impl Change {
+    /// The object key.
+    pub fn key(&self) -> &str {
+        match self {
+            Self::Created { key, .. } | Self::Removed { key, .. } => key,
+        }
+    }
+
+    fn sequencer(&self) -> Option<&str> {
+        match self {
+            Self::Created { sequencer, .. } | Self::Removed { sequencer, .. } => sequencer.as_deref(),
+        }
+    }
+}
+
+/// What applying a change did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The document was written.
+    Indexed,
+    /// The document was removed.
+    Removed,
+    /// A newer change for the key was already applied: nothing to do.
+    Stale,
+    /// No available file has this key (never confirmed, still pending, or not ours).
+    NotTracked,
+}
+
+/// Why a change could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// A dependency is down or throttling: retry the change.
+    #[error("transient indexing failure")]
+    Transient(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Retrying will not help (a refused request, a bug): logged, sent to the dead-letter queue.
+    #[error("indexing failure")]
+    Permanent(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<RepositoryError> for IndexError {
+    fn from(e: RepositoryError) -> Self {
+        match e {
+            RepositoryError::Unavailable(_) | RepositoryError::Conflict(_) => Self::Transient(Box::new(e)),
+            RepositoryError::Query(_) => Self::Permanent(Box::new(e)),
+        }
+    }
+}
+
+impl From<StorageError> for IndexError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Unavailable(_) | StorageError::Io(_) => Self::Transient(Box::new(e)),
+            other => Self::Permanent(Box::new(other)),
+        }
+    }
+}
+
+impl From<SearchError> for IndexError {
+    fn from(e: SearchError) -> Self {
+        match e {
+            SearchError::Unavailable(_) => Self::Transient(Box::new(e)),
+            SearchError::Backend(_) => Self::Permanent(Box::new(e)),
+        }
+    }
+}
+
+impl IndexError {
+    /// Whether retrying may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transient(_))
+    }
+}
+
+type PlanFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Planned, IndexError>> + Send + 'a>>;
+
+enum Planned {
+    Done(Outcome),
+    Upsert(Upsert),
+    Remove(Removal),
+}
+
+/// Applies [`Change`]s to the search index. Built once per cold start.
+#[derive(Debug, Clone)]
+pub struct Indexer {
+    repo: Arc<dyn FileRepository>,
+    storage: Arc<dyn FileStorage>,
+    index: Arc<dyn SearchIndex>,
+    limits: Limits,
+    concurrency: usize,
+}
+
+impl Indexer {
+    /// An indexer over the given parts.
+    pub fn new(
+        repo: Arc<dyn FileRepository>,
+        storage: Arc<dyn FileStorage>,
+        index: Arc<dyn SearchIndex>,
+        settings: &SearchSettings,
+    ) -> Self {
+        Self {
+            repo,
+            storage,
+            index,
+            limits: Limits { max_bytes: settings.extract_max_bytes, max_chars: settings.extract_max_chars },
+            concurrency: settings.indexer_concurrency,
+        }
+    }
+
+    /// The search index written to.
+    pub fn index(&self) -> &Arc<dyn SearchIndex> {
+        &self.index
+    }
+
+    /// Applies a batch: plans each change with bounded concurrency (versions, rows, text
+    /// extraction), then writes all documents in one bulk request. One result per change, in
+    /// order. Safe to repeat.
+    #[tracing::instrument(skip_all, fields(changes = changes.len()))]
+    pub async fn apply(&self, changes: &[Change]) -> Vec<Result<Outcome, IndexError>> {
+        // Boxed as `dyn Future + Send`: the compiler cannot prove the closures' futures `Send`
+        // for every lifetime otherwise, which callers' `Send` futures require.
+        let plans: Vec<PlanFuture<'_>> =
+            changes.iter().map(|change| Box::pin(self.plan(change)) as PlanFuture<'_>).collect();
+        let planned: Vec<Result<Planned, IndexError>> =
+            futures_util::stream::iter(plans).buffered(self.concurrency).collect().await;
+
+        let mut upserts = Vec::new();
+        let mut removals = Vec::new();
+        for plan in &planned {
+            match plan {
+                Ok(Planned::Upsert(u)) => upserts.push(u.clone()),
+                Ok(Planned::Remove(r)) => removals.push(r.clone()),
+                _ => {}
+            }
+        }
+        let written = if upserts.is_empty() && removals.is_empty() {
+            Ok(())
+        } else {
+            self.index.write(&upserts, &removals).await
+        };
+        let failure = written.err().map(IndexError::from);
+
+        planned
+            .into_iter()
+            .map(|plan| match plan {
+                Err(e) => Err(e),
+                Ok(Planned::Done(outcome)) => Ok(outcome),
+                Ok(Planned::Upsert(_) | Planned::Remove(_)) => match &failure {
+                    None => Ok(match plan {
+                        Ok(Planned::Remove(_)) => Outcome::Removed,
+                        _ => Outcome::Indexed,
+                    }),
+                    Some(e) if e.is_transient() => Err(IndexError::Transient(e.to_string().into())),
+                    Some(e) => Err(IndexError::Permanent(e.to_string().into())),
+                },
+            })
+            .collect()
+    }
+
+    /// Applies one change.
+    ///
+    /// # Errors
+    /// As [`Indexer::apply`] reports per change.
+    pub async fn apply_one(&self, change: Change) -> Result<Outcome, IndexError> {
+        self.apply(std::slice::from_ref(&change)).await.pop().unwrap_or(Ok(Outcome::Stale))
+    }
+
+    async fn plan(&self, change: &Change) -> Result<Planned, IndexError> {
+        let key = change.key();
+        let Some(version) = self.repo.next_index_version(key, change.sequencer()).await? else {
+            tracing::info!(key, "an older or repeated event; nothing to do");
+            return Ok(Planned::Done(Outcome::Stale));
+        };
+        match change {
+            Change::Removed { .. } => Ok(Planned::Remove(Removal { file_key: key.to_owned(), version })),
+            Change::Created { .. } => {
+                let row = match self.repo.find_by_key_internal(key).await? {
+                    Some(row) if row.status == FileStatus::Available => row,
+                    _ => {
+                        tracing::info!(key, "no available file has this key; not indexed");
+                        return Ok(Planned::Done(Outcome::NotTracked));
+                    }
+                };
+                let content = match FileKey::parse(key) {
+                    Ok(file_key) => {
+                        let size = u64::try_from(row.size).unwrap_or(u64::MAX);
+                        extract::extract(self.storage.as_ref(), &file_key, &row.content_type, size, self.limits).await?
+                    }
+                    Err(_) => Err("key not readable by this service".to_owned()),
+                };
+                Ok(Planned::Upsert(Upsert { document: SearchDocument::of(&row, content), version }))
+            }
+        }
+    }
+}

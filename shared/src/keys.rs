@@ -22,9 +22,11 @@ fn invalid(msg: impl Into<String>) -> InvalidInput {
     InvalidInput(msg.into())
 }
 
-/// A storage key: 1–1024 bytes of `/`-separated segments, each non-empty, made of
-/// `[A-Za-z0-9._-]`, and never `.`, `..` or starting with a dot. No key can name a path outside
-/// the storage root, and keys never need escaping in a URL path.
+/// A storage key: 1–1024 bytes of `/`-separated segments, each non-empty and never `.`, `..`
+/// or starting with a dot, with no control character and no backslash. Any other character
+/// (spaces, `+`, non-ASCII) is allowed, as S3 allows it: keys written by other systems stay
+/// addressable. No key can name a path outside the storage root, or the local backend's
+/// `.tmp/` and `.meta/` folders. Keys this service generates are plain ASCII.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FileKey(String);
 
@@ -37,13 +39,11 @@ impl FileKey {
         if raw.is_empty() || raw.len() > 1024 {
             return Err(invalid("file_key must be 1 to 1024 bytes long"));
         }
-        for segment in raw.split('/') {
-            if segment.is_empty() || segment.starts_with('.') {
-                return Err(invalid("file_key has an empty or dot-leading path segment"));
-            }
-            if !segment.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
-                return Err(invalid("file_key may hold only letters, digits, '.', '_', '-' and '/'"));
-            }
+        if raw.chars().any(|c| c.is_control() || c == '\\') {
+            return Err(invalid("file_key must not contain control characters or backslashes"));
+        }
+        if raw.split('/').any(|segment| segment.is_empty() || segment.starts_with('.')) {
+            return Err(invalid("file_key has an empty or dot-leading path segment"));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -229,14 +229,15 @@ mod tests {
             ".hidden",
             "a/.meta/x",
             "a\\b",
-            "a b",
-            "ä",
+            "a\nb",
+            "a\u{0}b",
             "a/",
         ] {
             assert!(FileKey::parse(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(FileKey::parse(&"a".repeat(1025)).is_err());
         assert!(FileKey::parse("uploads/0b1c.pdf").is_ok());
+        assert!(FileKey::parse("uploads/Rapport été+2025 (1).pdf").is_ok());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use files_core::config::{ConfigError, Settings};
 use files_core::http::{body_bytes, method_not_allowed, query_map, respond, Reply};
 use files_core::keys::{Checksum, ContentType, FileKey};
 use files_core::signing::Grant;
-use files_core::storage::local::{LocalFileStorage, UrlError};
+use files_core::storage::local::{decode_key_path, LocalFileStorage, UrlError};
 use files_core::storage::{FileStorage, PutConstraints, StorageError};
 use files_core::{ApiError, ErrorKind};
 use futures_util::TryStreamExt;
@@ -70,7 +70,7 @@ async fn serve(state: &MediaState, request: &Request) -> Result<Reply, ApiError>
         .strip_prefix(state.url_prefix.as_str())
         .and_then(|rest| rest.strip_prefix('/'))
         .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "object_not_found", "No such object."))?;
-    let key = FileKey::parse(raw_key).map_err(|e| ApiError::bad_request("invalid_key", e.0))?;
+    let key = decode_key_path(raw_key).map_err(|e| ApiError::bad_request("invalid_key", e.0))?;
     let method = request.method().as_str();
     let grant = state.storage.authorize(method, &key, &query_map(request), Utc::now()).map_err(forbidden)?;
     match grant {

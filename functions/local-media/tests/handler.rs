@@ -217,3 +217,18 @@ async fn a_valid_get_for_a_missing_object_is_404_and_other_methods_are_405() {
     assert_eq!(missing.status(), 404);
     assert_eq!(delete.status(), 405);
 }
+
+#[tokio::test]
+async fn keys_with_spaces_and_non_ascii_round_trip_through_their_urls() {
+    let media = Media::new();
+    let key = "imports/Rapport été+2025 (1).txt";
+    let url = media.upload_url(key, "text/plain", b"hello", false).await;
+    assert!(url.contains("/media/imports/Rapport%20%C3%A9t%C3%A9%2B2025%20%281%29.txt?"), "{url}");
+
+    let stored = media.send(put(&url, "text/plain", b"hello")).await;
+    let fetched = media.send(event("GET", &media.download_url(key, "r.txt").await)).await;
+
+    assert_eq!(stored.status(), 200, "{}", json_of(&stored));
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(std::fs::read(media.dir.path().join("media").join(key)).unwrap(), b"hello");
+}

@@ -169,6 +169,11 @@ pub fn search_env() -> Vec<(String, String)> {
     ]
 }
 
+/// [`search_env`] as the `&str` pairs [`TestApp::with_backend`] takes (leaked: tests only).
+pub fn search_env_refs() -> Vec<(&'static str, &'static str)> {
+    search_env().into_iter().map(|(k, v)| (&*Box::leak(k.into_boxed_str()), &*Box::leak(v.into_boxed_str()))).collect()
+}
+
 /// Which storage backend a test state uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -102,7 +102,7 @@ impl LocalFileStorage {
             query.append_pair(name, &value);
         }
         query.append_pair("signature", &self.signer.sign(grant));
-        format!("{}/{}?{}", self.url_base, grant.key(), query.finish())
+        format!("{}/{}?{}", self.url_base, encode_key_path(grant.key()), query.finish())
     }
 
     /// Checks a request to a signed URL: the query must carry a grant for this `method` and
@@ -342,6 +342,30 @@ impl FileStorage for LocalFileStorage {
             Err(e) => Err(StorageError::Io(e)),
         }
     }
+}
+
+/// Characters left as they are in a URL path segment (RFC 3986 unreserved).
+const PATH_SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// The key as a URL path: each segment percent-encoded, `/` kept.
+pub fn encode_key_path(key: &FileKey) -> String {
+    key.as_str()
+        .split('/')
+        .map(|segment| percent_encoding::utf8_percent_encode(segment, PATH_SEGMENT).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The key a URL path names (the inverse of [`encode_key_path`]).
+///
+/// # Errors
+/// [`crate::keys::InvalidInput`] when the path does not decode to a valid key.
+pub fn decode_key_path(path: &str) -> Result<FileKey, crate::keys::InvalidInput> {
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .map_err(|_| crate::keys::InvalidInput("the key is not UTF-8".to_owned()))?;
+    FileKey::parse(&decoded)
 }
 
 fn expiry(expires_in: std::time::Duration) -> DateTime<Utc> {

@@ -1,0 +1,266 @@
+//! s3-indexer with real S3 notification JSON, against PostgreSQL and the search server; and
+//! end to end with LocalStack's S3 sending real notifications to an SQS queue, whose message
+//! bodies are handed to the handler as Lambda would receive them.
+
+use aws_lambda_events::event::s3::S3Event;
+use files_core::db::{FileStatus, NewStoredFile};
+use files_core::indexing::Indexer;
+use files_testkit::{caller, CutProxy, TestApp};
+use lambda_runtime::{Context, LambdaEvent};
+use s3_indexer::{handle, BatchFailure, Report};
+use serde_json::Value;
+
+/// The sample notification, with its key and sequencer replaced; the key is encoded the way
+/// AWS does it (application/x-www-form-urlencoded: a space is `+`).
+fn event(fixture: &str, key: &str, sequencer: &str) -> S3Event {
+    let mut event: Value = serde_json::from_str(fixture).unwrap();
+    let encoded: String = percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC)
+        .to_string()
+        .replace("%20", "+")
+        .replace("%2F", "/")
+        .replace("%2E", ".")
+        .replace("%2D", "-")
+        .replace("%5F", "_");
+    event["Records"][0]["s3"]["object"]["key"] = Value::String(encoded);
+    event["Records"][0]["s3"]["object"]["sequencer"] = Value::String(sequencer.to_owned());
+    serde_json::from_value(event).unwrap()
+}
+
+fn created(key: &str, sequencer: &str) -> S3Event {
+    event(include_str!("../../../infra/events/s3-put.json"), key, sequencer)
+}
+
+fn removed(key: &str, sequencer: &str) -> S3Event {
+    event(include_str!("../../../infra/events/s3-remove.json"), key, sequencer)
+}
+
+async fn run(indexer: &Indexer, event: S3Event) -> Result<Report, BatchFailure> {
+    handle(indexer, LambdaEvent::new(event, Context::default())).await
+}
+
+/// A confirmed file under `key`, recorded directly (as if it came from another system).
+async fn tracked(app: &TestApp, key: &str, filename: &str) -> uuid::Uuid {
+    let row = app
+        .state
+        .files
+        .repository()
+        .insert(&NewStoredFile {
+            id: uuid::Uuid::new_v4(),
+            file_key: key.to_owned(),
+            original_filename: filename.to_owned(),
+            content_type: "application/pdf".to_owned(),
+            size: 1024,
+            checksum_sha256: None,
+            status: FileStatus::Available,
+            storage_backend: "s3".to_owned(),
+            bucket_name: Some("files".to_owned()),
+            uploaded_by: "alice".to_owned(),
+            organization_id: "acme".to_owned(),
+            owner: None,
+        })
+        .await
+        .unwrap();
+    row.id
+}
+
+#[tokio::test]
+async fn a_real_notification_with_an_encoded_key_indexes_the_file_it_names() {
+    let app = TestApp::with_elasticsearch(&[]).await;
+    let key = "uploads/Rapport trimestriel été+2025.pdf";
+    let id = tracked(&app, key, "Rapport trimestriel été 2025.pdf").await;
+    let indexer = app.state.files.indexer().unwrap();
+
+    let report = run(indexer, created(key, "0069296B3E7F1A2B3C")).await.unwrap();
+
+    assert_eq!(report, Report { indexed: 1, ..Report::default() });
+    assert_eq!(app.found(&caller("bob", "acme", &[]), "trimestriel").await, vec![id]);
+}
+
+#[tokio::test]
+async fn the_same_record_twice_leaves_one_document() {
+    let app = TestApp::with_elasticsearch(&[]).await;
+    let key = "uploads/twice.pdf";
+    let id = tracked(&app, key, "twice.pdf").await;
+    let indexer = app.state.files.indexer().unwrap();
+
+    run(indexer, created(key, "0069296B3E7F1A2B3C")).await.unwrap();
+    run(indexer, created(key, "0069296B3E7F1A2B3C")).await.unwrap();
+
+    let results = app.search(&caller("bob", "acme", &[]), "twice").await;
+    assert_eq!(results.total, 1);
+    assert_eq!(results.files[0].file.id, id);
+}
+
+#[tokio::test]
+async fn a_remove_followed_by_a_late_create_leaves_no_document() {
+    let app = TestApp::with_elasticsearch(&[]).await;
+    let key = "uploads/late+arrival.pdf";
+    tracked(&app, key, "late arrival.pdf").await;
+    let indexer = app.state.files.indexer().unwrap();
+    run(indexer, created(key, "0069296B3E7F1A2B3C")).await.unwrap();
+
+    let removal = run(indexer, removed(key, "0069296B3E7F1A2B4D")).await.unwrap();
+    let late = run(indexer, created(key, "0069296B3E7F1A2B3D")).await.unwrap();
+
+    assert_eq!(removal, Report { removed: 1, ..Report::default() });
+    assert_eq!(late, Report { stale: 1, ..Report::default() });
+    assert!(app.found(&caller("bob", "acme", &[]), "arrival").await.is_empty());
+}
+
+#[tokio::test]
+async fn an_object_without_an_available_file_is_not_made_searchable() {
+    let app = TestApp::with_elasticsearch(&[]).await;
+    let upload = app.initiate(&caller("alice", "acme", &[]), "pending gecko.txt", "text/plain", b"gecko", false).await;
+    let indexer = app.state.files.indexer().unwrap();
+
+    let unknown = run(indexer, created("uploads/not-ours.txt", "01")).await.unwrap();
+    let pending = run(indexer, created(&upload.file_key, "02")).await.unwrap();
+
+    assert_eq!(unknown, Report { not_tracked: 1, ..Report::default() });
+    assert_eq!(pending, Report { not_tracked: 1, ..Report::default() });
+    assert!(app.found(&caller("alice", "acme", &[]), "gecko").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_search_outage_fails_the_invocation_and_a_retry_converges_on_the_database() {
+    let proxy = CutProxy::start(&files_testkit::host_port(&files_testkit::elasticsearch_url())).await;
+    let url = format!("http://{}", proxy.addr);
+    let app = TestApp::with_elasticsearch(&[("ELASTICSEARCH_URL", &url)]).await;
+    let keys = ["uploads/a.pdf", "uploads/b.pdf", "uploads/c.pdf"];
+    let mut ids = Vec::new();
+    for key in keys {
+        ids.push(tracked(&app, key, &format!("outage {key}")).await);
+    }
+    let mut batch = created(keys[0], "10");
+    for key in &keys[1..] {
+        batch.records.push(created(key, "11").records.remove(0));
+    }
+    let indexer = app.state.files.indexer().unwrap();
+
+    proxy.down();
+    let failure = run(indexer, batch.clone()).await.expect_err("the search server is down");
+    assert!(failure.retryable);
+    assert_eq!(failure.keys.len(), 3);
+
+    proxy.up();
+    let report = run(indexer, batch).await.unwrap();
+    assert_eq!(report.indexed, 3);
+    let mut found = app.found(&caller("bob", "acme", &[]), "outage").await;
+    found.sort();
+    ids.sort();
+    assert_eq!(found, ids);
+}
+
+#[tokio::test]
+async fn notifications_delivered_through_sqs_keep_the_index_in_step_with_the_bucket() {
+    let app = TestApp::with_backend(files_testkit::Backend::S3, &files_testkit::search_env_refs()).await;
+    app.elastic().ensure_index().await.unwrap();
+    let s3 = files_core::storage::s3::S3FileStorage::from_settings(&app.settings).await.unwrap();
+    let sqs = sqs_client();
+    let queue = sqs.create_queue().queue_name(format!("q-{}", uuid::Uuid::new_v4().simple())).send().await.unwrap();
+    let queue_url = queue.queue_url().unwrap().to_owned();
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let queue_arn = attributes.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+    s3.client()
+        .put_bucket_notification_configuration()
+        .bucket(s3.bucket())
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .queue_arn(queue_arn)
+                        .events(Event::from("s3:ObjectCreated:*"))
+                        .events(Event::from("s3:ObjectRemoved:*"))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let alice = caller("alice", "acme", &[]);
+    let indexer = app.state.files.indexer().unwrap();
+
+    // An object arrives for a file recorded as available (e.g. by another system): only its
+    // ObjectCreated notification can make it searchable.
+    let key = format!("uploads/{}.txt", uuid::Uuid::new_v4());
+    let id = tracked_text(&app, &key, "meerkat census.txt").await;
+    s3.client()
+        .put_object()
+        .bucket(s3.bucket())
+        .key(&key)
+        .content_type("text/plain")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"a census of meerkats"))
+        .send()
+        .await
+        .unwrap();
+    for event in receive(&sqs, &queue_url, 1).await {
+        assert_eq!(run(indexer, event).await.unwrap().indexed, 1);
+    }
+    assert_eq!(app.found(&alice, "meerkats").await, vec![id]);
+
+    // The object disappears from the bucket behind the service's back: its ObjectRemoved
+    // notification takes the document out. (LocalStack stamps every notification with the same
+    // sequencer, so ordering is proven with AWS-shaped events above, not here.)
+    s3.client().delete_object().bucket(s3.bucket()).key(&key).send().await.unwrap();
+    for event in receive(&sqs, &queue_url, 1).await {
+        assert_eq!(run(indexer, event).await.unwrap().removed, 1);
+    }
+    assert!(app.found(&alice, "meerkats").await.is_empty());
+}
+
+async fn tracked_text(app: &TestApp, key: &str, filename: &str) -> uuid::Uuid {
+    let id = tracked(app, key, filename).await;
+    let client = app.db.client().await;
+    client
+        .execute("UPDATE stored_files SET content_type = 'text/plain', size = 20 WHERE id = $1", &[&id])
+        .await
+        .unwrap();
+    id
+}
+
+fn sqs_client() -> aws_sdk_sqs::Client {
+    let config = aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+        .endpoint_url(files_testkit::s3_endpoint())
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "test"))
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
+}
+
+/// At least `count` S3 object notifications from the queue (test events skipped).
+async fn receive(sqs: &aws_sdk_sqs::Client, queue_url: &str, count: usize) -> Vec<S3Event> {
+    let mut events = Vec::new();
+    for _ in 0..20 {
+        let batch = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        for message in batch.messages() {
+            let body = message.body().unwrap_or_default();
+            if let Ok(event) = serde_json::from_str::<S3Event>(body) {
+                if !event.records.is_empty() {
+                    events.push(event);
+                }
+            }
+        }
+        if events.len() >= count {
+            break;
+        }
+    }
+    assert!(events.len() >= count, "only {} notifications arrived", events.len());
+    events
+}

@@ -80,6 +80,9 @@ fn the_env_example_is_a_valid_s3_configuration_that_points_at_the_compose_servic
     let database = &env["DATABASE_URL"];
     assert!(published_ports("postgres").contains(&port_of(database)), "no compose service answers at the DATABASE_URL");
 
+    let search = &env["ELASTICSEARCH_URL"];
+    assert!(published_ports("elasticsearch").contains(&port_of(search)), "no compose service answers at {search}");
+
     let bucket = &env["AWS_S3_BUCKET_NAME"];
     let setup = serde_yaml::to_string(&compose()["services"]["minio-setup"]).unwrap();
     assert!(setup.contains(bucket.as_str()), "minio-setup does not create the bucket `{bucket}`");

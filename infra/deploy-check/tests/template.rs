@@ -273,9 +273,10 @@ fn listed<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
     items.into_iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
 }
 
-/// A function that builds the full `AppState` uses the database.
+/// A function whose `main` builds the application state, the indexer or a pool uses the database.
 fn uses_database(crate_name: &str) -> bool {
-    read(&format!("functions/{crate_name}/src/main.rs")).contains("AppState::build")
+    let main = read(&format!("functions/{crate_name}/src/main.rs"));
+    ["AppState::build", "build_parts", "build_pool"].iter().any(|builds| main.contains(builds))
 }
 
 #[test]
@@ -339,6 +340,18 @@ fn the_template_the_router_and_the_function_crates_agree() {
     );
     let only_in_router: Vec<_> = router_of_deployed.difference(&template_routes).collect();
     assert!(only_in_router.is_empty(), "router routes missing from template.yaml: {}", listed(only_in_router));
+
+    let foreign_buckets: Vec<String> = functions
+        .iter()
+        .flat_map(|f| events(f.resource).into_iter().map(move |(name, event)| (f, name, event)))
+        .filter(|(_, _, event)| event.get("Type").and_then(Value::as_str) == Some("S3"))
+        .filter(|(_, _, event)| {
+            let bucket = event.get("Properties").and_then(|p| p.get("Bucket")).and_then(ref_target);
+            bucket.and_then(|b| template.resource_type(b)) != Some("AWS::S3::Bucket")
+        })
+        .map(|(f, name, _)| format!("{}.{name}", f.logical_id))
+        .collect();
+    assert!(foreign_buckets.is_empty(), "S3 events not bound to the template's bucket: {}", listed(foreign_buckets));
 
     let untriggered: Vec<_> =
         functions.iter().filter(|f| events(f.resource).is_empty()).map(|f| &f.logical_id).collect();
@@ -424,37 +437,115 @@ fn every_samconfig_environment_sets_every_parameter_without_a_default_and_only_k
     }
 }
 
+/// Evaluates the intrinsics an environment value may use, for a deployment of samconfig's
+/// `default` environment into a sample account and stack.
+struct Deployment<'a> {
+    template: &'a Template,
+    parameters: BTreeMap<String, String>,
+    region: String,
+}
+
+impl<'a> Deployment<'a> {
+    const ACCOUNT: &'static str = "123456789012";
+    const STACK_NAME: &'static str = "files-dev";
+    const STACK_UUID: &'static str = "1c2fa620-982a-11e3-aff7-50e2416294e0";
+
+    fn new(template: &'a Template) -> Self {
+        let (overrides, region) = samconfig_overrides("default");
+        let parameters = template
+            .parameter_defaults()
+            .into_iter()
+            .map(|(name, default)| {
+                let value = overrides.get(&name).cloned().or(default).unwrap_or_default();
+                (name, value)
+            })
+            .collect();
+        Self { template, parameters, region }
+    }
+
+    fn lookup(&self, name: &str) -> Value {
+        let text = match name {
+            "AWS::Region" => self.region.clone(),
+            "AWS::AccountId" => Self::ACCOUNT.to_owned(),
+            "AWS::Partition" => "aws".to_owned(),
+            "AWS::URLSuffix" => "amazonaws.com".to_owned(),
+            "AWS::StackName" => Self::STACK_NAME.to_owned(),
+            "AWS::StackId" => format!(
+                "arn:aws:cloudformation:{}:{}:stack/{}/{}",
+                self.region,
+                Self::ACCOUNT,
+                Self::STACK_NAME,
+                Self::STACK_UUID
+            ),
+            _ if self.parameters.contains_key(name) => self.parameters[name].clone(),
+            _ => match self.template.resource_type(name) {
+                // `Ref` of a bucket is its name.
+                Some("AWS::S3::Bucket") => {
+                    let bucket_name = self.template.resource(name).and_then(|r| r.get("Properties")?.get("BucketName"));
+                    return self.eval(bucket_name.unwrap_or_else(|| panic!("{name} has no BucketName to resolve")));
+                }
+                _ => panic!("this test cannot resolve `Ref {name}`"),
+            },
+        };
+        Value::String(text)
+    }
+
+    fn text(&self, value: &Value) -> String {
+        scalar(&self.eval(value))
+    }
+
+    fn eval(&self, value: &Value) -> Value {
+        let Some((name, arg)) = intrinsic(value) else {
+            return match value {
+                Value::Sequence(items) => Value::Sequence(items.iter().map(|v| self.eval(v)).collect()),
+                other => other.clone(),
+            };
+        };
+        let args = arg.as_sequence().map(Vec::as_slice).unwrap_or_default();
+        match (name.as_str(), args) {
+            ("Ref", _) => self.lookup(arg.as_str().expect("Ref takes a name")),
+            ("Join", [separator, items]) => {
+                let items = self.eval(items);
+                let parts: Vec<String> = items.as_sequence().expect("Join takes a list").iter().map(scalar).collect();
+                Value::String(parts.join(&scalar(separator)))
+            }
+            ("Select", [index, items]) => {
+                let index: usize = self.text(index).parse().expect("Select takes a number");
+                self.eval(items).as_sequence().and_then(|list| list.get(index).cloned()).expect("Select in range")
+            }
+            ("Split", [separator, source]) => Value::Sequence(
+                self.text(source).split(scalar(separator).as_str()).map(|p| Value::String(p.to_owned())).collect(),
+            ),
+            ("Sub", _) if arg.is_string() => {
+                let mut text = scalar(arg);
+                for name in sub_names(&text) {
+                    text = text.replace(&format!("${{{name}}}"), &scalar(&self.lookup(&name)));
+                }
+                Value::String(text)
+            }
+            _ => panic!("this test cannot evaluate {name} {arg:?}"),
+        }
+    }
+}
+
 #[test]
 fn every_function_starts_with_the_environment_the_template_gives_it() {
     let template = Template::load();
-    let (overrides, region) = samconfig_overrides("default");
-    let parameters = template.parameter_defaults();
-    let resolve = |function: &str, name: &str, value: &Value| -> String {
-        if !matches!(value, Value::Tagged(_) | Value::Mapping(_)) {
-            return scalar(value);
-        }
-        let target =
-            ref_target(value).unwrap_or_else(|| panic!("{function}: {name} is neither a value nor a !Ref: {value:?}"));
-        if let Some(default) = parameters.get(target) {
-            return overrides.get(target).cloned().or_else(|| default.clone()).unwrap_or_default();
-        }
-        match (target, template.resource_type(target)) {
-            ("AWS::Region", _) => region.clone(),
-            (_, Some("AWS::S3::Bucket")) => "files-dev-1c2fa620-982a-11e3-aff7-50e2416294e0".to_owned(),
-            _ => panic!("{function}: {name} refers to `{target}`, which this test cannot resolve"),
-        }
-    };
-
+    let deployment = Deployment::new(&template);
+    let mut buckets = BTreeMap::new();
     for function in template.functions() {
         let env: HashMap<String, String> = template
             .environment(&function)
             .iter()
-            .map(|(name, value)| (name.clone(), resolve(&function.crate_name, name, value)))
+            .map(|(name, value)| (name.clone(), deployment.text(value)))
             .collect();
         if let Err(e) = Settings::from_map(&env) {
             panic!("{} would not start: {e}", function.crate_name);
         }
+        buckets.insert(function.crate_name.clone(), env.get("AWS_S3_BUCKET_NAME").cloned().unwrap_or_default());
     }
+    let names: BTreeSet<&String> = buckets.values().collect();
+    assert_eq!(names.len(), 1, "the functions name different buckets: {buckets:?}");
 }
 
 #[test]
@@ -570,6 +661,114 @@ fn every_function_has_its_own_role_and_a_log_group_with_retention() {
         }
         if let Some(other) = groups.insert(group.to_owned(), function.logical_id.clone()) {
             panic!("{other} and {} share the log group {group}", function.logical_id);
+        }
+    }
+}
+
+/// The resources `value` refers to through `Ref`, `GetAtt` or `Sub`.
+fn referenced_resources(template: &Template, value: &Value) -> BTreeSet<String> {
+    let mut found = Vec::new();
+    all_intrinsics(value, &mut found);
+    let mut targets = BTreeSet::new();
+    for (name, arg) in found {
+        let names = match (name.as_str(), arg) {
+            ("Ref", Value::String(t)) => vec![t.clone()],
+            ("GetAtt", Value::String(t)) => vec![t.split('.').next().unwrap_or_default().to_owned()],
+            ("GetAtt", Value::Sequence(s)) => {
+                s.first().and_then(Value::as_str).map(str::to_owned).into_iter().collect()
+            }
+            ("Sub", Value::String(s)) => sub_names(s),
+            ("Sub", Value::Sequence(s)) => s.first().and_then(Value::as_str).map(sub_names).unwrap_or_default(),
+            _ => vec![],
+        };
+        targets.extend(names.into_iter().filter(|n| template.resource(n).is_some()));
+    }
+    targets
+}
+
+/// A function's properties as SAM merges its Globals into them: maps merge key by key, lists
+/// concatenate, and anything else the function sets wins.
+fn sam_merge(global: &Value, local: &Value) -> Value {
+    match (global, local) {
+        (Value::Mapping(g), Value::Mapping(l)) => {
+            let mut merged = g.clone();
+            for (key, value) in l {
+                let combined = g.get(key).map_or_else(|| value.clone(), |gv| sam_merge(gv, value));
+                merged.insert(key.clone(), combined);
+            }
+            Value::Mapping(merged)
+        }
+        (Value::Sequence(g), Value::Sequence(l)) => Value::Sequence(g.iter().chain(l).cloned().collect()),
+        (_, Value::Null) => global.clone(),
+        _ => local.clone(),
+    }
+}
+
+#[test]
+fn the_template_has_no_circular_dependency_once_sam_wires_the_events() {
+    // Neither cfn-lint nor `sam validate --lint` sees the edges SAM adds: a function gets the
+    // Globals' references, an S3 event makes the bucket depend on its function, an HttpApi event
+    // makes the API depend on it. A function that refers to a bucket it is subscribed to is a
+    // cycle CloudFormation refuses at deploy time.
+    let template = Template::load();
+    let globals = template.doc.get("Globals").and_then(|g| g.get("Function")).cloned().unwrap_or(Value::Null);
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (id, resource) in template.resources() {
+        let mut own = resource.clone();
+        let is_function = resource.get("Type").and_then(Value::as_str) == Some(SERVERLESS_FUNCTION);
+        if is_function {
+            let props = own.get("Properties").cloned().unwrap_or(Value::Null);
+            let mut merged = sam_merge(&globals, &props);
+            if let Some(map) = merged.as_mapping_mut() {
+                map.remove("Events");
+            }
+            own = merged;
+        }
+        let mut targets = referenced_resources(&template, &own);
+        if let Some(depends) = resource.get("DependsOn") {
+            let names = depends.as_sequence().cloned().unwrap_or_else(|| vec![depends.clone()]);
+            targets.extend(names.iter().filter_map(Value::as_str).map(str::to_owned));
+        }
+        if is_function {
+            for (_, event) in events(resource) {
+                let props = event.get("Properties").cloned().unwrap_or(Value::Null);
+                for trigger in referenced_resources(&template, &props) {
+                    edges.entry(trigger).or_default().insert(id.to_owned());
+                }
+            }
+        }
+        edges.entry(id.to_owned()).or_default().extend(targets);
+    }
+
+    fn visit(
+        node: &str,
+        edges: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|n| n == node) {
+            let mut cycle = path[start..].to_vec();
+            cycle.push(node.to_owned());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in edges.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, edges, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node.to_owned());
+        None
+    }
+
+    let mut done = BTreeSet::new();
+    for node in edges.keys() {
+        if let Some(cycle) = visit(node, &edges, &mut Vec::new(), &mut done) {
+            panic!("circular dependency: {}", cycle.join(" -> "));
         }
     }
 }

@@ -201,3 +201,25 @@ start_s3s() {
   echo $!
   wait_for_port 127.0.0.1 "$S3S_PORT" 20 "s3s-fs"
 }
+
+# osmem-server: an in-memory server of the OpenSearch HTTP API (the search tests' Elasticsearch).
+OSMEM_PORT=9201
+
+ensure_osmem() {
+  ensure_venv
+  if ! "$VENV/bin/python" -c 'import osmem_server' 2>/dev/null; then
+    log "installing osmem-server"
+    "$VENV/bin/pip" install -q osmem-server || die "could not install osmem-server"
+  fi
+}
+
+# Starts osmem-server on 127.0.0.1:9201; prints its pid.
+start_osmem() {
+  ensure_osmem
+  port_open 127.0.0.1 "$OSMEM_PORT" && die "port $OSMEM_PORT is taken"
+  local bin
+  bin="$("$VENV/bin/python" -c 'import osmem_server, os; print(os.path.join(os.path.dirname(osmem_server.__file__), "bin", "osmem-server"))')"
+  setsid "$bin" -addr "127.0.0.1:$OSMEM_PORT" -no-stdin-watch >"$LOCAL/osmem.log" 2>&1 &
+  echo $!
+  wait_for_port 127.0.0.1 "$OSMEM_PORT" 20 "osmem-server"
+}

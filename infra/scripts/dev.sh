@@ -12,6 +12,7 @@ if [ -z "${DATABASE_URL:-}" ]; then
 fi
 build_admin
 admin migrate --create-database
+[ -n "${ELASTICSEARCH_URL:-}" ] && admin create-index
 mkdir -p "$LOCAL_MEDIA_ROOT"
 log "serving on ${PUBLIC_BASE_URL} (make token USER=alice ORG=acme prints a bearer token)"
 exec cargo lambda watch -A 127.0.0.1 -P "${PORT:-9000}"

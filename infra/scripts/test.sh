@@ -31,6 +31,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+log "starting osmem-server (the OpenSearch HTTP API)"
+PIDS+=("$(start_osmem)")
+export TEST_ELASTICSEARCH_URL="http://127.0.0.1:$OSMEM_PORT"
+
 log "starting s3s-fs (strict SigV4)"
 PIDS+=("$(start_s3s)")
 export TEST_S3S_ENDPOINT="http://127.0.0.1:$S3S_PORT"
@@ -39,13 +43,15 @@ log "starting a password-authenticated PostgreSQL for the credential tests"
 TEST_AUTH_DATABASE_URL="$(start_auth_cluster)"
 export TEST_AUTH_DATABASE_URL
 
-# The end-to-end suite talks to `cargo lambda watch` over loopback, once per storage backend.
+# The end-to-end suite talks to `cargo lambda watch` over loopback, once per storage backend:
+# the local backend searches PostgreSQL, the S3 one Elasticsearch (osmem-server).
 export E2E_DATABASE_URL="$SERVER_URL/files_e2e"
 export E2E_JWT_SECRET="e2e-local-jwt-secret-e2e-local-jwt-secret"
 export E2E_MEDIA_ROOT="$LOCAL/e2e-media"
 export E2E_S3_BUCKET="e2e-files"
 rm -rf "$E2E_MEDIA_ROOT" && mkdir -p "$E2E_MEDIA_ROOT"
 admin migrate --create-database --database-url "$E2E_DATABASE_URL" >/dev/null
+ELASTICSEARCH_URL="$TEST_ELASTICSEARCH_URL" ELASTICSEARCH_INDEX=e2e-files admin create-index >/dev/null
 
 start_watch() { # port, then VAR=value pairs
   local port="$1"; shift
@@ -66,6 +72,7 @@ log "starting cargo lambda watch: local backend on $E2E_BASE_URL, S3 backend on 
 start_watch "$E2E_PORT" FILE_STORAGE_BACKEND=local LOCAL_MEDIA_ROOT="$E2E_MEDIA_ROOT" \
   LOCAL_SIGNING_SECRET="e2e-local-signing-secret-e2e-local-signing"
 start_watch "$((E2E_PORT + 1))" FILE_STORAGE_BACKEND=s3 AWS_S3_BUCKET_NAME="$E2E_S3_BUCKET" \
+  ELASTICSEARCH_URL="$TEST_ELASTICSEARCH_URL" ELASTICSEARCH_INDEX=e2e-files \
   AWS_S3_REGION_NAME=us-east-1 AWS_S3_ENDPOINT_URL="$TEST_S3_ENDPOINT" AWS_S3_ADDRESSING_STYLE=path \
   AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 wait_for_port 127.0.0.1 "$E2E_PORT" 60 "cargo lambda watch"

@@ -473,6 +473,16 @@ fn parse_s3(get: &impl Fn(&'static str) -> Option<String>) -> Result<S3Settings,
     })
 }
 
+impl SearchSettings {
+    /// Only the search settings, from the process environment (for tools that need no more).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first malformed variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        parse_search(&|name| std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
+    }
+}
+
 fn parse_search(get: &impl Fn(&'static str) -> Option<String>) -> Result<SearchSettings, ConfigError> {
     let elasticsearch_url = get("ELASTICSEARCH_URL")
         .map(|raw| {

@@ -2,6 +2,8 @@
 //!
 //! - `migrate`: apply the embedded migrations to `DATABASE_URL` (safe to repeat).
 //! - `token`: print a development bearer token for `AUTH_MODE=local-jwt`.
+//! - `create-index`: create the versioned search index behind its alias (safe to repeat).
+//! - `reindex`: rebuild the search index from PostgreSQL, with a progress bar.
 
 use std::process::ExitCode;
 
@@ -46,6 +48,15 @@ enum Command {
         #[arg(long, env = "AUTH_ORG_CLAIM", default_value = "org_id")]
         org_claim: String,
     },
+    /// Create `<ELASTICSEARCH_INDEX>-v1` with the mapping behind the alias, unless the alias exists.
+    CreateIndex,
+    /// Rebuild the search index from PostgreSQL: a fresh versioned index, filled, then swapped
+    /// in behind the alias atomically (PostgreSQL fallback: rewrites the stored text).
+    Reindex {
+        /// Rows per batch.
+        #[arg(long, default_value_t = 200)]
+        batch: i64,
+    },
 }
 
 #[tokio::main]
@@ -64,6 +75,8 @@ async fn main() -> ExitCode {
             }
             migrate(&database_url).await
         }
+        Command::CreateIndex => report(create_index().await),
+        Command::Reindex { batch } => report(reindex(batch).await),
         Command::Token { user, org, roles, ttl, secret, org_claim } => {
             match files_core::auth::issue_local_token(&secret, &org_claim, &user, &org, &roles, ttl) {
                 Ok(token) => {
@@ -95,5 +108,89 @@ async fn migrate(database_url: &str) -> ExitCode {
             eprintln!("migrations failed: {}", files_core::error::error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
+    }
+}
+
+type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+fn report(result: Result<String, AnyError>) -> ExitCode {
+    match result {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("failed: {}", files_core::error::error_chain(e.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn create_index() -> Result<String, AnyError> {
+    let settings = files_core::config::SearchSettings::from_env()?;
+    if settings.elasticsearch_url.is_none() {
+        return Ok("ELASTICSEARCH_URL is not set: search uses PostgreSQL, which needs no index".to_owned());
+    }
+    let index = files_core::search::elastic::ElasticIndex::from_settings(&settings)?;
+    Ok(if index.ensure_index().await? {
+        format!("created {}-v1 behind the alias {}", settings.index, settings.index)
+    } else {
+        format!("the alias {} exists already", settings.index)
+    })
+}
+
+async fn reindex(batch: i64) -> Result<String, AnyError> {
+    use std::sync::Arc;
+
+    use files_core::indexing::{Change, Indexer};
+    use files_core::search::elastic::ElasticIndex;
+    use files_core::search::SearchIndex;
+
+    let settings = files_core::Settings::from_env()?;
+    let (indexer, repo, storage) = files_core::state::build_parts(&settings).await?;
+    let (target, fresh): (Indexer, Option<(ElasticIndex, String)>) = match &settings.search.elasticsearch_url {
+        Some(_) => {
+            let elastic = ElasticIndex::from_settings(&settings.search)?;
+            let name = format!("{}-v{}", settings.search.index, chrono::Utc::now().format("%Y%m%d%H%M%S"));
+            elastic.create_index(&name).await?;
+            let writer: Arc<dyn SearchIndex> = Arc::new(elastic.writing_to(&name));
+            (Indexer::new(repo.clone(), storage, writer, &settings.search), Some((elastic, name)))
+        }
+        None => (indexer, None),
+    };
+    let total = u64::try_from(repo.count_available().await?).unwrap_or(0);
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} files ({per_sec}, {eta} left)",
+        )?
+        .progress_chars("=> "),
+    );
+    let mut after = None;
+    let mut failed = 0u64;
+    loop {
+        let rows = repo.list_available(after, batch).await?;
+        let Some(last) = rows.last() else { break };
+        after = Some(last.id);
+        let changes: Vec<Change> =
+            rows.iter().map(|row| Change::Created { key: row.file_key.clone(), sequencer: None }).collect();
+        for result in target.apply(&changes).await {
+            if let Err(e) = result {
+                failed += 1;
+                bar.println(format!("failed: {}", files_core::error::error_chain(&e)));
+            }
+        }
+        bar.inc(rows.len() as u64);
+    }
+    bar.finish();
+    if failed > 0 {
+        return Err(format!("{failed} files could not be indexed; the alias was left as it was").into());
+    }
+    match fresh {
+        Some((elastic, name)) => {
+            elastic.point_alias_at(&name).await?;
+            Ok(format!("reindexed {total} files into {name}, now behind the alias {}", elastic.alias()))
+        }
+        None => Ok(format!("reindexed {total} files into PostgreSQL")),
     }
 }

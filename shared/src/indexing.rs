@@ -117,7 +117,7 @@ type PlanFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<
 
 enum Planned {
     Done(Outcome),
-    Upsert(Upsert),
+    Upsert(Box<Upsert>),
     Remove(Removal),
 }
 
@@ -169,7 +169,7 @@ impl Indexer {
         let mut removals = Vec::new();
         for plan in &planned {
             match plan {
-                Ok(Planned::Upsert(u)) => upserts.push(u.clone()),
+                Ok(Planned::Upsert(u)) => upserts.push(u.as_ref().clone()),
                 Ok(Planned::Remove(r)) => removals.push(r.clone()),
                 _ => {}
             }
@@ -229,7 +229,7 @@ impl Indexer {
                     }
                     Err(_) => Err("key not readable by this service".to_owned()),
                 };
-                Ok(Planned::Upsert(Upsert { document: SearchDocument::of(&row, content), version }))
+                Ok(Planned::Upsert(Box::new(Upsert { document: SearchDocument::of(&row, content), version })))
             }
         }
     }

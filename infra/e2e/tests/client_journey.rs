@@ -67,6 +67,15 @@ impl Env {
         }
     }
 
+    /// Makes the search server's recent writes visible (the S3 server searches Elasticsearch;
+    /// the local one PostgreSQL, which needs nothing).
+    async fn refresh_search(&self) {
+        if self.name == "s3" {
+            let url = format!("{}/e2e-files/_refresh", required("TEST_ELASTICSEARCH_URL"));
+            self.http.post(url).send().await.expect("the search server answers");
+        }
+    }
+
     /// Sends the bytes exactly as initiate-upload said: a PUT with its headers, or a form POST.
     async fn send_bytes(&self, upload: &Value, bytes: &[u8]) -> StatusCode {
         let url = upload["url"].as_str().unwrap();
@@ -165,6 +174,12 @@ async fn journey(env: &Env, upload_method: Option<&str>) {
     assert_eq!(file["status"], "available");
     let id = file["id"].as_str().unwrap().to_owned();
 
+    env.refresh_search().await;
+    let (status, found) = env.call(reqwest::Method::GET, "/files/search?q=Lager", &alice, None).await;
+    assert_eq!(status, StatusCode::OK, "{}: {found}", env.name);
+    assert_eq!(found["files"][0]["id"].as_str(), Some(id.as_str()), "{}: {found}", env.name);
+    assert!(found["files"][0]["highlights"].to_string().contains("<em>Lager</em>"), "{}: {found}", env.name);
+
     let (status, fetched) = env.call(reqwest::Method::GET, &format!("/files/{id}"), &alice, None).await;
     assert_eq!((status, fetched["id"].as_str()), (StatusCode::OK, Some(id.as_str())));
 
@@ -187,6 +202,9 @@ async fn journey(env: &Env, upload_method: Option<&str>) {
     assert_eq!(env.http.get(&url).send().await.unwrap().status(), StatusCode::NOT_FOUND);
     let (status, _) = env.call(reqwest::Method::GET, &format!("/files/{id}"), &alice, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    env.refresh_search().await;
+    let (_, found) = env.call(reqwest::Method::GET, "/files/search?q=Lager", &alice, None).await;
+    assert_eq!(found["files"], json!([]), "{}: {found}", env.name);
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {

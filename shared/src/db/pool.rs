@@ -28,7 +28,7 @@ struct RdsSecret {
 }
 
 enum Source {
-    Url(tokio_postgres::Config),
+    Url(Box<tokio_postgres::Config>),
     SecretsManager { client: aws_sdk_secretsmanager::Client, arn: String },
 }
 
@@ -70,7 +70,7 @@ impl DbPool {
             .map_err(|_| ConfigError::new("DATABASE_URL", "is not a valid PostgreSQL connection string"))?;
         Ok(Arc::new(Self {
             settings: settings.clone(),
-            source: Source::Url(config),
+            source: Source::Url(Box::new(config)),
             current: RwLock::new(None),
             rebuild: Mutex::new(()),
         }))
@@ -88,7 +88,7 @@ impl DbPool {
 
     async fn config(&self) -> Result<tokio_postgres::Config, RepositoryError> {
         let mut config = match &self.source {
-            Source::Url(config) => config.clone(),
+            Source::Url(config) => config.as_ref().clone(),
             Source::SecretsManager { client, arn } => {
                 let output = client.get_secret_value().secret_id(arn).send().await.map_err(unavailable)?;
                 let raw =

@@ -14,6 +14,8 @@ cargo fmt --all -- --check
 log "cargo clippy -D warnings"
 cargo clippy -q --workspace --all-targets -- -D warnings
 
+infra/scripts/check-template.sh
+
 SERVER_URL="$(postgres_server_url)"
 export TEST_DATABASE_URL="$SERVER_URL/postgres"
 

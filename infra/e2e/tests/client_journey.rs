@@ -287,3 +287,21 @@ async fn tampered_upload(env: &Env) {
     assert_eq!(status, StatusCode::FORBIDDEN, "{}", env.name);
     assert!(!env.object_exists(upload["file_key"].as_str().unwrap()).await, "{}", env.name);
 }
+
+#[tokio::test]
+async fn the_indexer_takes_a_sample_s3_event_through_the_local_invoke_api() {
+    let env = backends().await.remove(0);
+    let event: Value = serde_json::from_str(include_str!("../../events/s3-put.json")).unwrap();
+
+    let response = env
+        .http
+        .post(format!("{}/2015-03-31/functions/s3-indexer/invocations", env.base))
+        .json(&event)
+        .send()
+        .await
+        .expect("the invoke API answers");
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(report["not_tracked"], 1, "{report}");
+}

@@ -6,6 +6,9 @@
 //!   is pinned to "when required" so no empty-body checksum is ever baked into a URL.
 //! - URLs handed to clients are signed for `AWS_S3_PUBLIC_ENDPOINT_URL` when it is set, since a
 //!   signed host cannot be rewritten afterwards.
+//! - Pre-signed PUT and GET URLs come from [`Presigner`], built once per cold start: the same
+//!   bytes as aws-sdk-s3's presigner (its tests compare the two) at a small part of the cost,
+//!   since it skips the SDK's request pipeline and keeps the day's signing key.
 //! - URL lifetimes are clamped to the credentials' own expiry when they are temporary.
 //! - Proxied saves stream: one PUT below [`MULTIPART_THRESHOLD`], a multipart upload above it,
 //!   never more than one part in memory. The whole-object SHA-256 is computed on the way and

@@ -1,0 +1,209 @@
+//! `files-bench`: what `make bench` runs after building the release binaries and starting
+//! PostgreSQL and LocalStack (`infra/bench/run.sh`).
+//!
+//! - `files-bench run`: measures binary sizes, cold starts and memory, warm latency and
+//!   streaming, reads the criterion results, prints one table and writes it as Markdown and
+//!   JSON.
+//! - `files-bench stream --mib N`: the streaming child (storage from the environment).
+//!
+//! Functions run as Lambda runs them: the release binary, exec'd with the Lambda variables and
+//! the app's own, against a Runtime API emulator on 127.0.0.1. Nothing leaves loopback.
+
+mod emulator;
+mod functions;
+mod measure;
+mod micro;
+mod relay;
+mod report;
+mod stream;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use files_testkit::Backend;
+
+use crate::functions::Fixture;
+use crate::measure::Plan;
+use crate::report::{Machine, Report};
+
+#[derive(Parser)]
+#[command(about = "Measures the release functions: cold start, memory, warm latency, streaming, size.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Part {
+    Size,
+    Cold,
+    Warm,
+    Stream,
+    Micro,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Measure everything (or `--only` some parts) and write the table.
+    Run(Box<RunArgs>),
+    /// The streaming child: save and read back `--mib` MiB through the configured storage.
+    Stream {
+        /// Size in MiB.
+        #[arg(long)]
+        mib: u64,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// PostgreSQL database to use (migrated); its `stored_files` is emptied first.
+    #[arg(long, env = "BENCH_DATABASE_URL")]
+    database_url: String,
+    /// S3 endpoint (LocalStack).
+    #[arg(long, default_value = "http://127.0.0.1:4566")]
+    s3_endpoint: String,
+    /// Bucket for the S3 configuration (created when missing).
+    #[arg(long, default_value = "files-bench")]
+    bucket: String,
+    /// Folder of the release function binaries.
+    #[arg(long, default_value = "target/release")]
+    release_dir: PathBuf,
+    /// Where the table is written (Markdown and JSON).
+    #[arg(long, default_value = "bench-results")]
+    out: PathBuf,
+    /// Runs of each cold-start and warm measurement.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Timed invocations per warm run.
+    #[arg(long, default_value_t = 2000)]
+    invocations: usize,
+    /// Untimed invocations before them.
+    #[arg(long, default_value_t = 50)]
+    warmup: usize,
+    /// Runs of each streaming measurement.
+    #[arg(long, default_value_t = 3)]
+    stream_runs: usize,
+    /// Streamed sizes in MiB.
+    #[arg(long, value_delimiter = ',', default_value = "10,100,1024")]
+    stream_mib: Vec<u64>,
+    /// Criterion's output folder, read for the micro-benchmarks.
+    #[arg(long, default_value = "target/criterion")]
+    criterion_dir: PathBuf,
+    /// Only criterion results written at or after this Unix time are reported.
+    #[arg(long, default_value_t = 0)]
+    criterion_since: u64,
+    /// The commit measured, for the table's header.
+    #[arg(long, default_value = "unknown")]
+    commit: String,
+    /// Measure only these parts.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "size,cold,warm,stream,micro")]
+    only: Vec<Part>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Stream { mib } => stream::child(mib).await,
+        Command::Run(args) => run(*args).await,
+    }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let RunArgs {
+        database_url,
+        s3_endpoint,
+        bucket,
+        release_dir,
+        out,
+        runs,
+        invocations,
+        warmup,
+        stream_runs,
+        stream_mib,
+        criterion_dir,
+        criterion_since,
+        commit,
+        only,
+    } = args;
+    let started = Instant::now();
+    let machine = Machine::probe();
+    let date = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let logs = tempfile::Builder::new().prefix("files-bench-logs").tempdir()?;
+    let plan = Plan { release_dir, logs: logs.path().to_owned(), runs, invocations, warmup, stream_runs, stream_mib };
+    let needs_fixtures = only.iter().any(|p| matches!(p, Part::Cold | Part::Warm | Part::Stream));
+    let fixtures = if needs_fixtures {
+        empty_files_table(&database_url).await?;
+        let mut fixtures = Vec::new();
+        for backend in [Backend::Local, Backend::S3] {
+            fixtures.push(Fixture::new(backend, &database_url, &s3_endpoint, &bucket).await?);
+        }
+        fixtures
+    } else {
+        Vec::new()
+    };
+    let mut figures = Vec::new();
+    if only.contains(&Part::Size) {
+        figures.extend(measure::sizes(&plan)?);
+    }
+    if only.contains(&Part::Cold) {
+        eprintln!("files-bench: cold starts ({runs} runs per function and backend)");
+        figures.extend(measure::cold_starts(&plan, &fixtures).await?);
+    }
+    if only.contains(&Part::Warm) {
+        eprintln!("files-bench: warm latency ({runs} runs of {invocations} invocations)");
+        figures.extend(measure::warm(&plan, &fixtures).await?);
+    }
+    if only.contains(&Part::Stream) {
+        eprintln!("files-bench: streaming ({stream_runs} runs per size and backend)");
+        let exe = std::env::current_exe().context("locate files-bench")?;
+        figures.extend(measure::streaming(&plan, &fixtures, &exe).await?);
+    }
+    if only.contains(&Part::Micro) {
+        let since = UNIX_EPOCH + Duration::from_secs(criterion_since);
+        figures.extend(micro::figures(&criterion_dir, since)?);
+    }
+    let report = Report {
+        date,
+        commit,
+        machine,
+        runs: format!(
+            "{runs} per cold-start/warm figure ({invocations} timed invocations each), \
+                     {stream_runs} per streaming figure; micro: criterion samples"
+        ),
+        seconds: started.elapsed().as_secs_f64(),
+        figures,
+    };
+    write(&report, &out)?;
+    print!("{}", report.to_text());
+    Ok(())
+}
+
+/// Empties `stored_files` so that every run inserts into a table of the same size.
+async fn empty_files_table(database_url: &str) -> anyhow::Result<()> {
+    let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
+        .await
+        .with_context(|| "PostgreSQL is required (BENCH_DATABASE_URL)".to_owned())?;
+    let driver = tokio::spawn(connection);
+    client.batch_execute("TRUNCATE stored_files CASCADE").await.context("empty stored_files")?;
+    drop(client);
+    let _ = driver.await;
+    Ok(())
+}
+
+/// Writes `<out>/<timestamp>.{md,json}` and copies them to `<out>/latest.{md,json}`.
+fn write(report: &Report, out: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
+    let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+    let stamp = chrono::DateTime::from_timestamp(i64::try_from(stamp)?, 0)
+        .map(|d| d.format("%Y%m%dT%H%M%SZ").to_string())
+        .unwrap_or_else(|| stamp.to_string());
+    let markdown = report.to_markdown();
+    let json = serde_json::to_string_pretty(report)?;
+    for name in [stamp.as_str(), "latest"] {
+        std::fs::write(out.join(format!("{name}.md")), &markdown)?;
+        std::fs::write(out.join(format!("{name}.json")), &json)?;
+    }
+    Ok(())
+}

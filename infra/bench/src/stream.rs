@@ -1,0 +1,141 @@
+//! Streaming through the storage layer: `save_proxied_file` then `get_file_stream` of a body
+//! generated on the fly, in a child process of its own (`files-bench stream`) so that its peak
+//! RSS is that of the storage layer alone.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use bytes::Bytes;
+use files_core::keys::{ContentType, FileKey, OriginalFilename};
+use files_core::storage::{build_storage, ByteStream, PutConstraints};
+use files_core::Settings;
+use futures_util::StreamExt as _;
+use serde::{Deserialize, Serialize};
+
+const CHUNK: usize = 64 * 1024;
+const PATTERN: usize = 1024 * 1024;
+
+/// What the child reports on its last line of output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StreamResult {
+    /// Bytes saved and read back.
+    pub bytes: u64,
+    /// `save_proxied_file`, seconds.
+    pub save_seconds: f64,
+    /// `get_file_stream` to the last byte, seconds.
+    pub read_seconds: f64,
+    /// Peak RSS of the process (`VmHWM`), KiB.
+    pub peak_rss_kib: u64,
+}
+
+/// A body of `size` bytes, made of 64 KiB slices of one random 1 MiB pattern: nothing but the
+/// pattern is ever held, however large the body.
+fn generated_body(size: u64) -> ByteStream {
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    let pattern: Vec<u8> = (0..PATTERN / 8)
+        .flat_map(|_| {
+            // xorshift64: incompressible enough that no layer can shortcut it.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()
+        })
+        .collect();
+    let pattern = Bytes::from(pattern);
+    let stream = futures_util::stream::unfold(0u64, move |sent| {
+        let pattern = pattern.clone();
+        async move {
+            if sent >= size {
+                return None;
+            }
+            let len = (size - sent).min(CHUNK as u64) as usize;
+            let offset = (sent % PATTERN as u64) as usize;
+            let chunk = pattern.slice(offset..offset + len);
+            Some((Ok(chunk), sent + len as u64))
+        }
+    });
+    Box::pin(stream)
+}
+
+/// The child: saves and reads back `mib` MiB with the storage the environment configures,
+/// deletes it, and prints a [`StreamResult`] as JSON.
+///
+/// # Errors
+/// When the settings are invalid or the storage fails.
+pub async fn child(mib: u64) -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    let storage = build_storage(&settings).await?;
+    let size = mib * 1024 * 1024;
+    let key = FileKey::generate(&OriginalFilename::parse("stream.bin")?);
+    let constraints = PutConstraints {
+        content_type: ContentType::parse("application/octet-stream")?,
+        exact_size: Some(size),
+        max_size: size,
+        checksum_sha256: None,
+    };
+    let started = Instant::now();
+    let meta = storage.save_proxied_file(&key, generated_body(size), &constraints).await.context("save")?;
+    let save_seconds = started.elapsed().as_secs_f64();
+    if meta.size != size {
+        bail!("saved {} bytes of {size}", meta.size);
+    }
+    let started = Instant::now();
+    let mut stream = storage.get_file_stream(&key).await.context("open the stream")?;
+    let mut read = 0u64;
+    while let Some(chunk) = stream.next().await {
+        read += chunk.context("read")?.len() as u64;
+    }
+    let read_seconds = started.elapsed().as_secs_f64();
+    storage.delete_file(&key).await.context("delete")?;
+    if read != size {
+        bail!("read {read} bytes of {size}");
+    }
+    let peak_rss_kib = crate::emulator::peak_rss_kib("/proc/self/status")?;
+    let result = StreamResult { bytes: size, save_seconds, read_seconds, peak_rss_kib };
+    println!("{}", serde_json::to_string(&result)?);
+    Ok(())
+}
+
+/// Runs `files-bench stream --mib <mib>` with `env` (and nothing else) and returns its result;
+/// the child is killed after `limit`.
+///
+/// # Errors
+/// When the child fails, times out, or prints no result.
+pub async fn measure(exe: &Path, env: &[(String, String)], mib: u64, limit: Duration) -> anyhow::Result<StreamResult> {
+    let mut child = tokio::process::Command::from({
+        let mut command = Command::new(exe);
+        command
+            .args(["stream", "--mib", &mib.to_string()])
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    })
+    .kill_on_drop(true)
+    .spawn()
+    .context("spawn the streaming child")?;
+    let stdout = child.stdout.take().context("child stdout")?;
+    let stderr = child.stderr.take().context("child stderr")?;
+    let output = async {
+        use tokio::io::AsyncReadExt as _;
+        let (mut out, mut err) = (String::new(), String::new());
+        let (mut stdout, mut stderr) = (stdout, stderr);
+        let (a, b) = tokio::join!(stdout.read_to_string(&mut out), stderr.read_to_string(&mut err));
+        a?;
+        b?;
+        let status = child.wait().await?;
+        Ok::<_, std::io::Error>((status, out, err))
+    };
+    let (status, out, err) = tokio::time::timeout(limit, output)
+        .await
+        .with_context(|| format!("streaming {mib} MiB took longer than {limit:?}"))??;
+    if !status.success() {
+        bail!("streaming {mib} MiB failed ({status}): {err}");
+    }
+    let last = out.lines().last().context("the streaming child printed nothing")?;
+    serde_json::from_str(last).with_context(|| format!("unexpected streaming output: {last}"))
+}

@@ -22,13 +22,7 @@ async fn admin() -> tokio_postgres::Client {
 }
 
 fn secrets_client() -> aws_sdk_secretsmanager::Client {
-    let config = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-        .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
-        .endpoint_url(files_testkit::s3_endpoint())
-        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new("test", "test", None, None, "test"))
-        .build();
-    aws_sdk_secretsmanager::Client::from_conf(config)
+    aws_sdk_secretsmanager::Client::new(&files_testkit::localstack_config())
 }
 
 /// A login role owning a fresh, migrated database; returns (role, database).

@@ -228,13 +228,7 @@ async fn tracked_text(app: &TestApp, key: &str, filename: &str) -> uuid::Uuid {
 }
 
 fn sqs_client() -> aws_sdk_sqs::Client {
-    let config = aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
-        .endpoint_url(files_testkit::s3_endpoint())
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "test"))
-        .build();
-    aws_sdk_sqs::Client::from_conf(config)
+    aws_sdk_sqs::Client::new(&files_testkit::localstack_config())
 }
 
 /// At least `count` S3 object notifications from the queue (test events skipped).

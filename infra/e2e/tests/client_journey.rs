@@ -67,6 +67,14 @@ impl Env {
         }
     }
 
+    /// Initiates the upload of a 3-byte text file.
+    async fn initiate_small(&self, token: &str) -> Value {
+        let body = json!({"filename": "a.txt", "content_type": "text/plain", "size": 3});
+        let (status, upload) = self.call(reqwest::Method::POST, "/files/initiate-upload", token, Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{}: {upload}", self.name);
+        upload
+    }
+
     /// Makes the search server's recent writes visible (the S3 server searches Elasticsearch;
     /// the local one PostgreSQL, which needs nothing).
     async fn refresh_search(&self) {
@@ -223,14 +231,7 @@ async fn another_organization(env: &Env) {
     let org = org();
     let alice = env.token("alice", &org);
     let mallory = env.token("mallory", "evil-corp");
-    let (_, upload) = env
-        .call(
-            reqwest::Method::POST,
-            "/files/initiate-upload",
-            &alice,
-            Some(json!({"filename": "a.txt", "content_type": "text/plain", "size": 3})),
-        )
-        .await;
+    let upload = env.initiate_small(&alice).await;
     assert!(env.send_bytes(&upload, b"abc").await.is_success());
     let id = upload["file_id"].as_str().unwrap();
 
@@ -266,14 +267,7 @@ async fn a_tampered_upload_url_is_refused_by_the_server() {
 
 async fn tampered_upload(env: &Env) {
     let alice = env.token("alice", &org());
-    let (_, upload) = env
-        .call(
-            reqwest::Method::POST,
-            "/files/initiate-upload",
-            &alice,
-            Some(json!({"filename": "a.txt", "content_type": "text/plain", "size": 3})),
-        )
-        .await;
+    let upload = env.initiate_small(&alice).await;
     let mut tampered = upload.clone();
     let url = upload["url"].as_str().unwrap();
     tampered["url"] = json!(if env.name == "local" {

@@ -112,6 +112,18 @@ pub fn s3_endpoint() -> String {
     std::env::var("TEST_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:4566".to_owned())
 }
 
+/// The AWS SDK configuration of the test server (LocalStack: S3, SQS, Secrets Manager).
+pub fn localstack_config() -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(s3_endpoint())
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            aws_credential_types::Credentials::new("test", "test", None, None, "test"),
+        ))
+        .build()
+}
+
 /// A fresh bucket name.
 pub fn bucket_name() -> String {
     format!("t-{}", &uuid::Uuid::new_v4().simple().to_string()[..24])

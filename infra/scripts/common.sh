@@ -6,6 +6,7 @@ TOOLS="$ROOT/.tools"
 LOCAL="$ROOT/.local"
 VENV="$TOOLS/venv"
 CARGO_LAMBDA_VERSION="1.9.2"
+mkdir -p "$LOCAL"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -26,14 +26,16 @@ if [ "${BENCH_CRITERION:-1}" != 0 ]; then
 fi
 
 log "PostgreSQL: a migrated files_bench database"
-build_admin
 BENCH_DATABASE_URL="$(postgres_server_url)/files_bench"
 export BENCH_DATABASE_URL
-admin migrate --create-database --database-url "$BENCH_DATABASE_URL" >/dev/null
+# The release files-admin was just built with the rest; a debug build would cost minutes more.
+target/release/files-admin migrate --create-database --database-url "$BENCH_DATABASE_URL" >/dev/null
 
-log "starting LocalStack (S3)"
+log "starting LocalStack (S3) and osmem-server (search)"
 LOCALSTACK_PID="$(start_localstack)"
 trap 'stop_group "$LOCALSTACK_PID"' EXIT
+OSMEM_PID="$(start_osmem)"
+trap 'stop_group "$LOCALSTACK_PID"; stop_group "$OSMEM_PID"' EXIT
 
 COMMIT="$(git rev-parse --short HEAD)"
 git diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT+uncommitted"
@@ -41,6 +43,7 @@ git diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT+uncommitted"
 log "measuring (bounded: fixed counts, every wait has a limit)"
 timeout 40m target/release/files-bench run \
   --s3-endpoint "http://127.0.0.1:$LOCALSTACK_PORT" \
+  --elasticsearch-url "http://127.0.0.1:$OSMEM_PORT" \
   --release-dir target/release \
   --criterion-dir target/criterion \
   --criterion-since "$CRITERION_SINCE" \

@@ -34,6 +34,7 @@ fn presign(c: &mut Criterion) {
     );
     let sdk = aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
+        .http_client(files_core::aws::http_client())
         .region(Region::new(REGION))
         .credentials_provider(SharedCredentialsProvider::new(credentials.clone()))
         .build();

@@ -113,6 +113,28 @@ impl IndexError {
     }
 }
 
+/// A created object's text, or why there is none (see [`extract::extract`]).
+type ExtractFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Result<String, String>, StorageError>> + Send + 'a>>;
+
+/// How an indexer gets a created object's text. A function pointer chosen by the constructor,
+/// so that a function built with [`Indexer::metadata_only`] never links the PDF parser.
+type ExtractFn = for<'a> fn(&'a dyn FileStorage, &'a FileKey, &'a str, u64, Limits) -> ExtractFuture<'a>;
+
+fn extract_text<'a>(
+    storage: &'a dyn FileStorage,
+    key: &'a FileKey,
+    content_type: &'a str,
+    size: u64,
+    limits: Limits,
+) -> ExtractFuture<'a> {
+    Box::pin(extract::extract(storage, key, content_type, size, limits))
+}
+
+fn no_text<'a>(_: &'a dyn FileStorage, _: &'a FileKey, _: &'a str, _: u64, _: Limits) -> ExtractFuture<'a> {
+    Box::pin(std::future::ready(Ok(Err("text extraction is not part of this function".to_owned()))))
+}
+
 type PlanFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Planned, IndexError>> + Send + 'a>>;
 
 enum Planned {
@@ -122,22 +144,55 @@ enum Planned {
 }
 
 /// Applies [`Change`]s to the search index. Built once per cold start.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Indexer {
     repo: Arc<dyn FileRepository>,
     storage: Arc<dyn FileStorage>,
     index: Arc<dyn SearchIndex>,
     limits: Limits,
     concurrency: usize,
+    extract: ExtractFn,
+}
+
+impl std::fmt::Debug for Indexer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Indexer")
+            .field("index", &self.index)
+            .field("limits", &self.limits)
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Indexer {
-    /// An indexer over the given parts.
+    /// An indexer over the given parts that extracts text (text-like types and PDF).
     pub fn new(
         repo: Arc<dyn FileRepository>,
         storage: Arc<dyn FileStorage>,
         index: Arc<dyn SearchIndex>,
         settings: &SearchSettings,
+    ) -> Self {
+        Self::with_extraction(repo, storage, index, settings, extract_text)
+    }
+
+    /// An indexer that indexes metadata only: for the functions that only remove documents
+    /// (delete-file) or only query (search-files), so that their binaries leave the text
+    /// extractors out. Never used where objects are created or confirmed.
+    pub fn metadata_only(
+        repo: Arc<dyn FileRepository>,
+        storage: Arc<dyn FileStorage>,
+        index: Arc<dyn SearchIndex>,
+        settings: &SearchSettings,
+    ) -> Self {
+        Self::with_extraction(repo, storage, index, settings, no_text)
+    }
+
+    fn with_extraction(
+        repo: Arc<dyn FileRepository>,
+        storage: Arc<dyn FileStorage>,
+        index: Arc<dyn SearchIndex>,
+        settings: &SearchSettings,
+        extract: ExtractFn,
     ) -> Self {
         Self {
             repo,
@@ -145,6 +200,7 @@ impl Indexer {
             index,
             limits: Limits { max_bytes: settings.extract_max_bytes, max_chars: settings.extract_max_chars },
             concurrency: settings.indexer_concurrency,
+            extract,
         }
     }
 
@@ -225,7 +281,7 @@ impl Indexer {
                 let content = match FileKey::parse(key) {
                     Ok(file_key) => {
                         let size = u64::try_from(row.size).unwrap_or(u64::MAX);
-                        extract::extract(self.storage.as_ref(), &file_key, &row.content_type, size, self.limits).await?
+                        (self.extract)(self.storage.as_ref(), &file_key, &row.content_type, size, self.limits).await?
                     }
                     Err(_) => Err("key not readable by this service".to_owned()),
                 };

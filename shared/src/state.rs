@@ -23,14 +23,53 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds storage, the (lazy) database pool, and the authenticator from `settings`.
+    /// Everything: storage, the (lazy) database pool, the authenticator, and an indexer that
+    /// extracts text, so that confirms and proxied uploads update the search index.
     ///
     /// # Errors
     /// A [`ConfigError`] naming the variable that stops start-up.
     pub async fn build(settings: Settings) -> Result<Self, ConfigError> {
         let (indexer, repo, storage) = build_parts(&settings).await?;
+        Self::assemble(settings, storage, repo, Some(indexer))
+    }
+
+    /// As [`AppState::build`] without search: for the functions that neither change nor query
+    /// the index (initiate-upload, download-url, get-file).
+    ///
+    /// Each function's `main` calls the narrowest constructor it can: whatever no constructor
+    /// it calls reaches (the Elasticsearch client, the PDF parser) is left out of its binary by
+    /// the linker. That is most of the difference in size between the functions.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the variable that stops start-up.
+    pub async fn build_without_search(settings: Settings) -> Result<Self, ConfigError> {
+        let storage = build_storage(&settings).await?;
+        let repo: Arc<dyn FileRepository> = Arc::new(PgFileRepository::new(build_pool(&settings).await?));
+        Self::assemble(settings, storage, repo, None)
+    }
+
+    /// As [`AppState::build`] with an indexer that never extracts text: for the functions that
+    /// only remove documents (delete-file) or only query (search-files).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the variable that stops start-up.
+    pub async fn build_without_extraction(settings: Settings) -> Result<Self, ConfigError> {
+        let storage = build_storage(&settings).await?;
+        let pool = build_pool(&settings).await?;
+        let repo: Arc<dyn FileRepository> = Arc::new(PgFileRepository::new(pool.clone()));
+        let search = crate::search::build_search(&settings.search, pool)?;
+        let indexer = Indexer::metadata_only(repo.clone(), storage.clone(), search, &settings.search);
+        Self::assemble(settings, storage, repo, Some(indexer))
+    }
+
+    fn assemble(
+        settings: Settings,
+        storage: Arc<dyn FileStorage>,
+        repo: Arc<dyn FileRepository>,
+        indexer: Option<Indexer>,
+    ) -> Result<Self, ConfigError> {
         let auth = Authenticator::new(&settings.auth)?;
-        let files = FileService::new(storage, repo, Some(indexer), &settings);
+        let files = FileService::new(storage, repo, indexer, &settings);
         Ok(Self { settings: Arc::new(settings), auth, files })
     }
 }

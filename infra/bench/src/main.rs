@@ -11,6 +11,7 @@
 
 mod emulator;
 mod functions;
+mod indexer;
 mod measure;
 mod micro;
 mod relay;
@@ -41,6 +42,7 @@ enum Part {
     Cold,
     Warm,
     Stream,
+    Indexer,
     Micro,
 }
 
@@ -54,6 +56,12 @@ enum Command {
         #[arg(long)]
         mib: u64,
     },
+    /// The extraction child: extract the PDF under `--key` from the configured storage.
+    ExtractPdf {
+        /// The object key.
+        #[arg(long)]
+        key: String,
+    },
 }
 
 #[derive(Args)]
@@ -64,6 +72,9 @@ struct RunArgs {
     /// S3 endpoint (LocalStack).
     #[arg(long, default_value = "http://127.0.0.1:4566")]
     s3_endpoint: String,
+    /// The search server for the indexer figures (osmem-server).
+    #[arg(long, default_value = "http://127.0.0.1:9201")]
+    elasticsearch_url: String,
     /// Bucket for the S3 configuration (created when missing).
     #[arg(long, default_value = "files-bench")]
     bucket: String,
@@ -97,8 +108,11 @@ struct RunArgs {
     /// The commit measured, for the table's header.
     #[arg(long, default_value = "unknown")]
     commit: String,
+    /// Measure only these functions (default: all).
+    #[arg(long, value_delimiter = ',')]
+    functions: Vec<String>,
     /// Measure only these parts.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "size,cold,warm,stream,micro")]
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "size,cold,warm,stream,indexer,micro")]
     only: Vec<Part>,
 }
 
@@ -106,6 +120,7 @@ struct RunArgs {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Stream { mib } => stream::child(mib).await,
+        Command::ExtractPdf { key } => indexer::child(&key).await,
         Command::Run(args) => run(*args).await,
     }
 }
@@ -114,6 +129,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let RunArgs {
         database_url,
         s3_endpoint,
+        elasticsearch_url,
         bucket,
         release_dir,
         out,
@@ -125,14 +141,25 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         criterion_dir,
         criterion_since,
         commit,
+        functions,
         only,
     } = args;
     let started = Instant::now();
     let machine = Machine::probe();
     let date = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let logs = tempfile::Builder::new().prefix("files-bench-logs").tempdir()?;
-    let plan = Plan { release_dir, logs: logs.path().to_owned(), runs, invocations, warmup, stream_runs, stream_mib };
-    let needs_fixtures = only.iter().any(|p| matches!(p, Part::Cold | Part::Warm | Part::Stream));
+    let functions = select(&functions)?;
+    let plan = Plan {
+        release_dir,
+        logs: logs.path().to_owned(),
+        runs,
+        invocations,
+        warmup,
+        stream_runs,
+        stream_mib,
+        functions,
+    };
+    let needs_fixtures = only.iter().any(|p| matches!(p, Part::Cold | Part::Warm | Part::Stream | Part::Indexer));
     let fixtures = if needs_fixtures {
         empty_files_table(&database_url).await?;
         let mut fixtures = Vec::new();
@@ -160,6 +187,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         let exe = std::env::current_exe().context("locate files-bench")?;
         figures.extend(measure::streaming(&plan, &fixtures, &exe).await?);
     }
+    if only.contains(&Part::Indexer) {
+        let s3 = fixtures.iter().find(|f| f.backend == Backend::S3).context("the S3 fixture")?;
+        let exe = std::env::current_exe().context("locate files-bench")?;
+        figures.extend(indexer::figures(&s3.env, &elasticsearch_url, &exe, runs).await?);
+    }
     if only.contains(&Part::Micro) {
         let since = UNIX_EPOCH + Duration::from_secs(criterion_since);
         figures.extend(micro::figures(&criterion_dir, since)?);
@@ -178,6 +210,22 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     write(&report, &out)?;
     print!("{}", report.to_text());
     Ok(())
+}
+
+/// The functions named in `names` (all when empty).
+fn select(names: &[String]) -> anyhow::Result<Vec<functions::Function>> {
+    if names.is_empty() {
+        return Ok(functions::FUNCTIONS.to_vec());
+    }
+    names
+        .iter()
+        .map(|name| {
+            functions::FUNCTIONS.iter().find(|f| f.name == name).copied().with_context(|| {
+                let known: Vec<&str> = functions::FUNCTIONS.iter().map(|f| f.name).collect();
+                format!("no function `{name}` (known: {})", known.join(", "))
+            })
+        })
+        .collect()
 }
 
 /// Empties `stored_files` so that every run inserts into a table of the same size.

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use files_testkit::Backend;
 
 use crate::emulator::Instance;
-use crate::functions::{label, Fixture, Function, Probe, FUNCTIONS};
+use crate::functions::{label, Fixture, Function, Probe};
 use crate::relay::DbRelay;
 use crate::report::{ms, percentile, Figure, Target, Unit};
 use crate::stream;
@@ -34,6 +34,8 @@ pub struct Plan {
     pub stream_runs: usize,
     /// Streamed sizes, MiB.
     pub stream_mib: Vec<u64>,
+    /// The functions measured.
+    pub functions: Vec<Function>,
 }
 
 impl Plan {
@@ -55,7 +57,7 @@ fn applies(function: &Function, fixture: &Fixture) -> bool {
 /// # Errors
 /// When a binary is missing.
 pub fn sizes(plan: &Plan) -> anyhow::Result<Vec<Figure>> {
-    FUNCTIONS
+    plan.functions
         .iter()
         .map(|function| {
             let path = plan.binary(function);
@@ -78,7 +80,7 @@ pub fn sizes(plan: &Plan) -> anyhow::Result<Vec<Figure>> {
 /// When a function fails to start or answers wrongly.
 pub async fn cold_starts(plan: &Plan, fixtures: &[Fixture]) -> anyhow::Result<Vec<Figure>> {
     let (mut cold, mut init, mut memory) = (Vec::new(), Vec::new(), Vec::new());
-    for function in FUNCTIONS {
+    for function in &plan.functions {
         for fixture in fixtures.iter().filter(|f| applies(function, f)) {
             let (mut totals, mut inits, mut peaks) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..plan.runs {
@@ -132,7 +134,7 @@ pub async fn warm(plan: &Plan, fixtures: &[Fixture]) -> anyhow::Result<Vec<Figur
         let database_url = fixture.env.iter().find(|(k, _)| k == "DATABASE_URL").context("DATABASE_URL is set")?;
         let relay = DbRelay::start(files_testkit::host_port(&database_url.1)).await?;
         let env = through(&fixture.env, &relay);
-        for function in FUNCTIONS.iter().filter(|f| f.warm && applies(f, fixture)) {
+        for function in plan.functions.iter().filter(|f| f.warm && applies(f, fixture)) {
             let (mut p50s, mut p99s, mut db_p50s, mut own_p50s, mut peaks) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for _ in 0..plan.runs {

@@ -21,6 +21,9 @@ pub enum Unit {
     /// Megabytes (10^6 bytes) per second.
     #[serde(rename = "MB/s")]
     MBps,
+    /// Documents per second.
+    #[serde(rename = "docs/s")]
+    PerSecond,
 }
 
 impl Unit {
@@ -30,6 +33,7 @@ impl Unit {
             Self::Us => "µs",
             Self::MiB => "MiB",
             Self::MBps => "MB/s",
+            Self::PerSecond => "docs/s",
         }
     }
 }
@@ -65,6 +69,11 @@ impl Target {
     /// At most `value`.
     pub const fn at_most(value: f64, source: &'static str) -> Self {
         Self { op: "≤", value, source }
+    }
+
+    /// At least `value` (higher is better).
+    pub const fn at_least(value: f64, source: &'static str) -> Self {
+        Self { op: "≥", value, source }
     }
 
     /// Below `value`.

@@ -116,6 +116,7 @@ pub fn s3_endpoint() -> String {
 pub fn localstack_config() -> aws_config::SdkConfig {
     aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
+        .http_client(files_core::aws::http_client())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(s3_endpoint())
         .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(

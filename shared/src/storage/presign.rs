@@ -486,6 +486,7 @@ mod tests {
     fn sdk_client(target: &PresignTarget<'_>, credentials: &Credentials) -> Client {
         let sdk = aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
+            .http_client(crate::aws::http_client())
             .region(Region::new(target.region.to_owned()))
             .credentials_provider(SharedCredentialsProvider::new(credentials.clone()))
             .use_fips(target.use_fips)

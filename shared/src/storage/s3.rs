@@ -603,6 +603,7 @@ mod tests {
     fn storage(style: AddressingStyle, endpoint: Option<&str>, public: Option<&str>) -> S3FileStorage {
         let sdk = aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
+            .http_client(crate::aws::http_client())
             .region(aws_sdk_s3::config::Region::new("eu-west-1"))
             .credentials_provider(SharedCredentialsProvider::new(Credentials::new("AKID", "secret", None, None, "t")))
             .build();

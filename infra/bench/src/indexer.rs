@@ -1,0 +1,381 @@
+//! The indexer's figures (#4), on the S3 backend (LocalStack) with the real search servers:
+//!
+//! - documents/s for one batch of 1,000 `ObjectCreated` changes applied by [`Indexer::apply`]
+//!   (bounded concurrency, one bulk request): metadata only (types with nothing to extract, so
+//!   no object is read) and with text extraction (every object read from S3), into
+//!   Elasticsearch (osmem-server) and into the PostgreSQL fallback;
+//! - peak RSS of extracting a large PDF, in a child process of its own (`files-bench
+//!   extract-pdf`), through the same `extract` the indexer calls: streamed from storage, parsed
+//!   on a blocking thread.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context as _};
+use bytes::Bytes;
+use files_core::db::{FileRepository, FileStatus, NewStoredFile};
+use files_core::indexing::{Change, Indexer, Outcome};
+use files_core::keys::{ContentType, FileKey, OriginalFilename};
+use files_core::search::elastic::ElasticIndex;
+use files_core::search::extract::{self, Limits};
+use files_core::search::SearchIndex;
+use files_core::storage::{FileStorage, PutConstraints};
+use files_core::Settings;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::report::{Figure, Target, Unit};
+
+/// Records in the measured batch (#4).
+pub const BATCH: usize = 1000;
+/// Size of the PDF whose extraction is measured (#4: 20 MB).
+pub const PDF_BYTES: usize = 20_000_000;
+/// The word every generated document carries, checked in the extracted text.
+const MARKER: &str = "wombat";
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// What the extraction child reports on its last line of output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExtractResult {
+    /// Size of the PDF.
+    pub bytes: u64,
+    /// Characters of text indexed.
+    pub chars: usize,
+    /// Whether the marker word was found in the text.
+    pub found_marker: bool,
+    /// Read + parse, seconds.
+    pub seconds: f64,
+    /// Peak RSS of the process (`VmHWM`), KiB.
+    pub peak_rss_kib: u64,
+}
+
+/// One batch configuration: its rows, and the index it writes to.
+struct Batch {
+    label: &'static str,
+    keys: Vec<String>,
+}
+
+/// The figures: rates over `runs` batches per configuration, then the PDF child `runs` times.
+///
+/// `env` configures the S3 backend; `elasticsearch_url` the search server (osmem-server).
+///
+/// # Errors
+/// When a server is missing, a change fails, or the child does.
+pub async fn figures(
+    env: &[(String, String)],
+    elasticsearch_url: &str,
+    exe: &Path,
+    runs: usize,
+) -> anyhow::Result<Vec<Figure>> {
+    let mut env: HashMap<String, String> = env.iter().cloned().collect();
+    env.insert("ELASTICSEARCH_URL".to_owned(), elasticsearch_url.to_owned());
+    env.insert("ELASTICSEARCH_INDEX".to_owned(), "files-bench".to_owned());
+    let settings = Settings::from_map(&env).context("the indexer bench settings are valid")?;
+    let (_, repo, storage) = files_core::state::build_parts(&settings).await?;
+    let pool = files_core::state::build_pool(&settings).await?;
+    let elastic = ElasticIndex::from_settings(&settings.search)?;
+    elastic.ensure_index().await.with_context(|| format!("the search server at {elasticsearch_url} is required"))?;
+    let indexes: [(&str, Arc<dyn SearchIndex>); 2] = [
+        ("Elasticsearch", Arc::new(elastic)),
+        ("PostgreSQL fallback", Arc::new(files_core::search::pg::PgSearchIndex::new(pool))),
+    ];
+
+    eprintln!("files-bench: indexer: seeding {BATCH} metadata-only rows and {BATCH} text objects in S3");
+    let batches = [
+        Batch { label: "metadata only", keys: seed(repo.as_ref(), storage.as_ref(), "image/png", false).await? },
+        Batch { label: "text from S3", keys: seed(repo.as_ref(), storage.as_ref(), "text/plain", true).await? },
+    ];
+
+    let mut figures = Vec::new();
+    // Every run's changes carry a newer sequencer than the last, as fresh S3 events would.
+    let mut sequencer = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(1) << 8;
+    for (index_label, index) in &indexes {
+        let indexer = Indexer::new(repo.clone(), storage.clone(), index.clone(), &settings.search);
+        for batch in &batches {
+            let mut rates = Vec::with_capacity(runs);
+            for _ in 0..runs {
+                sequencer += 1;
+                let changes: Vec<Change> = batch
+                    .keys
+                    .iter()
+                    .map(|key| Change::Created { key: key.clone(), sequencer: Some(format!("{sequencer:016X}")) })
+                    .collect();
+                let started = Instant::now();
+                let outcomes = indexer.apply(&changes).await;
+                let seconds = started.elapsed().as_secs_f64();
+                let indexed = outcomes.iter().filter(|o| matches!(o, Ok(Outcome::Indexed))).count();
+                if indexed != changes.len() {
+                    let first = outcomes.iter().find(|o| !matches!(o, Ok(Outcome::Indexed)));
+                    bail!(
+                        "{index_label}, {}: {indexed} of {} indexed; first other: {first:?}",
+                        batch.label,
+                        changes.len()
+                    );
+                }
+                rates.push(changes.len() as f64 / seconds);
+            }
+            // The target (#4) is set for the metadata-only batch; extraction is reported beside it.
+            let target = (batch.label == "metadata only").then_some(Target::at_least(2000.0, "#4"));
+            let name = format!("{BATCH} ObjectCreated, {} → {index_label}", batch.label);
+            figures.push(Figure::new("indexer", name, Unit::PerSecond, rates, target));
+        }
+    }
+
+    eprintln!("files-bench: indexer: extracting a {} MB PDF ({runs} runs)", PDF_BYTES / 1_000_000);
+    let pdf = generate_pdf(PDF_BYTES)?;
+    let key = FileKey::generate(&OriginalFilename::parse("large.pdf")?);
+    save(storage.as_ref(), &key, "application/pdf", Bytes::from(pdf)).await?;
+    let mut peaks = Vec::with_capacity(runs);
+    let mut seconds = Vec::with_capacity(runs);
+    let child_env: Vec<(String, String)> = env.into_iter().collect();
+    for _ in 0..runs {
+        let result = run_child(exe, &child_env, key.as_str(), Duration::from_secs(300)).await?;
+        ensure!(result.found_marker, "the PDF's text was not extracted ({} chars)", result.chars);
+        peaks.push(result.peak_rss_kib as f64 / 1024.0);
+        seconds.push(result.seconds * 1e3);
+    }
+    storage.delete_file(&key).await.context("delete the PDF")?;
+    let size = format!("{} MB PDF", PDF_BYTES / 1_000_000);
+    figures.push(Figure::new("indexer", format!("extract {size} from S3"), Unit::Ms, seconds, None));
+    figures.push(Figure::new(
+        "indexer",
+        format!("extract {size}: peak RSS"),
+        Unit::MiB,
+        peaks,
+        Some(Target::below(96e6 / MIB, "#4 96 MB")),
+    ));
+    Ok(figures)
+}
+
+/// Inserts [`BATCH`] available rows of `content_type` (and their objects, a few KiB of text
+/// each, when `with_objects`); returns their keys.
+async fn seed(
+    repo: &dyn FileRepository,
+    storage: &dyn FileStorage,
+    content_type: &str,
+    with_objects: bool,
+) -> anyhow::Result<Vec<String>> {
+    let mut keys = Vec::with_capacity(BATCH);
+    for i in 0..BATCH {
+        let name = format!("bench {i} {}.{}", MARKER, if with_objects { "txt" } else { "png" });
+        let key = FileKey::generate(&OriginalFilename::parse(&name)?);
+        let body = text_body(i);
+        if with_objects {
+            save(storage, &key, content_type, Bytes::from(body.clone())).await?;
+        }
+        repo.insert(&NewStoredFile {
+            id: Uuid::new_v4(),
+            file_key: key.as_str().to_owned(),
+            original_filename: name,
+            content_type: content_type.to_owned(),
+            size: i64::try_from(body.len())?,
+            checksum_sha256: None,
+            status: FileStatus::Available,
+            storage_backend: "s3".to_owned(),
+            bucket_name: None,
+            uploaded_by: "bench".to_owned(),
+            organization_id: "bench-org".to_owned(),
+            owner: None,
+        })
+        .await
+        .context("insert a row")?;
+        keys.push(key.as_str().to_owned());
+    }
+    Ok(keys)
+}
+
+/// About 4 KiB of words, different for each `i`.
+fn text_body(i: usize) -> Vec<u8> {
+    let mut text = format!("Document {i} about the {MARKER}.\n");
+    let mut n = i as u64 + 1;
+    while text.len() < 4096 {
+        n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        text.push_str(WORDS[(n >> 33) as usize % WORDS.len()]);
+        text.push(' ');
+    }
+    text.into_bytes()
+}
+
+const WORDS: &[&str] = &[
+    "invoice",
+    "quarterly",
+    "report",
+    "budget",
+    "contract",
+    "supplier",
+    "delivery",
+    "payment",
+    "account",
+    "region",
+    "forecast",
+    "review",
+    "project",
+    "meeting",
+    "summary",
+    "customer",
+    "order",
+    "shipment",
+    "audit",
+    "policy",
+];
+
+async fn save(storage: &dyn FileStorage, key: &FileKey, content_type: &str, body: Bytes) -> anyhow::Result<()> {
+    let size = body.len() as u64;
+    let constraints = PutConstraints {
+        content_type: ContentType::parse(content_type)?,
+        exact_size: Some(size),
+        max_size: size,
+        checksum_sha256: None,
+    };
+    let stream = Box::pin(futures_util::stream::once(async move { Ok(body) }));
+    storage.save_proxied_file(key, stream, &constraints).await.context("save an object")?;
+    Ok(())
+}
+
+/// A PDF of about `target` bytes: pages of text in the base-14 Helvetica font (each page
+/// carries [`MARKER`]), each with an incompressible grey image, as scanned-and-OCRed or
+/// illustrated business documents are. Written with lopdf, the parser's own crate.
+///
+/// # Errors
+/// When lopdf cannot encode it.
+pub fn generate_pdf(target: usize) -> anyhow::Result<Vec<u8>> {
+    use lopdf::content::{Content, Operation};
+    use lopdf::{dictionary, Document, Object, Stream};
+
+    const IMAGE_SIDE: usize = 256; // 64 KiB of 8-bit grey per page
+    let pages_wanted = target / (IMAGE_SIDE * IMAGE_SIDE + 3_000);
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let font_id = doc.add_object(dictionary! {
+        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
+    });
+    let mut state = 0x2545_F491_4F6C_DD1D_u64;
+    let mut kids = Vec::with_capacity(pages_wanted);
+    for page in 0..pages_wanted {
+        let pixels: Vec<u8> = (0..IMAGE_SIDE * IMAGE_SIDE / 8)
+            .flat_map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()
+            })
+            .collect();
+        let image_id = doc.add_object(Stream::new(
+            dictionary! {
+                "Type" => "XObject", "Subtype" => "Image",
+                "Width" => IMAGE_SIDE as i64, "Height" => IMAGE_SIDE as i64,
+                "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8,
+            },
+            pixels,
+        ));
+        let mut operations = vec![
+            Operation::new("q", vec![]),
+            Operation::new("cm", vec![200.into(), 0.into(), 0.into(), 200.into(), 350.into(), 50.into()]),
+            Operation::new("Do", vec!["Im1".into()]),
+            Operation::new("Q", vec![]),
+            Operation::new("BT", vec![]),
+            Operation::new("Tf", vec!["F1".into(), 10.into()]),
+            Operation::new("TL", vec![12.into()]),
+            Operation::new("Td", vec![50.into(), 800.into()]),
+        ];
+        let words = String::from_utf8_lossy(&text_body(page)).into_owned();
+        for line in words.as_bytes().chunks(90).take(40) {
+            operations.push(Operation::new("Tj", vec![Object::string_literal(line.to_vec())]));
+            operations.push(Operation::new("T*", vec![]));
+        }
+        operations.push(Operation::new("ET", vec![]));
+        let content = Content { operations }.encode().context("encode a page")?;
+        let content_id = doc.add_object(Stream::new(dictionary! {}, content));
+        let page_id = doc.add_object(dictionary! {
+            "Type" => "Page",
+            "Parent" => pages_id,
+            "Contents" => content_id,
+            "Resources" => dictionary! {
+                "Font" => dictionary! { "F1" => font_id },
+                "XObject" => dictionary! { "Im1" => image_id },
+            },
+        });
+        kids.push(page_id.into());
+    }
+    let count = i64::try_from(kids.len())?;
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages", "Kids" => kids, "Count" => count,
+            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+        }),
+    );
+    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog_id);
+    let mut out = Vec::with_capacity(target + target / 8);
+    doc.save_to(&mut out).context("write the PDF")?;
+    Ok(out)
+}
+
+/// The child: extracts the PDF under `key` from the storage the environment configures, with
+/// the configured limits, and prints an [`ExtractResult`] as JSON.
+///
+/// # Errors
+/// When the settings are invalid or storage fails.
+pub async fn child(key: &str) -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    let storage = files_core::storage::build_storage(&settings).await?;
+    let key = FileKey::parse(key)?;
+    let size = storage.head(&key).await.context("the PDF's size")?.context("the PDF is missing")?.size;
+    let limits = Limits { max_bytes: settings.search.extract_max_bytes, max_chars: settings.search.extract_max_chars };
+    let started = Instant::now();
+    let text = extract::extract(storage.as_ref(), &key, "application/pdf", size, limits).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let text = text.map_err(|reason| anyhow::anyhow!("not extracted: {reason}"))?;
+    let peak_rss_kib = crate::emulator::peak_rss_kib("/proc/self/status")?;
+    let result = ExtractResult {
+        bytes: size,
+        chars: text.chars().count(),
+        found_marker: text.contains(MARKER),
+        seconds,
+        peak_rss_kib,
+    };
+    println!("{}", serde_json::to_string(&result)?);
+    Ok(())
+}
+
+async fn run_child(exe: &Path, env: &[(String, String)], key: &str, limit: Duration) -> anyhow::Result<ExtractResult> {
+    let child = tokio::process::Command::from({
+        let mut command = Command::new(exe);
+        command
+            .args(["extract-pdf", "--key", key])
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    })
+    .kill_on_drop(true)
+    .spawn()
+    .context("spawn the extraction child")?;
+    let output = tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .with_context(|| format!("extracting the PDF took longer than {limit:?}"))??;
+    if !output.status.success() {
+        bail!("extracting the PDF failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr));
+    }
+    let out = String::from_utf8_lossy(&output.stdout);
+    let last = out.lines().last().context("the extraction child printed nothing")?;
+    serde_json::from_str(last).with_context(|| format!("unexpected extraction output: {last}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_generated_pdf_has_the_size_asked_and_its_text_is_extractable() {
+        let pdf = super::generate_pdf(300_000).expect("generate");
+        assert!((250_000..400_000).contains(&pdf.len()), "{} bytes", pdf.len());
+        let text = pdf_extract::extract_text_from_mem(&pdf).expect("extract");
+        assert!(text.contains(super::MARKER), "{text}");
+    }
+}

@@ -123,6 +123,7 @@ impl Authenticator {
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or(AuthError::InvalidToken)?
             .trim();
+        hs256::install();
         let data = jsonwebtoken::decode::<LocalClaims>(token, key, validation).map_err(|_| AuthError::InvalidToken)?;
         let claims = data.claims;
         let org_id = match claims.extra.get(&self.org_claim) {
@@ -192,7 +193,88 @@ pub fn issue_local_token(
         roles: roles.to_vec(),
         extra,
     };
+    hs256::install();
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
+}
+
+/// jsonwebtoken's cryptography, HS256 only. The crate's own providers (`rust_crypto`,
+/// `aws_lc_rs`) bring every algorithm, RSA and elliptic curves included, into every function
+/// binary because the algorithm is picked at run time; development tokens only ever use HS256
+/// (production tokens are verified by API Gateway). This plugs HMAC-SHA-256 from the `hmac` and
+/// `sha2` crates into the crate's documented `CryptoProvider` hook: parsing, claims validation
+/// and constant-time comparison stay the crate's and `hmac`'s. Any other algorithm is refused
+/// (and `Validation` only admits HS256 anyway).
+mod hs256 {
+    use hmac::{Hmac, Mac};
+    use jsonwebtoken::crypto::{CryptoProvider, JwkUtils, JwtSigner, JwtVerifier};
+    use jsonwebtoken::errors::{ErrorKind, Result};
+    use jsonwebtoken::signature::{self, Signer, Verifier};
+    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+    use sha2::Sha256;
+
+    type HmacSha256 = Hmac<Sha256>;
+
+    struct Hs256(HmacSha256);
+
+    impl Hs256 {
+        fn new(secret: &[u8]) -> Result<Self> {
+            HmacSha256::new_from_slice(secret).map(Self).map_err(|_| ErrorKind::InvalidKeyFormat.into())
+        }
+    }
+
+    impl Signer<Vec<u8>> for Hs256 {
+        fn try_sign(&self, msg: &[u8]) -> std::result::Result<Vec<u8>, signature::Error> {
+            let mut mac = self.0.clone();
+            mac.update(msg);
+            Ok(mac.finalize().into_bytes().to_vec())
+        }
+    }
+
+    impl Verifier<Vec<u8>> for Hs256 {
+        fn verify(&self, msg: &[u8], signature: &Vec<u8>) -> std::result::Result<(), signature::Error> {
+            let mut mac = self.0.clone();
+            mac.update(msg);
+            mac.verify_slice(signature).map_err(signature::Error::from_source)
+        }
+    }
+
+    impl JwtSigner for Hs256 {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::HS256
+        }
+    }
+
+    impl JwtVerifier for Hs256 {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::HS256
+        }
+    }
+
+    fn signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
+        match algorithm {
+            Algorithm::HS256 => Ok(Box::new(Hs256::new(key.try_get_hmac_secret()?)?)),
+            _ => Err(ErrorKind::InvalidAlgorithm.into()),
+        }
+    }
+
+    fn verifier(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> {
+        match algorithm {
+            Algorithm::HS256 => Ok(Box::new(Hs256::new(key.try_get_hmac_secret()?)?)),
+            _ => Err(ErrorKind::InvalidAlgorithm.into()),
+        }
+    }
+
+    static PROVIDER: CryptoProvider =
+        CryptoProvider { signer_factory: signer, verifier_factory: verifier, jwk_utils: JwkUtils::new_unimplemented() };
+
+    /// Makes HS256 the process's provider; safe to call again.
+    pub(super) fn install() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // Err only when a provider is already installed, which is as good.
+            let _ = PROVIDER.install_default();
+        });
+    }
 }
 
 use lambda_http::http::header as http_header;

@@ -16,6 +16,7 @@ pub mod services;
 pub mod signing;
 pub mod state;
 pub mod storage;
+pub mod telemetry;
 
 pub use auth::{Authenticator, Caller};
 pub use config::Settings;

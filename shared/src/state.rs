@@ -8,8 +8,8 @@ use crate::config::{ConfigError, Settings};
 use crate::db::{DbPool, FileRepository, PgFileRepository};
 use crate::indexing::Indexer;
 use crate::services::FileService;
-use crate::storage::build_storage;
 use crate::storage::FileStorage;
+use crate::storage::{build_signing_storage, build_storage};
 
 /// Shared state of the API functions.
 #[derive(Debug)]
@@ -33,8 +33,9 @@ impl AppState {
         Self::assemble(settings, storage, repo, Some(indexer))
     }
 
-    /// As [`AppState::build`] without search: for the functions that neither change nor query
-    /// the index (initiate-upload, download-url, get-file).
+    /// For the functions that only hand out URLs and read rows (initiate-upload, download-url,
+    /// get-file): no search, and storage that signs URLs without an S3 client
+    /// ([`build_signing_storage`]).
     ///
     /// Each function's `main` calls the narrowest constructor it can: whatever no constructor
     /// it calls reaches (the Elasticsearch client, the PDF parser) is left out of its binary by
@@ -43,7 +44,7 @@ impl AppState {
     /// # Errors
     /// A [`ConfigError`] naming the variable that stops start-up.
     pub async fn build_without_search(settings: Settings) -> Result<Self, ConfigError> {
-        let storage = build_storage(&settings).await?;
+        let storage = build_signing_storage(&settings).await?;
         let repo: Arc<dyn FileRepository> = Arc::new(PgFileRepository::new(build_pool(&settings).await?));
         Self::assemble(settings, storage, repo, None)
     }

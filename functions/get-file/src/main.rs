@@ -3,7 +3,7 @@ use lambda_http::{run, service_fn, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    files_core::telemetry::init();
     let state = AppState::build_without_search(Settings::from_env()?).await?;
     run(service_fn(|request| get_file::handle(&state, request))).await
 }

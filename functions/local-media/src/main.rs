@@ -4,7 +4,7 @@ use local_media::MediaState;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    files_core::telemetry::init();
     let state = MediaState::from_settings(&Settings::from_env()?)?;
     run(service_fn(|request| local_media::handle(&state, request))).await
 }

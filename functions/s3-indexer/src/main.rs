@@ -3,7 +3,7 @@ use lambda_runtime::{run, service_fn, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    files_core::telemetry::init();
     let (indexer, _, _) = files_core::state::build_parts(&Settings::from_env()?).await?;
     run(service_fn(|event| s3_indexer::handle(&indexer, event))).await
 }

@@ -3,7 +3,7 @@ use lambda_http::{run, service_fn, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    files_core::telemetry::init();
     let state = AppState::build(Settings::from_env()?).await?;
     run(service_fn(|request| upload_local::handle(&state, request))).await
 }

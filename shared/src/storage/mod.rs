@@ -230,3 +230,17 @@ pub async fn build_storage(settings: &Settings) -> Result<Arc<dyn FileStorage>, 
         StorageBackendKind::S3 => Ok(Arc::new(s3::S3FileStorage::from_settings(settings).await?)),
     }
 }
+
+/// As [`build_storage`], for the functions that only hand out URLs (initiate-upload,
+/// download-url, get-file): on S3, an [`s3::S3UrlSigner`] with no S3 client, so that the
+/// function's binary leaves the S3 operations out. Object operations answer
+/// [`StorageError::Unsupported`].
+///
+/// # Errors
+/// A [`ConfigError`] when the chosen backend is not configured.
+pub async fn build_signing_storage(settings: &Settings) -> Result<Arc<dyn FileStorage>, ConfigError> {
+    match settings.storage_backend {
+        StorageBackendKind::Local => Ok(Arc::new(local::LocalFileStorage::from_settings(settings)?)),
+        StorageBackendKind::S3 => Ok(Arc::new(s3::S3UrlSigner::from_settings(settings).await?)),
+    }
+}

@@ -50,6 +50,15 @@ pub const PART_SIZE: usize = 8 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct S3FileStorage {
     client: Client,
+    signer: S3UrlSigner,
+}
+
+/// The signing half of [`S3FileStorage`]: pre-signed PUT, POST and GET for one bucket, with no
+/// S3 client. The functions that only hand out URLs (initiate-upload, download-url, get-file)
+/// use it alone ([`super::build_signing_storage`]), so their binaries leave the S3 operations
+/// out; every object operation answers [`StorageError::Unsupported`].
+#[derive(Debug, Clone)]
+pub struct S3UrlSigner {
     presigner: Presigner,
     credentials: SharedCredentialsProvider,
     bucket: String,
@@ -130,32 +139,23 @@ pub(crate) fn sdk_client_config(
     builder.build()
 }
 
-impl S3FileStorage {
-    /// Builds the clients for the settings' bucket. Touches no network.
+impl S3UrlSigner {
+    /// The signer for the settings' bucket. Touches no network.
     ///
     /// # Errors
     /// A [`ConfigError`] when the S3 backend is not configured or no region can be found.
     pub async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let s3 = settings
-            .s3
-            .as_ref()
-            .ok_or_else(|| ConfigError::new("AWS_S3_BUCKET_NAME", "is required when FILE_STORAGE_BACKEND=s3"))?;
-        let sdk = crate::aws::sdk_config(settings, None).await;
-        let region = sdk.region().map(ToString::to_string).ok_or_else(|| {
-            ConfigError::new("AWS_S3_REGION_NAME", "is required (or AWS_REGION) to sign for a region")
-        })?;
-        let credentials = sdk
-            .credentials_provider()
-            .ok_or_else(|| ConfigError::new("AWS_ACCESS_KEY_ID", "no AWS credentials provider is available"))?;
-        Self::with_config(&sdk, s3, region, credentials)
+        let (sdk, s3, region, credentials) = sdk_parts(settings).await?;
+        Ok(Self::with_config(&sdk, s3, region, credentials)?.0)
     }
 
+    /// The signer, and whether the bucket is addressed path-style.
     fn with_config(
         sdk: &aws_config::SdkConfig,
         s3: &S3Settings,
         region: String,
         credentials: SharedCredentialsProvider,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<(Self, bool), ConfigError> {
         let path_style = match s3.addressing_style {
             AddressingStyle::Path => true,
             AddressingStyle::Virtual => false,
@@ -178,25 +178,9 @@ impl S3FileStorage {
                 if s3.public_endpoint_url.is_some() { "AWS_S3_PUBLIC_ENDPOINT_URL" } else { "AWS_S3_ENDPOINT_URL" };
             ConfigError::new(variable, e.to_string())
         })?;
-        Ok(Self {
-            client: Client::from_conf(sdk_client_config(sdk, path_style, s3.endpoint_url.as_deref())),
-            presigner,
-            credentials,
-            bucket: s3.bucket.clone(),
-            region,
-            overwrite: s3.file_overwrite,
-            form_url,
-        })
-    }
-
-    /// The SDK client (for tools and tests that manage the bucket).
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    /// The bucket.
-    pub fn bucket(&self) -> &str {
-        &self.bucket
+        let signer =
+            Self { presigner, credentials, bucket: s3.bucket.clone(), region, overwrite: s3.file_overwrite, form_url };
+        Ok((signer, path_style))
     }
 
     /// The current credentials: from the provider's own cache where it has one.
@@ -218,222 +202,7 @@ impl S3FileStorage {
         lifetime.max(Duration::from_secs(1))
     }
 
-    async fn put_single(
-        &self,
-        key: &FileKey,
-        body: Bytes,
-        constraints: &PutConstraints,
-        checksum: &Checksum,
-    ) -> Result<(), StorageError> {
-        let mut request = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .content_type(constraints.content_type.as_str())
-            .content_length(i64::try_from(body.len()).unwrap_or(i64::MAX))
-            .checksum_sha256(checksum.to_base64())
-            .body(SdkByteStream::from(body));
-        if !self.overwrite {
-            request = request.if_none_match("*");
-        }
-        request.send().await.map_err(classify_http)?;
-        Ok(())
-    }
-
-    /// Streams `first` + the rest of `body` as a multipart upload; aborts it on any failure so
-    /// nothing is left behind.
-    async fn put_multipart(
-        &self,
-        key: &FileKey,
-        first: BytesMut,
-        body: &mut ByteStream,
-        constraints: &PutConstraints,
-        limit: u64,
-    ) -> Result<(u64, Checksum), StorageError> {
-        let created = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .content_type(constraints.content_type.as_str())
-            .send()
-            .await
-            .map_err(classify_http)?;
-        let upload_id = created
-            .upload_id()
-            .ok_or_else(|| StorageError::Backend("the server returned no upload id".into()))?
-            .to_owned();
-        let result = self.upload_parts(key, &upload_id, first, body, constraints, limit).await;
-        if result.is_err() {
-            let abort = self
-                .client
-                .abort_multipart_upload()
-                .bucket(&self.bucket)
-                .key(key.as_str())
-                .upload_id(&upload_id)
-                .send()
-                .await;
-            if let Err(e) = abort {
-                tracing::warn!(error = %e, key = %key, "could not abort a failed multipart upload");
-            }
-        }
-        result
-    }
-
-    async fn upload_parts(
-        &self,
-        key: &FileKey,
-        upload_id: &str,
-        mut buffer: BytesMut,
-        body: &mut ByteStream,
-        constraints: &PutConstraints,
-        limit: u64,
-    ) -> Result<(u64, Checksum), StorageError> {
-        let mut hasher = Sha256::new();
-        let mut total: u64 = 0;
-        let mut parts = Vec::new();
-        let mut done = false;
-        while !done {
-            while buffer.len() < PART_SIZE {
-                match body.next().await {
-                    Some(chunk) => {
-                        let chunk = chunk.map_err(StorageError::Io)?;
-                        if total + (buffer.len() + chunk.len()) as u64 > limit {
-                            return Err(StorageError::TooLarge { limit });
-                        }
-                        buffer.extend_from_slice(&chunk);
-                    }
-                    None => {
-                        done = true;
-                        break;
-                    }
-                }
-            }
-            if buffer.is_empty() {
-                break;
-            }
-            let part = buffer.split().freeze();
-            total += part.len() as u64;
-            hasher.update(&part);
-            let number = i32::try_from(parts.len() + 1).unwrap_or(i32::MAX);
-            let uploaded = self
-                .client
-                .upload_part()
-                .bucket(&self.bucket)
-                .key(key.as_str())
-                .upload_id(upload_id)
-                .part_number(number)
-                .content_length(i64::try_from(part.len()).unwrap_or(i64::MAX))
-                .body(SdkByteStream::from(part))
-                .send()
-                .await
-                .map_err(classify_http)?;
-            parts.push(
-                CompletedPart::builder().part_number(number).set_e_tag(uploaded.e_tag().map(str::to_owned)).build(),
-            );
-        }
-        let checksum = Checksum::from_digest(hasher.finalize().into());
-        check_body(total, &checksum, constraints)?;
-        let mut complete = self
-            .client
-            .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .upload_id(upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build());
-        if !self.overwrite {
-            complete = complete.if_none_match("*");
-        }
-        complete.send().await.map_err(classify_http)?;
-        Ok((total, checksum))
-    }
-}
-
-fn check_body(total: u64, checksum: &Checksum, constraints: &PutConstraints) -> Result<(), StorageError> {
-    if let Some(expected) = constraints.exact_size {
-        if total != expected {
-            return Err(StorageError::SizeMismatch { expected, actual: total });
-        }
-    }
-    if constraints.checksum_sha256.is_some_and(|c| c != *checksum) {
-        return Err(StorageError::ChecksumMismatch);
-    }
-    Ok(())
-}
-
-/// The URL a POST form is sent to.
-fn form_url(endpoint: Option<&str>, bucket: &str, region: &str, path_style: bool) -> String {
-    match (endpoint, path_style) {
-        (Some(endpoint), true) => format!("{}/{bucket}", endpoint.trim_end_matches('/')),
-        (Some(endpoint), false) => {
-            let (scheme, host) = endpoint.split_once("://").unwrap_or(("https", endpoint));
-            format!("{scheme}://{bucket}.{}", host.trim_end_matches('/'))
-        }
-        (None, true) => format!("https://s3.{region}.amazonaws.com/{bucket}"),
-        (None, false) => format!("https://{bucket}.s3.{region}.amazonaws.com"),
-    }
-}
-
-#[async_trait]
-impl FileStorage for S3FileStorage {
-    fn backend(&self) -> StorageBackendKind {
-        StorageBackendKind::S3
-    }
-
-    fn bucket_name(&self) -> Option<&str> {
-        Some(&self.bucket)
-    }
-
-    #[tracing::instrument(skip(self, body, constraints), fields(key = %key))]
-    async fn save_proxied_file(
-        &self,
-        key: &FileKey,
-        mut body: ByteStream,
-        constraints: &PutConstraints,
-    ) -> Result<ObjectMeta, StorageError> {
-        let limit = constraints.exact_size.unwrap_or(constraints.max_size).min(constraints.max_size);
-        let mut buffer = BytesMut::new();
-        while buffer.len() < MULTIPART_THRESHOLD {
-            match body.next().await {
-                Some(chunk) => {
-                    let chunk = chunk.map_err(StorageError::Io)?;
-                    if (buffer.len() + chunk.len()) as u64 > limit {
-                        return Err(StorageError::TooLarge { limit });
-                    }
-                    buffer.extend_from_slice(&chunk);
-                }
-                None => {
-                    let size = buffer.len() as u64;
-                    let checksum = Checksum::from_digest(Sha256::digest(&buffer).into());
-                    check_body(size, &checksum, constraints)?;
-                    self.put_single(key, buffer.freeze(), constraints, &checksum).await?;
-                    return Ok(ObjectMeta {
-                        size,
-                        content_type: Some(constraints.content_type.as_str().to_owned()),
-                        checksum_sha256: Some(checksum.to_base64()),
-                    });
-                }
-            }
-        }
-        if !self.overwrite && self.head(key).await?.is_some() {
-            return Err(StorageError::AlreadyExists);
-        }
-        let (size, checksum) = self.put_multipart(key, buffer, &mut body, constraints, limit).await?;
-        Ok(ObjectMeta {
-            size,
-            content_type: Some(constraints.content_type.as_str().to_owned()),
-            checksum_sha256: Some(checksum.to_base64()),
-        })
-    }
-
-    #[tracing::instrument(skip(self), fields(key = %key))]
-    async fn delete_file(&self, key: &FileKey) -> Result<(), StorageError> {
-        self.client.delete_object().bucket(&self.bucket).key(key.as_str()).send().await.map_err(classify_http)?;
-        Ok(())
-    }
-
-    async fn get_download_url(&self, key: &FileKey, request: &DownloadRequest) -> Result<SignedUrl, StorageError> {
+    async fn download_url(&self, key: &FileKey, request: &DownloadRequest) -> Result<SignedUrl, StorageError> {
         let now = SystemTime::now();
         let credentials = self.current_credentials().await?;
         let lifetime = Self::lifetime(request.expires_in, &credentials, now);
@@ -448,11 +217,7 @@ impl FileStorage for S3FileStorage {
         Ok(SignedUrl { url: presigned.url, expires_at: expires_at(now, lifetime) })
     }
 
-    async fn get_presigned_upload_url(
-        &self,
-        key: &FileKey,
-        request: &UploadGrantRequest,
-    ) -> Result<UploadTarget, StorageError> {
+    async fn upload_target(&self, key: &FileKey, request: &UploadGrantRequest) -> Result<UploadTarget, StorageError> {
         let now = SystemTime::now();
         let credentials = self.current_credentials().await?;
         let lifetime = Self::lifetime(request.expires_in, &credentials, now);
@@ -510,10 +275,299 @@ impl FileStorage for S3FileStorage {
             }
         }
     }
+}
+
+/// The SDK configuration, the S3 settings, the region and the credentials of `settings`.
+async fn sdk_parts(
+    settings: &Settings,
+) -> Result<(aws_config::SdkConfig, &S3Settings, String, SharedCredentialsProvider), ConfigError> {
+    let s3 = settings
+        .s3
+        .as_ref()
+        .ok_or_else(|| ConfigError::new("AWS_S3_BUCKET_NAME", "is required when FILE_STORAGE_BACKEND=s3"))?;
+    let sdk = crate::aws::sdk_config(settings, None).await;
+    let region = sdk
+        .region()
+        .map(ToString::to_string)
+        .ok_or_else(|| ConfigError::new("AWS_S3_REGION_NAME", "is required (or AWS_REGION) to sign for a region"))?;
+    let credentials = sdk
+        .credentials_provider()
+        .ok_or_else(|| ConfigError::new("AWS_ACCESS_KEY_ID", "no AWS credentials provider is available"))?;
+    Ok((sdk, s3, region, credentials))
+}
+
+impl S3FileStorage {
+    /// Builds the clients for the settings' bucket. Touches no network.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] when the S3 backend is not configured or no region can be found.
+    pub async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let (sdk, s3, region, credentials) = sdk_parts(settings).await?;
+        Self::with_config(&sdk, s3, region, credentials)
+    }
+
+    fn with_config(
+        sdk: &aws_config::SdkConfig,
+        s3: &S3Settings,
+        region: String,
+        credentials: SharedCredentialsProvider,
+    ) -> Result<Self, ConfigError> {
+        let (signer, path_style) = S3UrlSigner::with_config(sdk, s3, region, credentials)?;
+        Ok(Self { client: Client::from_conf(sdk_client_config(sdk, path_style, s3.endpoint_url.as_deref())), signer })
+    }
+
+    /// The SDK client (for tools and tests that manage the bucket).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The bucket.
+    pub fn bucket(&self) -> &str {
+        &self.signer.bucket
+    }
+
+    async fn put_single(
+        &self,
+        key: &FileKey,
+        body: Bytes,
+        constraints: &PutConstraints,
+        checksum: &Checksum,
+    ) -> Result<(), StorageError> {
+        let mut request = self
+            .client
+            .put_object()
+            .bucket(&self.signer.bucket)
+            .key(key.as_str())
+            .content_type(constraints.content_type.as_str())
+            .content_length(i64::try_from(body.len()).unwrap_or(i64::MAX))
+            .checksum_sha256(checksum.to_base64())
+            .body(SdkByteStream::from(body));
+        if !self.signer.overwrite {
+            request = request.if_none_match("*");
+        }
+        request.send().await.map_err(classify_http)?;
+        Ok(())
+    }
+
+    /// Streams `first` + the rest of `body` as a multipart upload; aborts it on any failure so
+    /// nothing is left behind.
+    async fn put_multipart(
+        &self,
+        key: &FileKey,
+        first: BytesMut,
+        body: &mut ByteStream,
+        constraints: &PutConstraints,
+        limit: u64,
+    ) -> Result<(u64, Checksum), StorageError> {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.signer.bucket)
+            .key(key.as_str())
+            .content_type(constraints.content_type.as_str())
+            .send()
+            .await
+            .map_err(classify_http)?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| StorageError::Backend("the server returned no upload id".into()))?
+            .to_owned();
+        let result = self.upload_parts(key, &upload_id, first, body, constraints, limit).await;
+        if result.is_err() {
+            let abort = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.signer.bucket)
+                .key(key.as_str())
+                .upload_id(&upload_id)
+                .send()
+                .await;
+            if let Err(e) = abort {
+                tracing::warn!(error = %e, key = %key, "could not abort a failed multipart upload");
+            }
+        }
+        result
+    }
+
+    async fn upload_parts(
+        &self,
+        key: &FileKey,
+        upload_id: &str,
+        mut buffer: BytesMut,
+        body: &mut ByteStream,
+        constraints: &PutConstraints,
+        limit: u64,
+    ) -> Result<(u64, Checksum), StorageError> {
+        let mut hasher = Sha256::new();
+        let mut total: u64 = 0;
+        let mut parts = Vec::new();
+        let mut done = false;
+        while !done {
+            while buffer.len() < PART_SIZE {
+                match body.next().await {
+                    Some(chunk) => {
+                        let chunk = chunk.map_err(StorageError::Io)?;
+                        if total + (buffer.len() + chunk.len()) as u64 > limit {
+                            return Err(StorageError::TooLarge { limit });
+                        }
+                        buffer.extend_from_slice(&chunk);
+                    }
+                    None => {
+                        done = true;
+                        break;
+                    }
+                }
+            }
+            if buffer.is_empty() {
+                break;
+            }
+            let part = buffer.split().freeze();
+            total += part.len() as u64;
+            hasher.update(&part);
+            let number = i32::try_from(parts.len() + 1).unwrap_or(i32::MAX);
+            let uploaded = self
+                .client
+                .upload_part()
+                .bucket(&self.signer.bucket)
+                .key(key.as_str())
+                .upload_id(upload_id)
+                .part_number(number)
+                .content_length(i64::try_from(part.len()).unwrap_or(i64::MAX))
+                .body(SdkByteStream::from(part))
+                .send()
+                .await
+                .map_err(classify_http)?;
+            parts.push(
+                CompletedPart::builder().part_number(number).set_e_tag(uploaded.e_tag().map(str::to_owned)).build(),
+            );
+        }
+        let checksum = Checksum::from_digest(hasher.finalize().into());
+        check_body(total, &checksum, constraints)?;
+        let mut complete = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.signer.bucket)
+            .key(key.as_str())
+            .upload_id(upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build());
+        if !self.signer.overwrite {
+            complete = complete.if_none_match("*");
+        }
+        complete.send().await.map_err(classify_http)?;
+        Ok((total, checksum))
+    }
+}
+
+fn check_body(total: u64, checksum: &Checksum, constraints: &PutConstraints) -> Result<(), StorageError> {
+    if let Some(expected) = constraints.exact_size {
+        if total != expected {
+            return Err(StorageError::SizeMismatch { expected, actual: total });
+        }
+    }
+    if constraints.checksum_sha256.is_some_and(|c| c != *checksum) {
+        return Err(StorageError::ChecksumMismatch);
+    }
+    Ok(())
+}
+
+/// The URL a POST form is sent to.
+fn form_url(endpoint: Option<&str>, bucket: &str, region: &str, path_style: bool) -> String {
+    match (endpoint, path_style) {
+        (Some(endpoint), true) => format!("{}/{bucket}", endpoint.trim_end_matches('/')),
+        (Some(endpoint), false) => {
+            let (scheme, host) = endpoint.split_once("://").unwrap_or(("https", endpoint));
+            format!("{scheme}://{bucket}.{}", host.trim_end_matches('/'))
+        }
+        (None, true) => format!("https://s3.{region}.amazonaws.com/{bucket}"),
+        (None, false) => format!("https://{bucket}.s3.{region}.amazonaws.com"),
+    }
+}
+
+#[async_trait]
+impl FileStorage for S3FileStorage {
+    fn backend(&self) -> StorageBackendKind {
+        StorageBackendKind::S3
+    }
+
+    fn bucket_name(&self) -> Option<&str> {
+        Some(&self.signer.bucket)
+    }
+
+    #[tracing::instrument(skip(self, body, constraints), fields(key = %key))]
+    async fn save_proxied_file(
+        &self,
+        key: &FileKey,
+        mut body: ByteStream,
+        constraints: &PutConstraints,
+    ) -> Result<ObjectMeta, StorageError> {
+        let limit = constraints.exact_size.unwrap_or(constraints.max_size).min(constraints.max_size);
+        let mut buffer = BytesMut::new();
+        while buffer.len() < MULTIPART_THRESHOLD {
+            match body.next().await {
+                Some(chunk) => {
+                    let chunk = chunk.map_err(StorageError::Io)?;
+                    if (buffer.len() + chunk.len()) as u64 > limit {
+                        return Err(StorageError::TooLarge { limit });
+                    }
+                    buffer.extend_from_slice(&chunk);
+                }
+                None => {
+                    let size = buffer.len() as u64;
+                    let checksum = Checksum::from_digest(Sha256::digest(&buffer).into());
+                    check_body(size, &checksum, constraints)?;
+                    self.put_single(key, buffer.freeze(), constraints, &checksum).await?;
+                    return Ok(ObjectMeta {
+                        size,
+                        content_type: Some(constraints.content_type.as_str().to_owned()),
+                        checksum_sha256: Some(checksum.to_base64()),
+                    });
+                }
+            }
+        }
+        if !self.signer.overwrite && self.head(key).await?.is_some() {
+            return Err(StorageError::AlreadyExists);
+        }
+        let (size, checksum) = self.put_multipart(key, buffer, &mut body, constraints, limit).await?;
+        Ok(ObjectMeta {
+            size,
+            content_type: Some(constraints.content_type.as_str().to_owned()),
+            checksum_sha256: Some(checksum.to_base64()),
+        })
+    }
+
+    #[tracing::instrument(skip(self), fields(key = %key))]
+    async fn delete_file(&self, key: &FileKey) -> Result<(), StorageError> {
+        self.client
+            .delete_object()
+            .bucket(&self.signer.bucket)
+            .key(key.as_str())
+            .send()
+            .await
+            .map_err(classify_http)?;
+        Ok(())
+    }
+
+    async fn get_download_url(&self, key: &FileKey, request: &DownloadRequest) -> Result<SignedUrl, StorageError> {
+        self.signer.download_url(key, request).await
+    }
+
+    async fn get_presigned_upload_url(
+        &self,
+        key: &FileKey,
+        request: &UploadGrantRequest,
+    ) -> Result<UploadTarget, StorageError> {
+        self.signer.upload_target(key, request).await
+    }
 
     async fn get_file_stream(&self, key: &FileKey) -> Result<ByteStream, StorageError> {
-        let object =
-            self.client.get_object().bucket(&self.bucket).key(key.as_str()).send().await.map_err(classify_http)?;
+        let object = self
+            .client
+            .get_object()
+            .bucket(&self.signer.bucket)
+            .key(key.as_str())
+            .send()
+            .await
+            .map_err(classify_http)?;
         Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(object.body.into_async_read(), 64 * 1024)))
     }
 
@@ -521,7 +575,7 @@ impl FileStorage for S3FileStorage {
         let head = match self
             .client
             .head_object()
-            .bucket(&self.bucket)
+            .bucket(&self.signer.bucket)
             .key(key.as_str())
             .checksum_mode(ChecksumMode::Enabled)
             .send()
@@ -543,6 +597,53 @@ impl FileStorage for S3FileStorage {
     }
 }
 
+/// URLs only: see [`S3UrlSigner`].
+#[async_trait]
+impl FileStorage for S3UrlSigner {
+    fn backend(&self) -> StorageBackendKind {
+        StorageBackendKind::S3
+    }
+
+    fn bucket_name(&self) -> Option<&str> {
+        Some(&self.bucket)
+    }
+
+    async fn save_proxied_file(
+        &self,
+        _key: &FileKey,
+        _body: ByteStream,
+        _constraints: &PutConstraints,
+    ) -> Result<ObjectMeta, StorageError> {
+        Err(StorageError::Unsupported(URLS_ONLY))
+    }
+
+    async fn delete_file(&self, _key: &FileKey) -> Result<(), StorageError> {
+        Err(StorageError::Unsupported(URLS_ONLY))
+    }
+
+    async fn get_download_url(&self, key: &FileKey, request: &DownloadRequest) -> Result<SignedUrl, StorageError> {
+        self.download_url(key, request).await
+    }
+
+    async fn get_presigned_upload_url(
+        &self,
+        key: &FileKey,
+        request: &UploadGrantRequest,
+    ) -> Result<UploadTarget, StorageError> {
+        self.upload_target(key, request).await
+    }
+
+    async fn get_file_stream(&self, _key: &FileKey) -> Result<ByteStream, StorageError> {
+        Err(StorageError::Unsupported(URLS_ONLY))
+    }
+
+    async fn head(&self, _key: &FileKey) -> Result<Option<ObjectMeta>, StorageError> {
+        Err(StorageError::Unsupported(URLS_ONLY))
+    }
+}
+
+const URLS_ONLY: &str = "object operations (this function only signs URLs)";
+
 fn expires_at(now: SystemTime, lifetime: Duration) -> DateTime<Utc> {
     DateTime::<Utc>::from(now + lifetime)
 }
@@ -563,10 +664,10 @@ fn canonical_header_name(name: &str) -> String {
 
 /// For tests: whether the storage's client reaches `endpoint` and the bucket exists.
 pub async fn ensure_bucket(storage: &S3FileStorage) -> Result<(), StorageError> {
-    match storage.client.head_bucket().bucket(&storage.bucket).send().await {
+    match storage.client.head_bucket().bucket(storage.bucket()).send().await {
         Ok(_) => Ok(()),
         Err(_) => {
-            storage.client.create_bucket().bucket(&storage.bucket).send().await.map_err(classify_http)?;
+            storage.client.create_bucket().bucket(storage.bucket()).send().await.map_err(classify_http)?;
             Ok(())
         }
     }
@@ -596,8 +697,8 @@ mod tests {
         let now = SystemTime::now();
         let temporary = Credentials::new("a", "b", Some("t".into()), Some(now + Duration::from_secs(600)), "test");
         let permanent = Credentials::new("a", "b", None, None, "test");
-        assert_eq!(S3FileStorage::lifetime(Duration::from_secs(3600), &temporary, now), Duration::from_secs(600));
-        assert_eq!(S3FileStorage::lifetime(Duration::from_secs(3600), &permanent, now), Duration::from_secs(3600));
+        assert_eq!(S3UrlSigner::lifetime(Duration::from_secs(3600), &temporary, now), Duration::from_secs(600));
+        assert_eq!(S3UrlSigner::lifetime(Duration::from_secs(3600), &permanent, now), Duration::from_secs(3600));
     }
 
     fn storage(style: AddressingStyle, endpoint: Option<&str>, public: Option<&str>) -> S3FileStorage {

@@ -49,13 +49,27 @@ impl AppState {
         Self::assemble(settings, storage, repo, None)
     }
 
-    /// As [`AppState::build`] with an indexer that never extracts text: for the functions that
-    /// only remove documents (delete-file) or only query (search-files).
+    /// As [`AppState::build`] with an indexer that never extracts text: for delete-file, which
+    /// only removes documents.
     ///
     /// # Errors
     /// A [`ConfigError`] naming the variable that stops start-up.
     pub async fn build_without_extraction(settings: Settings) -> Result<Self, ConfigError> {
         let storage = build_storage(&settings).await?;
+        Self::with_query_only_search(settings, storage).await
+    }
+
+    /// For search-files, which queries the index and signs download URLs: storage that only
+    /// signs ([`build_signing_storage`]) and an indexer that never extracts text.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the variable that stops start-up.
+    pub async fn build_for_search(settings: Settings) -> Result<Self, ConfigError> {
+        let storage = build_signing_storage(&settings).await?;
+        Self::with_query_only_search(settings, storage).await
+    }
+
+    async fn with_query_only_search(settings: Settings, storage: Arc<dyn FileStorage>) -> Result<Self, ConfigError> {
         let pool = build_pool(&settings).await?;
         let repo: Arc<dyn FileRepository> = Arc::new(PgFileRepository::new(pool.clone()));
         let search = crate::search::build_search(&settings.search, pool)?;

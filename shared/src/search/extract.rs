@@ -92,11 +92,43 @@ pub async fn extract(
 
 /// PDF text, on a blocking thread; a parser panic is caught there and becomes a reason.
 async fn pdf_text(bytes: Vec<u8>) -> Result<String, String> {
-    let parsed = tokio::task::spawn_blocking(move || pdf_extract::extract_text_from_mem(&bytes)).await;
-    match parsed {
-        Ok(Ok(text)) => Ok(text),
-        Ok(Err(e)) => Err(format!("unreadable pdf: {e}")),
+    match tokio::task::spawn_blocking(move || pdf_text_blocking(bytes)).await {
+        Ok(result) => result,
         Err(_) => Err("unreadable pdf: the parser failed".to_owned()),
+    }
+}
+
+/// As `pdf_extract::extract_text_from_mem` (parse, decrypt with the empty password where that
+/// is all it takes, walk the pages), with two changes: the file's bytes are released once
+/// parsed, and image samples are dropped before the walk (see [`drop_images`]).
+fn pdf_text_blocking(bytes: Vec<u8>) -> Result<String, String> {
+    let mut doc = pdf_extract::Document::load_mem(&bytes).map_err(|e| format!("unreadable pdf: {e}"))?;
+    drop(bytes);
+    if doc.is_encrypted() && doc.decrypt("").is_err() {
+        return Err("encrypted pdf".to_owned());
+    }
+    drop_images(&mut doc);
+    let mut text = String::new();
+    pdf_extract::output_doc(&doc, &mut pdf_extract::PlainTextOutput::new(&mut text))
+        .map_err(|e| format!("unreadable pdf: {e}"))?;
+    Ok(text)
+}
+
+/// Empties image (and PostScript) XObjects. They hold samples, not text, yet pdf-extract 0.10's
+/// `Do` parses any XObject as a content stream (jrmuizel/pdf-extract#153): image bytes that
+/// happen to read as drawing operators panic it, which would leave an ordinary illustrated
+/// document without its text. Emptied, they draw nothing, and their samples (most of an
+/// illustrated PDF's size) are freed before the walk.
+fn drop_images(doc: &mut pdf_extract::Document) {
+    for object in doc.objects.values_mut() {
+        if let pdf_extract::Object::Stream(stream) = object {
+            let subtype = stream.dict.get(b"Subtype").and_then(pdf_extract::Object::as_name).ok();
+            if matches!(subtype, Some(b"Image" | b"PS")) {
+                stream.content = Vec::new();
+                stream.dict.remove(b"Filter");
+                stream.dict.remove(b"DecodeParms");
+            }
+        }
     }
 }
 
@@ -131,6 +163,66 @@ mod tests {
         assert_eq!(kind_of("application/vnd.api+json"), Kind::Text);
         assert_eq!(kind_of("Application/PDF"), Kind::Pdf);
         assert_eq!(kind_of("image/png"), Kind::Unsupported);
+    }
+
+    /// A one-page PDF: `text` in Helvetica, and an image whose samples read as a path operator
+    /// with no current point (`0 0 v`), which panics pdf-extract when parsed as content.
+    fn illustrated_pdf(text: &str) -> Vec<u8> {
+        use pdf_extract::content::{Content, Operation};
+        use pdf_extract::{dictionary, Document, Object, Stream};
+        let mut doc = Document::with_version("1.5");
+        let pages_id = doc.new_object_id();
+        let font_id = doc.add_object(dictionary! { "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica" });
+        let image_id = doc.add_object(Stream::new(
+            dictionary! {
+                "Type" => "XObject", "Subtype" => "Image", "Width" => 4, "Height" => 2,
+                "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8,
+            },
+            b"0 0 v\n".to_vec(),
+        ));
+        let content = Content {
+            operations: vec![
+                Operation::new("Do", vec!["Im1".into()]),
+                Operation::new("BT", vec![]),
+                Operation::new("Tf", vec!["F1".into(), 12.into()]),
+                Operation::new("Td", vec![72.into(), 700.into()]),
+                Operation::new("Tj", vec![Object::string_literal(text)]),
+                Operation::new("ET", vec![]),
+            ],
+        };
+        let content_id = doc.add_object(Stream::new(dictionary! {}, content.encode().expect("encode")));
+        let page_id = doc.add_object(dictionary! {
+            "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
+            "Resources" => dictionary! {
+                "Font" => dictionary! { "F1" => font_id },
+                "XObject" => dictionary! { "Im1" => image_id },
+            },
+        });
+        doc.objects.insert(
+            pages_id,
+            Object::Dictionary(dictionary! {
+                "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
+                "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+            }),
+        );
+        let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+        doc.trailer.set("Root", catalog_id);
+        let mut out = Vec::new();
+        doc.save_to(&mut out).expect("save");
+        out
+    }
+
+    #[test]
+    fn a_pdf_with_images_gives_its_text() {
+        let pdf = illustrated_pdf("wombat habitats");
+        let text = pdf_text_blocking(pdf).expect("text");
+        assert!(text.contains("wombat habitats"), "{text:?}");
+    }
+
+    #[test]
+    fn a_pdf_that_is_not_one_is_a_reason() {
+        let reason = pdf_text_blocking(b"%PDF-1.4 not really".to_vec()).expect_err("a reason");
+        assert!(reason.starts_with("unreadable pdf"), "{reason}");
     }
 
     #[test]

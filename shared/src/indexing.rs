@@ -264,14 +264,20 @@ impl Indexer {
 
     async fn plan(&self, change: &Change) -> Result<Planned, IndexError> {
         let key = change.key();
-        let Some(version) = self.repo.next_index_version(key, change.sequencer()).await? else {
-            tracing::info!(key, "an older or repeated event; nothing to do");
-            return Ok(Planned::Done(Outcome::Stale));
+        let stale = || {
+            tracing::info!(key, "an older event; nothing to do");
+            Ok(Planned::Done(Outcome::Stale))
         };
         match change {
-            Change::Removed { .. } => Ok(Planned::Remove(Removal { file_key: key.to_owned(), version })),
+            Change::Removed { .. } => match self.repo.next_index_version(key, change.sequencer()).await? {
+                Some(version) => Ok(Planned::Remove(Removal { file_key: key.to_owned(), version })),
+                None => stale(),
+            },
             Change::Created { .. } => {
-                let row = match self.repo.find_by_key_internal(key).await? {
+                let Some((version, row)) = self.repo.next_index_version_and_row(key, change.sequencer()).await? else {
+                    return stale();
+                };
+                let row = match row {
                     Some(row) if row.status == FileStatus::Available => row,
                     _ => {
                         tracing::info!(key, "no available file has this key; not indexed");

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::auth::Authenticator;
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, DatabaseSettings, Settings};
 use crate::db::{DbPool, FileRepository, PgFileRepository};
 use crate::indexing::Indexer;
 use crate::services::FileService;
@@ -94,12 +94,16 @@ impl AppState {
 /// # Errors
 /// A [`ConfigError`] when neither is usable.
 pub async fn build_pool(settings: &Settings) -> Result<Arc<DbPool>, ConfigError> {
-    match &settings.database.secret_arn {
+    pool_of(settings, &settings.database).await
+}
+
+async fn pool_of(settings: &Settings, database: &DatabaseSettings) -> Result<Arc<DbPool>, ConfigError> {
+    match &database.secret_arn {
         Some(arn) => {
             let sdk = crate::aws::sdk_config(settings, crate::aws::region_of_arn(arn)).await;
-            Ok(DbPool::from_secret(&settings.database, aws_sdk_secretsmanager::Client::new(&sdk), arn))
+            Ok(DbPool::from_secret(database, aws_sdk_secretsmanager::Client::new(&sdk), arn))
         }
-        None => DbPool::from_url(&settings.database),
+        None => DbPool::from_url(database),
     }
 }
 
@@ -112,7 +116,11 @@ pub async fn build_parts(
     settings: &Settings,
 ) -> Result<(Indexer, Arc<dyn FileRepository>, Arc<dyn FileStorage>), ConfigError> {
     let storage = build_storage(settings).await?;
-    let pool = build_pool(settings).await?;
+    // The indexer plans up to `INDEXER_CONCURRENCY` records at once, each with its own queries:
+    // a smaller pool would queue them. Connections open only as they are needed.
+    let mut database = settings.database.clone();
+    database.pool_size = database.pool_size.max(settings.search.indexer_concurrency);
+    let pool = pool_of(settings, &database).await?;
     let repo: Arc<dyn FileRepository> = Arc::new(PgFileRepository::new(pool.clone()));
     let search = crate::search::build_search(&settings.search, pool)?;
     Ok((Indexer::new(repo.clone(), storage.clone(), search, &settings.search), repo, storage))

@@ -215,6 +215,23 @@ pub trait FileRepository: Send + Sync + std::fmt::Debug {
     /// `Unavailable`; `Query`.
     async fn next_index_version(&self, file_key: &str, sequencer: Option<&str>)
         -> Result<Option<i64>, RepositoryError>;
+
+    /// [`FileRepository::next_index_version`] and, when it gives a version, the row with this
+    /// key whatever its organization ([`FileRepository::find_by_key_internal`]): what the
+    /// indexer needs for a created object, in one round trip where the backend can.
+    ///
+    /// # Errors
+    /// `Unavailable`; `Query`.
+    async fn next_index_version_and_row(
+        &self,
+        file_key: &str,
+        sequencer: Option<&str>,
+    ) -> Result<Option<(i64, Option<StoredFile>)>, RepositoryError> {
+        let Some(version) = self.next_index_version(file_key, sequencer).await? else {
+            return Ok(None);
+        };
+        Ok(Some((version, self.find_by_key_internal(file_key).await?)))
+    }
 }
 
 impl StoredFile {

@@ -227,34 +227,51 @@ impl FileRepository for PgFileRepository {
         sequencer: Option<&str>,
     ) -> Result<Option<i64>, RepositoryError> {
         let client = self.client().await?;
-        // Sequencers are hex strings of varying length: compare them left-padded.
         let row = match sequencer {
-            Some(sequencer) => client
-                .query_opt(
-                    "INSERT INTO index_state AS s (file_key, sequencer, version) VALUES ($1, $2, 1) \
-                     ON CONFLICT (file_key) DO UPDATE SET sequencer = EXCLUDED.sequencer, \
-                       version = s.version + 1, updated_at = now() \
-                     WHERE lpad(upper(s.sequencer), 64, '0') <= lpad(upper(EXCLUDED.sequencer), 64, '0') \
-                     RETURNING version",
-                    &[&file_key, &sequencer],
-                )
-                .await
-                .map_err(classify)?,
-            None => Some(
-                client
-                    .query_one(
-                        "INSERT INTO index_state AS s (file_key, version) VALUES ($1, 1) \
-                         ON CONFLICT (file_key) DO UPDATE SET version = s.version + 1, updated_at = now() \
-                         RETURNING version",
-                        &[&file_key],
-                    )
-                    .await
-                    .map_err(classify)?,
-            ),
-        };
+            Some(sequencer) => client.query_opt(CLAIM_SEQUENCED, &[&file_key, &sequencer]).await,
+            None => client.query_opt(CLAIM, &[&file_key]).await,
+        }
+        .map_err(classify)?;
         Ok(row.map(|r| r.get(0)))
     }
+
+    #[tracing::instrument(skip(self))]
+    async fn next_index_version_and_row(
+        &self,
+        file_key: &str,
+        sequencer: Option<&str>,
+    ) -> Result<Option<(i64, Option<StoredFile>)>, RepositoryError> {
+        let client = self.client().await?;
+        // One statement: the claim, then the row joined to it (none when the claim was refused).
+        let columns: Vec<String> = COLUMNS.split(',').map(|c| format!("f.{}", c.trim())).collect();
+        let with_row = |claim: &str| {
+            format!(
+                "WITH v AS ({claim}) SELECT v.version, f.id IS NOT NULL AS found, {} \
+                 FROM v LEFT JOIN stored_files f ON f.file_key = $1",
+                columns.join(", ")
+            )
+        };
+        let row = match sequencer {
+            Some(sequencer) => client.query_opt(&with_row(CLAIM_SEQUENCED), &[&file_key, &sequencer]).await,
+            None => client.query_opt(&with_row(CLAIM), &[&file_key]).await,
+        }
+        .map_err(classify)?;
+        Ok(row.map(|r| (r.get("version"), r.get::<_, bool>("found").then(|| from_row(&r)))))
+    }
 }
+
+/// A new index version for `$1` (see [`FileRepository::next_index_version`]).
+const CLAIM: &str = "INSERT INTO index_state AS s (file_key, version) VALUES ($1, 1) \
+     ON CONFLICT (file_key) DO UPDATE SET version = s.version + 1, updated_at = now() \
+     RETURNING version";
+
+/// A new index version for `$1` unless sequencer `$2` is older than the last applied; no row
+/// then. Sequencers are hex strings of varying length: compared left-padded.
+const CLAIM_SEQUENCED: &str = "INSERT INTO index_state AS s (file_key, sequencer, version) VALUES ($1, $2, 1) \
+     ON CONFLICT (file_key) DO UPDATE SET sequencer = EXCLUDED.sequencer, \
+       version = s.version + 1, updated_at = now() \
+     WHERE lpad(upper(s.sequencer), 64, '0') <= lpad(upper(EXCLUDED.sequencer), 64, '0') \
+     RETURNING version";
 
 /// Creates the database named in `database_url` when it does not exist, connecting to the
 /// server's `postgres` database to do so. Safe to repeat.

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 
 use crate::config::SearchSettings;
-use crate::db::{FileRepository, FileStatus, RepositoryError};
+use crate::db::{FileRepository, FileStatus, RepositoryError, StoredFile};
 use crate::keys::FileKey;
 use crate::search::extract::{self, Limits};
 use crate::search::{Removal, SearchDocument, SearchError, SearchIndex, Upsert};
@@ -107,6 +107,14 @@ impl From<SearchError> for IndexError {
 }
 
 impl IndexError {
+    /// The same kind of failure, for every change one failed statement covered.
+    fn duplicate(&self) -> Self {
+        match self {
+            Self::Transient(e) => Self::Transient(e.to_string().into()),
+            Self::Permanent(e) => Self::Permanent(e.to_string().into()),
+        }
+    }
+
     /// Whether retrying may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Transient(_))
@@ -134,6 +142,10 @@ fn extract_text<'a>(
 fn no_text<'a>(_: &'a dyn FileStorage, _: &'a FileKey, _: &'a str, _: u64, _: Limits) -> ExtractFuture<'a> {
     Box::pin(std::future::ready(Ok(Err("text extraction is not part of this function".to_owned()))))
 }
+
+/// A change's version and, for created objects, the row with its key; `None` when the change
+/// is older than the last applied.
+type Claim = Option<(i64, Option<StoredFile>)>;
 
 type PlanFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Planned, IndexError>> + Send + 'a>>;
 
@@ -209,15 +221,20 @@ impl Indexer {
         &self.index
     }
 
-    /// Applies a batch: plans each change with bounded concurrency (versions, rows, text
-    /// extraction), then writes all documents in one bulk request. One result per change, in
-    /// order. Safe to repeat.
+    /// Applies a batch: claims a version for every change and reads the rows in one round trip
+    /// (a key's later changes in the same batch one by one after it, in order), plans each
+    /// change with bounded concurrency (text extraction), then writes all documents in one
+    /// bulk request. One result per change, in order. Safe to repeat.
     #[tracing::instrument(skip_all, fields(changes = changes.len()))]
     pub async fn apply(&self, changes: &[Change]) -> Vec<Result<Outcome, IndexError>> {
+        let claims = self.claim(changes).await;
         // Boxed as `dyn Future + Send`: the compiler cannot prove the closures' futures `Send`
         // for every lifetime otherwise, which callers' `Send` futures require.
-        let plans: Vec<PlanFuture<'_>> =
-            changes.iter().map(|change| Box::pin(self.plan(change)) as PlanFuture<'_>).collect();
+        let plans: Vec<PlanFuture<'_>> = changes
+            .iter()
+            .zip(claims)
+            .map(|(change, claim)| Box::pin(self.plan(change, claim)) as PlanFuture<'_>)
+            .collect();
         let planned: Vec<Result<Planned, IndexError>> =
             futures_util::stream::iter(plans).buffered(self.concurrency).collect().await;
 
@@ -262,21 +279,47 @@ impl Indexer {
         self.apply(std::slice::from_ref(&change)).await.pop().unwrap_or(Ok(Outcome::Stale))
     }
 
-    async fn plan(&self, change: &Change) -> Result<Planned, IndexError> {
+    /// Claims a version for each change, with the row for created ones: the first change of
+    /// each key in one statement, a key's later changes after it one at a time, in order (one
+    /// statement cannot claim a key twice).
+    async fn claim(&self, changes: &[Change]) -> Vec<Result<Claim, IndexError>> {
+        let mut seen = std::collections::HashSet::new();
+        let (first, later): (Vec<usize>, Vec<usize>) = (0..changes.len()).partition(|&i| seen.insert(changes[i].key()));
+        let mut claims: Vec<Option<Result<Claim, IndexError>>> = (0..changes.len()).map(|_| None).collect();
+        if !first.is_empty() {
+            let batch: Vec<(&str, Option<&str>)> =
+                first.iter().map(|&i| (changes[i].key(), changes[i].sequencer())).collect();
+            match self.repo.next_index_versions_and_rows(&batch).await {
+                Ok(found) => {
+                    for (&i, claim) in first.iter().zip(found) {
+                        claims[i] = Some(Ok(claim));
+                    }
+                }
+                Err(e) => {
+                    let e = IndexError::from(e);
+                    for &i in &first {
+                        claims[i] = Some(Err(e.duplicate()));
+                    }
+                }
+            }
+        }
+        for &i in &later {
+            let change = &changes[i];
+            claims[i] =
+                Some(self.repo.next_index_version_and_row(change.key(), change.sequencer()).await.map_err(Into::into));
+        }
+        claims.into_iter().map(|c| c.unwrap_or(Ok(None))).collect()
+    }
+
+    async fn plan(&self, change: &Change, claim: Result<Claim, IndexError>) -> Result<Planned, IndexError> {
         let key = change.key();
-        let stale = || {
+        let Some((version, row)) = claim? else {
             tracing::info!(key, "an older event; nothing to do");
-            Ok(Planned::Done(Outcome::Stale))
+            return Ok(Planned::Done(Outcome::Stale));
         };
         match change {
-            Change::Removed { .. } => match self.repo.next_index_version(key, change.sequencer()).await? {
-                Some(version) => Ok(Planned::Remove(Removal { file_key: key.to_owned(), version })),
-                None => stale(),
-            },
+            Change::Removed { .. } => Ok(Planned::Remove(Removal { file_key: key.to_owned(), version })),
             Change::Created { .. } => {
-                let Some((version, row)) = self.repo.next_index_version_and_row(key, change.sequencer()).await? else {
-                    return stale();
-                };
                 let row = match row {
                     Some(row) if row.status == FileStatus::Available => row,
                     _ => {

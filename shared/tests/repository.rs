@@ -117,3 +117,42 @@ async fn migrations_are_safe_to_repeat() {
 
     assert!(applied.is_empty());
 }
+
+/// The batch claim the indexer makes answers exactly as one claim per key would: versions that
+/// grow, older sequencers refused, no sequencer always accepted, and each key's row (any
+/// organization) joined.
+#[tokio::test]
+async fn batch_index_claims_match_single_claims() {
+    let db = TestDb::new().await;
+    let repo = repo(&db);
+    let row = repo.insert(&new_file("acme", "uploads/a.txt")).await.unwrap();
+
+    let first = repo
+        .next_index_versions_and_rows(&[
+            ("uploads/a.txt", Some("0A")),
+            ("uploads/b.txt", None),
+            ("uploads/c.txt", Some("05")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 3);
+    let (version, found) = first[0].clone().expect("claimed");
+    assert_eq!((version, found.as_ref()), (1, Some(&row)));
+    assert_eq!(first[1], Some((1, None)));
+    assert_eq!(first[2], Some((1, None)));
+
+    // An older sequencer is refused, a newer one and no sequencer are not.
+    let second = repo
+        .next_index_versions_and_rows(&[
+            ("uploads/a.txt", Some("009")),
+            ("uploads/b.txt", Some("01")),
+            ("uploads/c.txt", None),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(second, vec![None, Some((2, None)), Some((2, None))]);
+    // The single claim agrees: c kept its sequencer 05 through the claim without one.
+    assert_eq!(repo.next_index_version("uploads/c.txt", Some("04")).await.unwrap(), None);
+    assert_eq!(repo.next_index_version("uploads/a.txt", Some("0B")).await.unwrap(), Some(2));
+    assert_eq!(repo.next_index_versions_and_rows(&[]).await.unwrap(), Vec::new());
+}

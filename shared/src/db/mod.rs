@@ -232,6 +232,22 @@ pub trait FileRepository: Send + Sync + std::fmt::Debug {
         };
         Ok(Some((version, self.find_by_key_internal(file_key).await?)))
     }
+
+    /// [`FileRepository::next_index_version_and_row`] for many distinct keys, in one round trip
+    /// where the backend can; one answer per claim, in order. A key must not appear twice.
+    ///
+    /// # Errors
+    /// `Unavailable`; `Query`.
+    async fn next_index_versions_and_rows(
+        &self,
+        claims: &[(&str, Option<&str>)],
+    ) -> Result<Vec<Option<(i64, Option<StoredFile>)>>, RepositoryError> {
+        let mut found = Vec::with_capacity(claims.len());
+        for (file_key, sequencer) in claims {
+            found.push(self.next_index_version_and_row(file_key, *sequencer).await?);
+        }
+        Ok(found)
+    }
 }
 
 impl StoredFile {

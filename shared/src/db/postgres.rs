@@ -258,6 +258,50 @@ impl FileRepository for PgFileRepository {
         .map_err(classify)?;
         Ok(row.map(|r| (r.get("version"), r.get::<_, bool>("found").then(|| from_row(&r)))))
     }
+
+    #[tracing::instrument(skip_all, fields(claims = claims.len()))]
+    async fn next_index_versions_and_rows(
+        &self,
+        claims: &[(&str, Option<&str>)],
+    ) -> Result<Vec<Option<(i64, Option<StoredFile>)>>, RepositoryError> {
+        if claims.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<&str> = claims.iter().map(|(key, _)| *key).collect();
+        // '' stands for "no sequencer" (confirm, delete, reindex): always a new version, and the
+        // stored sequencer kept. The column's own default is '' too.
+        let sequencers: Vec<&str> = claims.iter().map(|(_, sequencer)| sequencer.unwrap_or("")).collect();
+        let columns: Vec<String> = COLUMNS.split(',').map(|c| format!("f.{}", c.trim())).collect();
+        let sql = format!(
+            "WITH input AS ( \
+                 SELECT t.file_key, t.sequencer, t.ord \
+                 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(file_key, sequencer, ord)), \
+             v AS ( \
+                 INSERT INTO index_state AS s (file_key, sequencer, version) \
+                 SELECT file_key, sequencer, 1 FROM input \
+                 ON CONFLICT (file_key) DO UPDATE SET \
+                   sequencer = CASE WHEN EXCLUDED.sequencer = '' THEN s.sequencer ELSE EXCLUDED.sequencer END, \
+                   version = s.version + 1, updated_at = now() \
+                 WHERE EXCLUDED.sequencer = '' \
+                    OR lpad(upper(s.sequencer), 64, '0') <= lpad(upper(EXCLUDED.sequencer), 64, '0') \
+                 RETURNING s.file_key, s.version) \
+             SELECT input.ord, v.version, f.id IS NOT NULL AS found, {} \
+             FROM input JOIN v ON v.file_key = input.file_key \
+             LEFT JOIN stored_files f ON f.file_key = input.file_key",
+            columns.join(", ")
+        );
+        let client = self.client().await?;
+        let rows = client.query(&sql, &[&keys, &sequencers]).await.map_err(classify)?;
+        let mut found: Vec<Option<(i64, Option<StoredFile>)>> = vec![None; claims.len()];
+        for row in &rows {
+            let ord: i64 = row.get("ord");
+            let slot = usize::try_from(ord - 1).ok().and_then(|i| found.get_mut(i));
+            if let Some(slot) = slot {
+                *slot = Some((row.get("version"), row.get::<_, bool>("found").then(|| from_row(row))));
+            }
+        }
+        Ok(found)
+    }
 }
 
 /// A new index version for `$1` (see [`FileRepository::next_index_version`]).

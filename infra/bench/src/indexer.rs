@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -133,7 +132,14 @@ pub async fn figures(
     let mut seconds = Vec::with_capacity(runs);
     let child_env: Vec<(String, String)> = env.into_iter().collect();
     for _ in 0..runs {
-        let result = run_child(exe, &child_env, key.as_str(), Duration::from_secs(300)).await?;
+        let result: ExtractResult = crate::child::run(
+            exe,
+            &["extract-pdf", "--key", key.as_str()],
+            &child_env,
+            Duration::from_secs(300),
+            "extracting the PDF",
+        )
+        .await?;
         ensure!(result.found_marker, "the PDF's text was not extracted ({} chars)", result.chars);
         peaks.push(result.peak_rss_kib as f64 / 1024.0);
         seconds.push(result.seconds * 1e3);
@@ -341,32 +347,6 @@ pub async fn child(key: &str) -> anyhow::Result<()> {
     };
     println!("{}", serde_json::to_string(&result)?);
     Ok(())
-}
-
-async fn run_child(exe: &Path, env: &[(String, String)], key: &str, limit: Duration) -> anyhow::Result<ExtractResult> {
-    let child = tokio::process::Command::from({
-        let mut command = Command::new(exe);
-        command
-            .args(["extract-pdf", "--key", key])
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        command
-    })
-    .kill_on_drop(true)
-    .spawn()
-    .context("spawn the extraction child")?;
-    let output = tokio::time::timeout(limit, child.wait_with_output())
-        .await
-        .with_context(|| format!("extracting the PDF took longer than {limit:?}"))??;
-    if !output.status.success() {
-        bail!("extracting the PDF failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr));
-    }
-    let out = String::from_utf8_lossy(&output.stdout);
-    let last = out.lines().last().context("the extraction child printed nothing")?;
-    serde_json::from_str(last).with_context(|| format!("unexpected extraction output: {last}"))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! Functions run as Lambda runs them: the release binary, exec'd with the Lambda variables and
 //! the app's own, against a Runtime API emulator on 127.0.0.1. Nothing leaves loopback.
 
+mod child;
 mod emulator;
 mod functions;
 mod indexer;

@@ -3,7 +3,6 @@
 //! RSS is that of the storage layer alone.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
@@ -104,38 +103,6 @@ pub async fn child(mib: u64) -> anyhow::Result<()> {
 /// # Errors
 /// When the child fails, times out, or prints no result.
 pub async fn measure(exe: &Path, env: &[(String, String)], mib: u64, limit: Duration) -> anyhow::Result<StreamResult> {
-    let mut child = tokio::process::Command::from({
-        let mut command = Command::new(exe);
-        command
-            .args(["stream", "--mib", &mib.to_string()])
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        command
-    })
-    .kill_on_drop(true)
-    .spawn()
-    .context("spawn the streaming child")?;
-    let stdout = child.stdout.take().context("child stdout")?;
-    let stderr = child.stderr.take().context("child stderr")?;
-    let output = async {
-        use tokio::io::AsyncReadExt as _;
-        let (mut out, mut err) = (String::new(), String::new());
-        let (mut stdout, mut stderr) = (stdout, stderr);
-        let (a, b) = tokio::join!(stdout.read_to_string(&mut out), stderr.read_to_string(&mut err));
-        a?;
-        b?;
-        let status = child.wait().await?;
-        Ok::<_, std::io::Error>((status, out, err))
-    };
-    let (status, out, err) = tokio::time::timeout(limit, output)
-        .await
-        .with_context(|| format!("streaming {mib} MiB took longer than {limit:?}"))??;
-    if !status.success() {
-        bail!("streaming {mib} MiB failed ({status}): {err}");
-    }
-    let last = out.lines().last().context("the streaming child printed nothing")?;
-    serde_json::from_str(last).with_context(|| format!("unexpected streaming output: {last}"))
+    let mib_arg = mib.to_string();
+    crate::child::run(exe, &["stream", "--mib", &mib_arg], env, limit, &format!("streaming {mib} MiB")).await
 }

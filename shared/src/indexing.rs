@@ -305,8 +305,8 @@ impl Indexer {
         }
         for &i in &later {
             let change = &changes[i];
-            claims[i] =
-                Some(self.repo.next_index_version_and_row(change.key(), change.sequencer()).await.map_err(Into::into));
+            let claim = self.repo.next_index_versions_and_rows(&[(change.key(), change.sequencer())]).await;
+            claims[i] = Some(claim.map(|mut one| one.pop().flatten()).map_err(Into::into));
         }
         claims.into_iter().map(|c| c.unwrap_or(Ok(None))).collect()
     }

@@ -118,11 +118,10 @@ async fn migrations_are_safe_to_repeat() {
     assert!(applied.is_empty());
 }
 
-/// The batch claim the indexer makes answers exactly as one claim per key would: versions that
-/// grow, older sequencers refused, no sequencer always accepted, and each key's row (any
-/// organization) joined.
+/// The index-version claims the indexer makes: versions that grow, older sequencers refused, no
+/// sequencer always accepted, and each key's row (any organization) joined.
 #[tokio::test]
-async fn batch_index_claims_match_single_claims() {
+async fn index_claims_order_by_sequencer_and_join_rows() {
     let db = TestDb::new().await;
     let repo = repo(&db);
     let row = repo.insert(&new_file("acme", "uploads/a.txt")).await.unwrap();
@@ -151,8 +150,11 @@ async fn batch_index_claims_match_single_claims() {
         .await
         .unwrap();
     assert_eq!(second, vec![None, Some((2, None)), Some((2, None))]);
-    // The single claim agrees: c kept its sequencer 05 through the claim without one.
-    assert_eq!(repo.next_index_version("uploads/c.txt", Some("04")).await.unwrap(), None);
-    assert_eq!(repo.next_index_version("uploads/a.txt", Some("0B")).await.unwrap(), Some(2));
+    // c kept its sequencer 05 through the claim without one; a newer one for a is accepted.
+    assert_eq!(repo.next_index_versions_and_rows(&[("uploads/c.txt", Some("04"))]).await.unwrap(), vec![None]);
+    assert_eq!(
+        repo.next_index_versions_and_rows(&[("uploads/a.txt", Some("0B"))]).await.unwrap(),
+        vec![Some((2, Some(row.clone())))]
+    );
     assert_eq!(repo.next_index_versions_and_rows(&[]).await.unwrap(), Vec::new());
 }

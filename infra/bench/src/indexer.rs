@@ -262,14 +262,7 @@ pub fn generate_pdf(target: usize) -> anyhow::Result<Vec<u8>> {
     let mut state = 0x2545_F491_4F6C_DD1D_u64;
     let mut kids = Vec::with_capacity(pages_wanted);
     for page in 0..pages_wanted {
-        let pixels: Vec<u8> = (0..IMAGE_SIDE * IMAGE_SIDE / 8)
-            .flat_map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state.to_le_bytes()
-            })
-            .collect();
+        let pixels = crate::stream::noise(&mut state, IMAGE_SIDE * IMAGE_SIDE);
         let image_id = doc.add_object(Stream::new(
             dictionary! {
                 "Type" => "XObject", "Subtype" => "Image",

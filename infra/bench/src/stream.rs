@@ -29,20 +29,23 @@ pub struct StreamResult {
     pub peak_rss_kib: u64,
 }
 
+/// `len` (a multiple of 8) pseudo-random bytes from xorshift64, continuing from `state`:
+/// incompressible enough that no layer can shortcut them.
+pub fn noise(state: &mut u64, len: usize) -> Vec<u8> {
+    (0..len / 8)
+        .flat_map(|_| {
+            *state ^= *state << 13;
+            *state ^= *state >> 7;
+            *state ^= *state << 17;
+            state.to_le_bytes()
+        })
+        .collect()
+}
+
 /// A body of `size` bytes, made of 64 KiB slices of one random 1 MiB pattern: nothing but the
 /// pattern is ever held, however large the body.
 fn generated_body(size: u64) -> ByteStream {
-    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-    let pattern: Vec<u8> = (0..PATTERN / 8)
-        .flat_map(|_| {
-            // xorshift64: incompressible enough that no layer can shortcut it.
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state.to_le_bytes()
-        })
-        .collect();
-    let pattern = Bytes::from(pattern);
+    let pattern = Bytes::from(noise(&mut 0x9E37_79B9_7F4A_7C15_u64, PATTERN));
     let stream = futures_util::stream::unfold(0u64, move |sent| {
         let pattern = pattern.clone();
         async move {

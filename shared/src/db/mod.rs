@@ -180,13 +180,6 @@ pub trait FileRepository: Send + Sync + std::fmt::Debug {
     /// `Unavailable`; `Query`.
     async fn delete(&self, org_id: &str, id: Uuid) -> Result<bool, RepositoryError>;
 
-    /// The row with this key, whatever its organization: for internal work only (the indexer
-    /// reacting to storage events), never for a caller.
-    ///
-    /// # Errors
-    /// `Unavailable`; `Query`.
-    async fn find_by_key_internal(&self, file_key: &str) -> Result<Option<StoredFile>, RepositoryError>;
-
     /// The organization's rows with these ids (in no particular order; missing ones left out).
     ///
     /// # Errors
@@ -205,49 +198,21 @@ pub trait FileRepository: Send + Sync + std::fmt::Debug {
     /// `Unavailable`; `Query`.
     async fn count_available(&self) -> Result<i64, RepositoryError>;
 
-    /// The next search-document version for `file_key`. With an S3 event `sequencer`, `None`
-    /// when the event is older than the last one applied (a late arrival; the same event again
-    /// is applied again, so a retried batch converges);
-    /// without one (confirm, delete, reindex) always a new version. Safe to race: versions are
-    /// handed out once each.
-    ///
-    /// # Errors
-    /// `Unavailable`; `Query`.
-    async fn next_index_version(&self, file_key: &str, sequencer: Option<&str>)
-        -> Result<Option<i64>, RepositoryError>;
-
-    /// [`FileRepository::next_index_version`] and, when it gives a version, the row with this
-    /// key whatever its organization ([`FileRepository::find_by_key_internal`]): what the
-    /// indexer needs for a created object, in one round trip where the backend can.
-    ///
-    /// # Errors
-    /// `Unavailable`; `Query`.
-    async fn next_index_version_and_row(
-        &self,
-        file_key: &str,
-        sequencer: Option<&str>,
-    ) -> Result<Option<(i64, Option<StoredFile>)>, RepositoryError> {
-        let Some(version) = self.next_index_version(file_key, sequencer).await? else {
-            return Ok(None);
-        };
-        Ok(Some((version, self.find_by_key_internal(file_key).await?)))
-    }
-
-    /// [`FileRepository::next_index_version_and_row`] for many distinct keys, in one round trip
-    /// where the backend can; one answer per claim, in order. A key must not appear twice.
+    /// Claims the next search-document version of each key, with the key's row whatever its
+    /// organization (for internal work only: the indexer reacting to storage events, never for
+    /// a caller), in one round trip; one answer per claim, in
+    /// order. With an S3 event `sequencer`, the answer is `None` when the event is older than
+    /// the last one applied for its key (a late arrival; the same event again is applied again,
+    /// so a retried batch converges); without one (confirm, delete, reindex) there is always a
+    /// new version. Safe to race: versions are handed out once each. A key must not appear
+    /// twice in one call.
     ///
     /// # Errors
     /// `Unavailable`; `Query`.
     async fn next_index_versions_and_rows(
         &self,
         claims: &[(&str, Option<&str>)],
-    ) -> Result<Vec<Option<(i64, Option<StoredFile>)>>, RepositoryError> {
-        let mut found = Vec::with_capacity(claims.len());
-        for (file_key, sequencer) in claims {
-            found.push(self.next_index_version_and_row(file_key, *sequencer).await?);
-        }
-        Ok(found)
-    }
+    ) -> Result<Vec<Option<(i64, Option<StoredFile>)>>, RepositoryError>;
 }
 
 impl StoredFile {

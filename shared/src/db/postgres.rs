@@ -184,14 +184,6 @@ impl FileRepository for PgFileRepository {
         Ok(n > 0)
     }
 
-    #[tracing::instrument(skip(self))]
-    async fn find_by_key_internal(&self, file_key: &str) -> Result<Option<StoredFile>, RepositoryError> {
-        let client = self.client().await?;
-        let sql = format!("SELECT {COLUMNS} FROM stored_files WHERE file_key = $1");
-        let row = client.query_opt(&sql, &[&file_key]).await.map_err(classify)?;
-        Ok(row.as_ref().map(from_row))
-    }
-
     #[tracing::instrument(skip(self, ids), fields(count = ids.len()))]
     async fn find_many(&self, org_id: &str, ids: &[Uuid]) -> Result<Vec<StoredFile>, RepositoryError> {
         let client = self.client().await?;
@@ -220,45 +212,6 @@ impl FileRepository for PgFileRepository {
         Ok(row.get(0))
     }
 
-    #[tracing::instrument(skip(self))]
-    async fn next_index_version(
-        &self,
-        file_key: &str,
-        sequencer: Option<&str>,
-    ) -> Result<Option<i64>, RepositoryError> {
-        let client = self.client().await?;
-        let row = match sequencer {
-            Some(sequencer) => client.query_opt(CLAIM_SEQUENCED, &[&file_key, &sequencer]).await,
-            None => client.query_opt(CLAIM, &[&file_key]).await,
-        }
-        .map_err(classify)?;
-        Ok(row.map(|r| r.get(0)))
-    }
-
-    #[tracing::instrument(skip(self))]
-    async fn next_index_version_and_row(
-        &self,
-        file_key: &str,
-        sequencer: Option<&str>,
-    ) -> Result<Option<(i64, Option<StoredFile>)>, RepositoryError> {
-        let client = self.client().await?;
-        // One statement: the claim, then the row joined to it (none when the claim was refused).
-        let columns: Vec<String> = COLUMNS.split(',').map(|c| format!("f.{}", c.trim())).collect();
-        let with_row = |claim: &str| {
-            format!(
-                "WITH v AS ({claim}) SELECT v.version, f.id IS NOT NULL AS found, {} \
-                 FROM v LEFT JOIN stored_files f ON f.file_key = $1",
-                columns.join(", ")
-            )
-        };
-        let row = match sequencer {
-            Some(sequencer) => client.query_opt(&with_row(CLAIM_SEQUENCED), &[&file_key, &sequencer]).await,
-            None => client.query_opt(&with_row(CLAIM), &[&file_key]).await,
-        }
-        .map_err(classify)?;
-        Ok(row.map(|r| (r.get("version"), r.get::<_, bool>("found").then(|| from_row(&r)))))
-    }
-
     #[tracing::instrument(skip_all, fields(claims = claims.len()))]
     async fn next_index_versions_and_rows(
         &self,
@@ -269,7 +222,8 @@ impl FileRepository for PgFileRepository {
         }
         let keys: Vec<&str> = claims.iter().map(|(key, _)| *key).collect();
         // '' stands for "no sequencer" (confirm, delete, reindex): always a new version, and the
-        // stored sequencer kept. The column's own default is '' too.
+        // stored sequencer kept. The column's own default is '' too. Sequencers are hex strings
+        // of varying length: compared left-padded.
         let sequencers: Vec<&str> = claims.iter().map(|(_, sequencer)| sequencer.unwrap_or("")).collect();
         let columns: Vec<String> = COLUMNS.split(',').map(|c| format!("f.{}", c.trim())).collect();
         let sql = format!(
@@ -303,19 +257,6 @@ impl FileRepository for PgFileRepository {
         Ok(found)
     }
 }
-
-/// A new index version for `$1` (see [`FileRepository::next_index_version`]).
-const CLAIM: &str = "INSERT INTO index_state AS s (file_key, version) VALUES ($1, 1) \
-     ON CONFLICT (file_key) DO UPDATE SET version = s.version + 1, updated_at = now() \
-     RETURNING version";
-
-/// A new index version for `$1` unless sequencer `$2` is older than the last applied; no row
-/// then. Sequencers are hex strings of varying length: compared left-padded.
-const CLAIM_SEQUENCED: &str = "INSERT INTO index_state AS s (file_key, sequencer, version) VALUES ($1, $2, 1) \
-     ON CONFLICT (file_key) DO UPDATE SET sequencer = EXCLUDED.sequencer, \
-       version = s.version + 1, updated_at = now() \
-     WHERE lpad(upper(s.sequencer), 64, '0') <= lpad(upper(EXCLUDED.sequencer), 64, '0') \
-     RETURNING version";
 
 /// Creates the database named in `database_url` when it does not exist, connecting to the
 /// server's `postgres` database to do so. Safe to repeat.

@@ -45,6 +45,9 @@ pub const VARIABLES: &[&str] = &[
     "ELASTICSEARCH_PASSWORD",
     "EXTRACT_MAX_BYTES",
     "EXTRACT_MAX_CHARS",
+    "EXTRACT_TIMEOUT_SECONDS",
+    "EXTRACT_MAX_MEMORY_BYTES",
+    "EXTRACT_PROGRAM",
     "INDEXER_CONCURRENCY",
 ];
 
@@ -59,6 +62,7 @@ pub const LOCAL_ONLY_VARIABLES: &[&str] = &[
     "DATABASE_URL",
     "AWS_S3_ENDPOINT_URL",
     "AWS_S3_PUBLIC_ENDPOINT_URL",
+    "EXTRACT_PROGRAM",
 ];
 
 /// Variables the Lambda runtime sets itself (the execution role's temporary credentials); a
@@ -229,6 +233,14 @@ pub struct SearchSettings {
     pub extract_max_bytes: u64,
     /// `EXTRACT_MAX_CHARS`: extracted text is cut at this many characters.
     pub extract_max_chars: usize,
+    /// `EXTRACT_TIMEOUT_SECONDS`: a PDF whose text takes longer is indexed with metadata only.
+    pub extract_timeout: Duration,
+    /// `EXTRACT_MAX_MEMORY_BYTES`: the address space a PDF extraction may use.
+    pub extract_max_memory: u64,
+    /// `EXTRACT_PROGRAM`: the executable that extracts PDF text in a child process; by default
+    /// the running one (every function that extracts serves it, see
+    /// [`crate::search::extract::serve_if_asked`]). Tests and tools point it at `files-extract`.
+    pub extract_program: Option<std::path::PathBuf>,
     /// `INDEXER_CONCURRENCY`: records of one batch processed at once.
     pub indexer_concurrency: usize,
 }
@@ -515,8 +527,17 @@ fn parse_search(get: &impl Fn(&'static str) -> Option<String>) -> Result<SearchS
         basic,
         extract_max_bytes: parse_number(get, "EXTRACT_MAX_BYTES", 32 * 1024 * 1024)?,
         extract_max_chars: parse_number(get, "EXTRACT_MAX_CHARS", 100_000)?,
+        extract_timeout: Duration::from_secs(parse_number(get, "EXTRACT_TIMEOUT_SECONDS", 30)?),
+        extract_max_memory: parse_number(get, "EXTRACT_MAX_MEMORY_BYTES", 256 * 1024 * 1024)?,
+        extract_program: get("EXTRACT_PROGRAM").filter(|p| !p.is_empty()).map(std::path::PathBuf::from),
         indexer_concurrency: parse_number(get, "INDEXER_CONCURRENCY", 8)?,
     };
+    if settings.extract_timeout.is_zero() {
+        return Err(ConfigError::new("EXTRACT_TIMEOUT_SECONDS", "must be at least 1"));
+    }
+    if settings.extract_max_memory < 16 * 1024 * 1024 {
+        return Err(ConfigError::new("EXTRACT_MAX_MEMORY_BYTES", "must be at least 16 MiB (16777216)"));
+    }
     if settings.indexer_concurrency == 0 {
         return Err(ConfigError::new("INDEXER_CONCURRENCY", "must be at least 1"));
     }

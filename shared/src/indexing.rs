@@ -127,19 +127,19 @@ type ExtractFuture<'a> =
 
 /// How an indexer gets a created object's text. A function pointer chosen by the constructor,
 /// so that a function built with [`Indexer::metadata_only`] never links the PDF parser.
-type ExtractFn = for<'a> fn(&'a dyn FileStorage, &'a FileKey, &'a str, u64, Limits) -> ExtractFuture<'a>;
+type ExtractFn = for<'a> fn(&'a dyn FileStorage, &'a FileKey, &'a str, u64, &'a Limits) -> ExtractFuture<'a>;
 
 fn extract_text<'a>(
     storage: &'a dyn FileStorage,
     key: &'a FileKey,
     content_type: &'a str,
     size: u64,
-    limits: Limits,
+    limits: &'a Limits,
 ) -> ExtractFuture<'a> {
     Box::pin(extract::extract(storage, key, content_type, size, limits))
 }
 
-fn no_text<'a>(_: &'a dyn FileStorage, _: &'a FileKey, _: &'a str, _: u64, _: Limits) -> ExtractFuture<'a> {
+fn no_text<'a>(_: &'a dyn FileStorage, _: &'a FileKey, _: &'a str, _: u64, _: &'a Limits) -> ExtractFuture<'a> {
     Box::pin(std::future::ready(Ok(Err("text extraction is not part of this function".to_owned()))))
 }
 
@@ -206,14 +206,7 @@ impl Indexer {
         settings: &SearchSettings,
         extract: ExtractFn,
     ) -> Self {
-        Self {
-            repo,
-            storage,
-            index,
-            limits: Limits { max_bytes: settings.extract_max_bytes, max_chars: settings.extract_max_chars },
-            concurrency: settings.indexer_concurrency,
-            extract,
-        }
+        Self { repo, storage, index, limits: Limits::of(settings), concurrency: settings.indexer_concurrency, extract }
     }
 
     /// The search index written to.
@@ -330,7 +323,7 @@ impl Indexer {
                 let content = match FileKey::parse(key) {
                     Ok(file_key) => {
                         let size = u64::try_from(row.size).unwrap_or(u64::MAX);
-                        (self.extract)(self.storage.as_ref(), &file_key, &row.content_type, size, self.limits).await?
+                        (self.extract)(self.storage.as_ref(), &file_key, &row.content_type, size, &self.limits).await?
                     }
                     Err(_) => Err("key not readable by this service".to_owned()),
                 };

@@ -181,3 +181,8 @@ async fn confirming_on_s3_checks_the_object_s3_holds() {
     assert_eq!(app.status_of(bad.file_id).await.as_deref(), Some("pending"));
     assert_eq!(missing.status(), 409);
 }
+
+#[test]
+fn the_function_is_its_own_pdf_extractor() {
+    files_testkit::assert_serves_pdf_extraction(env!("CARGO_BIN_EXE_confirm-upload"));
+}

@@ -1,8 +1,13 @@
 use files_core::Settings;
 use lambda_runtime::{run, service_fn, Error};
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
+    // This executable is also the PDF text extractor the indexer starts (first, before any thread).
+    files_core::search::extract::serve_if_asked();
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve())
+}
+
+async fn serve() -> Result<(), Error> {
     files_core::telemetry::init();
     let (indexer, _, _) = files_core::state::build_parts(&Settings::from_env()?).await?;
     run(service_fn(|event| s3_indexer::handle(&indexer, event))).await

@@ -258,3 +258,8 @@ async fn receive(sqs: &aws_sdk_sqs::Client, queue_url: &str, count: usize) -> Ve
     assert!(events.len() >= count, "only {} notifications arrived", events.len());
     events
 }
+
+#[test]
+fn the_function_is_its_own_pdf_extractor() {
+    files_testkit::assert_serves_pdf_extraction(env!("CARGO_BIN_EXE_s3-indexer"));
+}

@@ -1,8 +1,13 @@
 use files_core::{AppState, Settings};
 use lambda_http::{run, service_fn, Error};
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
+    // This executable is also the PDF text extractor the indexer starts (first, before any thread).
+    files_core::search::extract::serve_if_asked();
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve())
+}
+
+async fn serve() -> Result<(), Error> {
     files_core::telemetry::init();
     let state = AppState::build(Settings::from_env()?).await?;
     run(service_fn(|request| upload_local::handle(&state, request))).await

@@ -111,3 +111,8 @@ async fn an_unauthenticated_upload_is_401() {
     assert_eq!(response.status(), 401);
     assert!(app.stored_paths().is_empty());
 }
+
+#[test]
+fn the_function_is_its_own_pdf_extractor() {
+    files_testkit::assert_serves_pdf_extraction(env!("CARGO_BIN_EXE_upload-local"));
+}

@@ -61,6 +61,8 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // The reindex extracts PDF text in children of this executable.
+    files_core::search::extract::serve_if_asked();
     match Cli::parse().command {
         Command::Migrate { database_url, create_database } => {
             if create_database {

@@ -119,6 +119,8 @@ struct RunArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // PDF text is extracted in children of this executable (reindex, the indexer benchmark).
+    files_core::search::extract::serve_if_asked();
     match Cli::parse().command {
         Command::Stream { mib } => stream::child(mib).await,
         Command::ExtractPdf { key } => indexer::child(&key).await,

@@ -88,6 +88,46 @@ impl Drop for TestDb {
     }
 }
 
+/// The PDF text extractor tests run as the functions' child (`files-extract`, built with the
+/// workspace): a test binary is not an extractor itself. Found beside the test binary
+/// (`target/<profile>/deps/<test>` → `target/<profile>/files-extract`).
+///
+/// # Panics
+/// When it has not been built (`cargo build -p files-core --bin files-extract`).
+pub fn extractor() -> String {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe.parent().and_then(std::path::Path::parent).expect("target/<profile>");
+    let program = profile_dir.join("files-extract");
+    assert!(
+        program.is_file(),
+        "{} is missing: build it with `cargo build -p files-core --bin files-extract`",
+        program.display()
+    );
+    program.to_str().expect("utf-8 target path").to_owned()
+}
+
+/// Runs `program` as the PDF text extractor the functions start (`--extract-pdf-text`) on a real
+/// PDF, and asserts that it answers with the document's text: each function that indexes text
+/// must serve it, since in Lambda it is its own extractor.
+///
+/// # Panics
+/// When it does not.
+pub fn assert_serves_pdf_extraction(program: &str) {
+    use std::io::Write as _;
+    let pdf = include_bytes!("../../../shared/tests/fixtures/quokka.pdf");
+    let mut child = std::process::Command::new(program)
+        .args([files_core::search::extract::EXTRACTOR_ARG, "1000", "268435456"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the function's executable");
+    child.stdin.take().expect("stdin").write_all(pdf).expect("write the pdf");
+    let out = child.wait_with_output().expect("the extractor's output");
+    assert!(out.status.success(), "{program} as an extractor: {}", out.status);
+    let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(text.contains("quokka"), "{program} as an extractor gave {text:?}");
+}
+
 /// The environment of a test state: local backend under `media_root`, local-jwt auth.
 pub fn test_env(media_root: &std::path::Path, database_url: &str) -> HashMap<String, String> {
     [
@@ -101,6 +141,7 @@ pub fn test_env(media_root: &std::path::Path, database_url: &str) -> HashMap<Str
         ("AUTH_LOCAL_JWT_SECRET", JWT_SECRET),
         ("UPLOAD_MAX_SIZE_BYTES", "1048576"),
         ("UPLOAD_ALLOWED_CONTENT_TYPES", "text/*,image/*,application/pdf,application/json"),
+        ("EXTRACT_PROGRAM", &extractor()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

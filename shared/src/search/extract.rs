@@ -1,10 +1,18 @@
 //! Text extraction for the search index: text-like types and JSON/CSV as UTF-8 (lossy), PDF
-//! with `pdf-extract`. Capped by size (`EXTRACT_MAX_BYTES`, checked before reading) and by
-//! characters (`EXTRACT_MAX_CHARS`). A corrupt, encrypted or oversized document yields a
-//! reason instead of text: it is indexed with metadata only, never failing the batch.
+//! with `pdf-extract` in a child process. Capped by size (`EXTRACT_MAX_BYTES`, checked before
+//! reading), by characters (`EXTRACT_MAX_CHARS`), and for PDF by time
+//! (`EXTRACT_TIMEOUT_SECONDS`) and memory (`EXTRACT_MAX_MEMORY_BYTES`). A corrupt, encrypted,
+//! oversized or hostile document yields a reason instead of text: it is indexed with metadata
+//! only, never failing the batch.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
 
 use futures_util::TryStreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::config::SearchSettings;
 use crate::keys::FileKey;
 use crate::storage::{FileStorage, StorageError};
 
@@ -36,12 +44,31 @@ pub fn kind_of(content_type: &str) -> Kind {
 }
 
 /// Limits of extraction.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// Objects larger than this are not read.
     pub max_bytes: u64,
     /// Text is cut at this many characters.
     pub max_chars: usize,
+    /// A PDF whose text takes longer is given up (its extractor killed).
+    pub timeout: Duration,
+    /// The address space a PDF's extractor may use.
+    pub max_memory: u64,
+    /// The executable that extracts PDF text; `None` for the running one.
+    pub program: Option<PathBuf>,
+}
+
+impl Limits {
+    /// The limits of `settings`.
+    pub fn of(settings: &SearchSettings) -> Self {
+        Self {
+            max_bytes: settings.extract_max_bytes,
+            max_chars: settings.extract_max_chars,
+            timeout: settings.extract_timeout,
+            max_memory: settings.extract_max_memory,
+            program: settings.extract_program.clone(),
+        }
+    }
 }
 
 /// The text of the object under `key`, or why there is none. Storage faults are errors (the
@@ -54,7 +81,7 @@ pub async fn extract(
     key: &FileKey,
     content_type: &str,
     size: u64,
-    limits: Limits,
+    limits: &Limits,
 ) -> Result<Result<String, String>, StorageError> {
     let kind = kind_of(content_type);
     if kind == Kind::Unsupported {
@@ -76,25 +103,122 @@ pub async fn extract(
         }
         bytes.extend_from_slice(&chunk);
     }
-    let text = match kind {
-        Kind::Text => String::from_utf8_lossy(&bytes).into_owned(),
-        Kind::Pdf => match pdf_text(bytes).await {
-            Ok(text) => text,
+    match kind {
+        Kind::Text => Ok(Ok(truncate(&normalise(&String::from_utf8_lossy(&bytes)), limits.max_chars))),
+        Kind::Pdf => match pdf_text(bytes, limits).await {
+            Ok(text) => Ok(Ok(text)),
             Err(reason) => {
                 tracing::info!(key = %key, %reason, "indexing with metadata only");
-                return Ok(Err(reason));
+                Ok(Err(reason))
             }
         },
-        Kind::Unsupported => return Ok(Err("unsupported type".to_owned())),
-    };
-    Ok(Ok(truncate(&normalise(&text), limits.max_chars)))
+        Kind::Unsupported => Ok(Err("unsupported type".to_owned())),
+    }
 }
 
-/// PDF text, on a blocking thread; a parser panic is caught there and becomes a reason.
-async fn pdf_text(bytes: Vec<u8>) -> Result<String, String> {
-    match tokio::task::spawn_blocking(move || pdf_text_blocking(bytes)).await {
-        Ok(result) => result,
-        Err(_) => Err("unreadable pdf: the parser failed".to_owned()),
+/// The argument that turns an executable into a PDF text extractor (see [`serve_if_asked`]).
+pub const EXTRACTOR_ARG: &str = "--extract-pdf-text";
+
+/// Exit status of an extractor that read the document and found it unreadable; its standard
+/// output is the reason.
+const EXIT_UNREADABLE: i32 = 3;
+
+/// PDF text, from a child process: the running executable (or `limits.program`) started with
+/// [`EXTRACTOR_ARG`], the document on its standard input, the normalised text on its output.
+///
+/// A parser runs over untrusted bytes, so it runs apart: a panic (functions are built with
+/// `panic = "abort"`), a decompression bomb that hits the address-space limit, a loop that
+/// hits the timeout, or a stack overflow ends the child, and the file is indexed with its
+/// metadata only; the invocation, its other records and the warm process go on.
+async fn pdf_text(bytes: Vec<u8>, limits: &Limits) -> Result<String, String> {
+    let program = match &limits.program {
+        Some(program) => program.clone(),
+        None => std::env::current_exe().map_err(|e| format!("pdf extractor unavailable: {e}"))?,
+    };
+    let mut child = tokio::process::Command::new(&program)
+        .arg(EXTRACTOR_ARG)
+        .arg(limits.max_chars.to_string())
+        .arg(limits.max_memory.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            tracing::warn!(program = %program.display(), error = %e, "the pdf extractor did not start");
+            format!("pdf extractor unavailable: {e}")
+        })?;
+    let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err("pdf extractor unavailable: no pipes".to_owned());
+    };
+    // Normalised text of `max_chars` characters is at most four bytes each, plus a reason.
+    let cap = u64::try_from(limits.max_chars).unwrap_or(u64::MAX).saturating_mul(4).saturating_add(4096);
+    let run = async {
+        let write = async move {
+            // A child that dies early closes its input: its exit status tells why.
+            let _ = stdin.write_all(&bytes).await;
+            drop(bytes);
+        };
+        let read = async move {
+            let mut out = Vec::new();
+            stdout.take(cap).read_to_end(&mut out).await.map(|_| out)
+        };
+        let ((), out) = tokio::join!(write, read);
+        (out, child.wait().await)
+    };
+    let (out, status) = match tokio::time::timeout(limits.timeout, run).await {
+        Ok(done) => done,
+        Err(_) => return Err(format!("pdf text not extracted within {} s", limits.timeout.as_secs())),
+    };
+    let out = out.map_err(|e| format!("pdf extractor failed: {e}"))?;
+    let status = status.map_err(|e| format!("pdf extractor failed: {e}"))?;
+    let out = String::from_utf8_lossy(&out).into_owned();
+    match status.code() {
+        Some(0) => Ok(out),
+        Some(EXIT_UNREADABLE) => Err(out),
+        _ => Err(format!(
+            "unreadable pdf: the parser failed ({status}; a panic, or more than {} bytes of memory)",
+            limits.max_memory
+        )),
+    }
+}
+
+/// When the process was started as a PDF text extractor ([`EXTRACTOR_ARG`]), does that and
+/// exits; otherwise returns at once. Every executable that extracts text (s3-indexer,
+/// confirm-upload, upload-local, files-admin, files-extract) calls it first thing in `main`,
+/// before any runtime or thread starts.
+pub fn serve_if_asked() {
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() != Some(EXTRACTOR_ARG) {
+        return;
+    }
+    let max_chars = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let max_memory = args.next().and_then(|a| a.parse::<u64>().ok());
+    if let Some(limit) = max_memory {
+        limit_address_space(limit);
+    }
+    let mut bytes = Vec::new();
+    let (code, out) = match std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes) {
+        Err(e) => (EXIT_UNREADABLE, format!("unreadable pdf: {e}")),
+        Ok(_) => match pdf_text_blocking(bytes) {
+            Ok(text) => (0, truncate(&normalise(&text), max_chars)),
+            Err(reason) => (EXIT_UNREADABLE, reason),
+        },
+    };
+    let mut stdout = std::io::stdout().lock();
+    let written =
+        std::io::Write::write_all(&mut stdout, out.as_bytes()).and_then(|()| std::io::Write::flush(&mut stdout));
+    std::process::exit(if written.is_ok() { code } else { 1 });
+}
+
+/// Caps the process's address space, so that a decompression bomb fails an allocation (and
+/// aborts this child) instead of exhausting the function's memory.
+fn limit_address_space(bytes: u64) {
+    let limit = libc::rlimit { rlim_cur: bytes as libc::rlim_t, rlim_max: bytes as libc::rlim_t };
+    // SAFETY: setrlimit reads the struct it is given and changes only this process's limit.
+    let result = unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) };
+    if result != 0 {
+        eprintln!("pdf extractor: the address-space limit could not be set");
     }
 }
 

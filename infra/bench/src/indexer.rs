@@ -6,7 +6,7 @@
 //!   Elasticsearch (osmem-server) and into the PostgreSQL fallback;
 //! - peak RSS of extracting a large PDF, in a child process of its own (`files-bench
 //!   extract-pdf`), through the same `extract` the indexer calls: streamed from storage, parsed
-//!   on a blocking thread.
+//!   in the extractor child that `extract` starts; the peak is the caller's plus the extractor's.
 
 use std::collections::HashMap;
 use std::path::Path;

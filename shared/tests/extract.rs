@@ -118,15 +118,13 @@ async fn a_missing_extractor_is_a_reason() {
     assert!(reason.starts_with("pdf extractor unavailable"), "{reason}");
 }
 
-/// A page whose content stream inflates to `inflated` bytes of spaces from a few hundred KB.
-fn decompression_bomb(inflated: usize) -> Vec<u8> {
-    use pdf_extract::{dictionary, Document, Object, Stream};
-    let mut doc = Document::with_version("1.5");
+/// `doc` saved as a one-page PDF: `page` (a dictionary without its parent) under an A4 page tree.
+fn one_page_pdf(mut doc: pdf_extract::Document, page: pdf_extract::Dictionary) -> Vec<u8> {
+    use pdf_extract::{dictionary, Object};
     let pages_id = doc.new_object_id();
-    let mut content = Stream::new(dictionary! {}, vec![b' '; inflated]);
-    content.compress().expect("compress");
-    let content_id = doc.add_object(content);
-    let page_id = doc.add_object(dictionary! { "Type" => "Page", "Parent" => pages_id, "Contents" => content_id });
+    let mut page = page;
+    page.set("Parent", pages_id);
+    let page_id = doc.add_object(page);
     doc.objects.insert(
         pages_id,
         Object::Dictionary(dictionary! {
@@ -139,6 +137,61 @@ fn decompression_bomb(inflated: usize) -> Vec<u8> {
     let mut out = Vec::new();
     doc.save_to(&mut out).expect("save");
     out
+}
+
+/// A page whose content stream inflates to `inflated` bytes of spaces from a few hundred KB.
+fn decompression_bomb(inflated: usize) -> Vec<u8> {
+    use pdf_extract::{dictionary, Document, Stream};
+    let mut doc = Document::with_version("1.5");
+    let mut content = Stream::new(dictionary! {}, vec![b' '; inflated]);
+    content.compress().expect("compress");
+    let content_id = doc.add_object(content);
+    one_page_pdf(doc, dictionary! { "Type" => "Page", "Contents" => content_id })
+}
+
+/// A one-page PDF: `text` in Helvetica, and an image whose samples read as a path operator
+/// with no current point (`0 0 v`), which panics pdf-extract when parsed as content.
+fn illustrated_pdf(text: &str) -> Vec<u8> {
+    use pdf_extract::content::{Content, Operation};
+    use pdf_extract::{dictionary, Document, Object, Stream};
+    let mut doc = Document::with_version("1.5");
+    let font_id = doc.add_object(dictionary! { "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica" });
+    let image_id = doc.add_object(Stream::new(
+        dictionary! {
+            "Type" => "XObject", "Subtype" => "Image", "Width" => 4, "Height" => 2,
+            "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8,
+        },
+        b"0 0 v\n".to_vec(),
+    ));
+    let content = Content {
+        operations: vec![
+            Operation::new("Do", vec!["Im1".into()]),
+            Operation::new("BT", vec![]),
+            Operation::new("Tf", vec!["F1".into(), 12.into()]),
+            Operation::new("Td", vec![72.into(), 700.into()]),
+            Operation::new("Tj", vec![Object::string_literal(text)]),
+            Operation::new("ET", vec![]),
+        ],
+    };
+    let content_id = doc.add_object(Stream::new(dictionary! {}, content.encode().expect("encode")));
+    one_page_pdf(
+        doc,
+        dictionary! {
+            "Type" => "Page", "Contents" => content_id,
+            "Resources" => dictionary! {
+                "Font" => dictionary! { "F1" => font_id },
+                "XObject" => dictionary! { "Im1" => image_id },
+            },
+        },
+    )
+}
+
+/// Images are emptied before the walk: without that, this document's image panics the parser
+/// (jrmuizel/pdf-extract#153) and the file would lose its text.
+#[tokio::test]
+async fn a_pdf_with_images_gives_its_text() {
+    let text = extract_with(illustrated_pdf("wombat habitats"), &limits(&extractor())).await.expect("text");
+    assert!(text.contains("wombat habitats"), "{text:?}");
 }
 
 #[tokio::test]

@@ -2,9 +2,8 @@ use files_core::{AppState, Settings};
 use lambda_http::{run, service_fn, Error};
 
 fn main() -> Result<(), Error> {
-    // This executable is also the PDF text extractor the indexer starts (first, before any thread).
-    files_core::search::extract::serve_if_asked();
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve())
+    // This executable is also the PDF text extractor its indexer starts.
+    files_core::search::extract::run_or_extract(serve())
 }
 
 async fn serve() -> Result<(), Error> {

@@ -183,10 +183,23 @@ async fn pdf_text(bytes: Vec<u8>, limits: &Limits) -> Result<String, String> {
     }
 }
 
+/// The `main` of a function that extracts text (s3-indexer, confirm-upload, upload-local): the
+/// PDF text extractor when started as one ([`serve_if_asked`], before any thread), otherwise
+/// `serve` on a multi-threaded Tokio runtime, as `#[tokio::main]` would run it.
+///
+/// # Errors
+/// `serve`'s, or the runtime's when it cannot be built.
+pub fn run_or_extract<E: From<std::io::Error>>(
+    serve: impl std::future::Future<Output = Result<(), E>>,
+) -> Result<(), E> {
+    serve_if_asked();
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve)
+}
+
 /// When the process was started as a PDF text extractor ([`EXTRACTOR_ARG`]), does that and
-/// exits; otherwise returns at once. Every executable that extracts text (s3-indexer,
-/// confirm-upload, upload-local, files-admin, files-extract) calls it first thing in `main`,
-/// before any runtime or thread starts.
+/// exits; otherwise returns at once. Every executable that extracts text calls it first thing
+/// in `main`: the functions through [`run_or_extract`], files-extract, and the tools
+/// (files-admin, files-bench).
 pub fn serve_if_asked() {
     let mut args = std::env::args().skip(1);
     if args.next().as_deref() != Some(EXTRACTOR_ARG) {
@@ -287,60 +300,6 @@ mod tests {
         assert_eq!(kind_of("application/vnd.api+json"), Kind::Text);
         assert_eq!(kind_of("Application/PDF"), Kind::Pdf);
         assert_eq!(kind_of("image/png"), Kind::Unsupported);
-    }
-
-    /// A one-page PDF: `text` in Helvetica, and an image whose samples read as a path operator
-    /// with no current point (`0 0 v`), which panics pdf-extract when parsed as content.
-    fn illustrated_pdf(text: &str) -> Vec<u8> {
-        use pdf_extract::content::{Content, Operation};
-        use pdf_extract::{dictionary, Document, Object, Stream};
-        let mut doc = Document::with_version("1.5");
-        let pages_id = doc.new_object_id();
-        let font_id = doc.add_object(dictionary! { "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica" });
-        let image_id = doc.add_object(Stream::new(
-            dictionary! {
-                "Type" => "XObject", "Subtype" => "Image", "Width" => 4, "Height" => 2,
-                "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8,
-            },
-            b"0 0 v\n".to_vec(),
-        ));
-        let content = Content {
-            operations: vec![
-                Operation::new("Do", vec!["Im1".into()]),
-                Operation::new("BT", vec![]),
-                Operation::new("Tf", vec!["F1".into(), 12.into()]),
-                Operation::new("Td", vec![72.into(), 700.into()]),
-                Operation::new("Tj", vec![Object::string_literal(text)]),
-                Operation::new("ET", vec![]),
-            ],
-        };
-        let content_id = doc.add_object(Stream::new(dictionary! {}, content.encode().expect("encode")));
-        let page_id = doc.add_object(dictionary! {
-            "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
-            "Resources" => dictionary! {
-                "Font" => dictionary! { "F1" => font_id },
-                "XObject" => dictionary! { "Im1" => image_id },
-            },
-        });
-        doc.objects.insert(
-            pages_id,
-            Object::Dictionary(dictionary! {
-                "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
-                "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
-            }),
-        );
-        let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
-        doc.trailer.set("Root", catalog_id);
-        let mut out = Vec::new();
-        doc.save_to(&mut out).expect("save");
-        out
-    }
-
-    #[test]
-    fn a_pdf_with_images_gives_its_text() {
-        let pdf = illustrated_pdf("wombat habitats");
-        let text = pdf_text_blocking(pdf).expect("text");
-        assert!(text.contains("wombat habitats"), "{text:?}");
     }
 
     #[test]

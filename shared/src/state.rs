@@ -29,7 +29,8 @@ impl AppState {
     /// # Errors
     /// A [`ConfigError`] naming the variable that stops start-up.
     pub async fn build(settings: Settings) -> Result<Self, ConfigError> {
-        let (indexer, repo, storage) = build_parts(&settings).await?;
+        // One request at a time per instance: the configured pool, not the indexer's.
+        let (indexer, repo, storage) = parts_with(&settings, &settings.database).await?;
         Self::assemble(settings, storage, repo, Some(indexer))
     }
 
@@ -115,12 +116,20 @@ async fn pool_of(settings: &Settings, database: &DatabaseSettings) -> Result<Arc
 pub async fn build_parts(
     settings: &Settings,
 ) -> Result<(Indexer, Arc<dyn FileRepository>, Arc<dyn FileStorage>), ConfigError> {
-    let storage = build_storage(settings).await?;
     // The indexer plans up to `INDEXER_CONCURRENCY` records at once, each with its own queries:
     // a smaller pool would queue them. Connections open only as they are needed.
     let mut database = settings.database.clone();
     database.pool_size = database.pool_size.max(settings.search.indexer_concurrency);
-    let pool = pool_of(settings, &database).await?;
+    parts_with(settings, &database).await
+}
+
+/// The indexer, repository and storage of `settings`, over a pool of `database`.
+async fn parts_with(
+    settings: &Settings,
+    database: &DatabaseSettings,
+) -> Result<(Indexer, Arc<dyn FileRepository>, Arc<dyn FileStorage>), ConfigError> {
+    let storage = build_storage(settings).await?;
+    let pool = pool_of(settings, database).await?;
     let repo: Arc<dyn FileRepository> = Arc::new(PgFileRepository::new(pool.clone()));
     let search = crate::search::build_search(&settings.search, pool)?;
     Ok((Indexer::new(repo.clone(), storage.clone(), search, &settings.search), repo, storage))

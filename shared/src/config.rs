@@ -176,7 +176,7 @@ pub enum AddressingStyle {
 pub struct S3Settings {
     /// `AWS_S3_BUCKET_NAME`.
     pub bucket: String,
-    /// `AWS_S3_REGION_NAME`; the SDK's default chain (`AWS_REGION`) when unset.
+    /// `AWS_S3_REGION_NAME`; `AWS_REGION` when unset (see `files_core::aws`).
     pub region: Option<String>,
     /// `AWS_S3_ENDPOINT_URL`: a custom endpoint (MinIO, LocalStack).
     pub endpoint_url: Option<String>,
@@ -187,7 +187,7 @@ pub struct S3Settings {
     /// `AWS_S3_FILE_OVERWRITE`: whether an upload may replace an existing object.
     pub file_overwrite: bool,
     /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, when given
-    /// explicitly; otherwise the SDK's default provider chain.
+    /// explicitly; otherwise the environment's, read when needed (see `files_core::aws`).
     pub credentials: Option<StaticCredentials>,
 }
 

@@ -63,6 +63,9 @@ enum Command {
 async fn main() -> ExitCode {
     // The reindex extracts PDF text in children of this executable.
     files_core::search::extract::serve_if_asked();
+    // Run by people and pipelines, not by Lambda: AWS profiles, web identity and the metadata
+    // endpoints as well as the environment.
+    files_core::aws::use_default_provider_chain();
     match Cli::parse().command {
         Command::Migrate { database_url, create_database } => {
             if create_database {

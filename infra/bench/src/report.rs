@@ -18,6 +18,9 @@ pub enum Unit {
     /// Mebibytes (2^20 bytes).
     #[serde(rename = "MiB")]
     MiB,
+    /// Megabytes (10^6 bytes): binary sizes, as the issues state them.
+    #[serde(rename = "MB")]
+    MB,
     /// Megabytes (10^6 bytes) per second.
     #[serde(rename = "MB/s")]
     MBps,
@@ -32,6 +35,7 @@ impl Unit {
             Self::Ms => "ms",
             Self::Us => "µs",
             Self::MiB => "MiB",
+            Self::MB => "MB",
             Self::MBps => "MB/s",
             Self::PerSecond => "docs/s",
         }

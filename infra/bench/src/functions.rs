@@ -160,7 +160,7 @@ impl Fixture {
             Backend::S3 => None,
         };
         let media_root = media.as_ref().map(|m| m.path().to_owned()).unwrap_or_else(|| PathBuf::from("/nonexistent"));
-        let mut env: HashMap<String, String> = files_testkit::test_env(&media_root, database_url);
+        let mut env: HashMap<String, String> = files_testkit::function_env(&media_root, database_url);
         if backend == Backend::S3 {
             env.remove("LOCAL_MEDIA_ROOT");
             env.extend(files_testkit::s3_env(bucket));

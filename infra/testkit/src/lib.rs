@@ -128,8 +128,17 @@ pub fn assert_serves_pdf_extraction(program: &str) {
     assert!(text.contains("quokka"), "{program} as an extractor gave {text:?}");
 }
 
-/// The environment of a test state: local backend under `media_root`, local-jwt auth.
+/// The environment of a test state: local backend under `media_root`, local-jwt auth, and the
+/// workspace's `files-extract` as the PDF extractor ([`extractor`]).
 pub fn test_env(media_root: &std::path::Path, database_url: &str) -> HashMap<String, String> {
+    let mut env = function_env(media_root, database_url);
+    env.insert("EXTRACT_PROGRAM".to_owned(), extractor());
+    env
+}
+
+/// As [`test_env`] without `EXTRACT_PROGRAM`: for release function binaries (the bench), each
+/// its own extractor as deployed.
+pub fn function_env(media_root: &std::path::Path, database_url: &str) -> HashMap<String, String> {
     [
         ("FILE_STORAGE_BACKEND", "local"),
         ("LOCAL_MEDIA_ROOT", media_root.to_str().expect("utf-8 temp path")),
@@ -141,7 +150,6 @@ pub fn test_env(media_root: &std::path::Path, database_url: &str) -> HashMap<Str
         ("AUTH_LOCAL_JWT_SECRET", JWT_SECRET),
         ("UPLOAD_MAX_SIZE_BYTES", "1048576"),
         ("UPLOAD_ALLOWED_CONTENT_TYPES", "text/*,image/*,application/pdf,application/json"),
-        ("EXTRACT_PROGRAM", &extractor()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

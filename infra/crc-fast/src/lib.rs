@@ -8,7 +8,9 @@
 //! `crc-fast` with this crate, which hands each algorithm to a well-kept single-purpose crate
 //! (hardware-accelerated where the CPU allows, each with its own small fallback table):
 //! `crc32fast` (CRC-32/ISO-HDLC), `crc32c` (CRC-32/ISCSI) and `crc64fast-nvme` (CRC-64/NVME) —
-//! the same three that aws-smithy-checksums used before it moved to crc-fast.
+//! the same three that aws-smithy-checksums used before it moved to crc-fast. (The functions' S3
+//! client computes checksums only where S3 requires them, so this is linked more than it is run;
+//! the check values below are what holds it right.)
 //!
 //! Only the items aws-smithy-checksums calls are here. A new SDK release that calls more fails
 //! to build, not at run time; the check values below pin the results.

@@ -92,6 +92,9 @@ start_auth_cluster() {
       --auth-host=scram-sha-256 --auth-local=peer >/dev/null || die "initdb (password cluster) failed"
   fi
   password="$(cat "$data.pw")"
+  if port_open 127.0.0.1 "$port" && [ ! -f "$data/postmaster.pid" ]; then
+    die "port $port is held by a PostgreSQL that is not $data (another checkout's test cluster?): stop it first"
+  fi
   if ! port_open 127.0.0.1 "$port"; then
     "${as[@]}" "$bindir/pg_ctl" -D "$data" -l "$data/server.log" -w start \
       -o "-p $port -k $data -c listen_addresses=127.0.0.1 -c fsync=off" >/dev/null || die "pg_ctl start (password cluster) failed"

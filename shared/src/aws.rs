@@ -64,10 +64,7 @@ pub fn environment_config(
 ) -> SdkConfig {
     let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
     let flag = |name: &str| set(name).map(|v| v.trim().eq_ignore_ascii_case("true"));
-    let region = region
-        .or_else(|| settings.s3.as_ref().and_then(|s| s.region.clone()))
-        .or_else(|| set("AWS_REGION"))
-        .or_else(|| set("AWS_DEFAULT_REGION"));
+    let region = settings_region(settings, region).or_else(|| set("AWS_REGION")).or_else(|| set("AWS_DEFAULT_REGION"));
     let credentials = explicit_credentials(settings).unwrap_or_else(|| {
         SharedCredentialsProvider::new(aws_config::environment::EnvironmentVariableCredentialsProvider::new())
     });
@@ -85,13 +82,18 @@ pub fn environment_config(
 /// The configuration with aws-config's default chain for what `settings` leave open.
 async fn default_chain_config(settings: &Settings, region: Option<String>) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client());
-    if let Some(region) = region.or_else(|| settings.s3.as_ref().and_then(|s| s.region.clone())) {
+    if let Some(region) = settings_region(settings, region) {
         loader = loader.region(Region::new(region));
     }
     if let Some(credentials) = explicit_credentials(settings) {
         loader = loader.credentials_provider(credentials);
     }
     loader.load().await
+}
+
+/// The region asked for, else the S3 region of the settings.
+fn settings_region(settings: &Settings, asked: Option<String>) -> Option<String> {
+    asked.or_else(|| settings.s3.as_ref().and_then(|s| s.region.clone()))
 }
 
 /// The credentials the settings carry (`AWS_ACCESS_KEY_ID` and friends with the S3 backend).
@@ -125,24 +127,16 @@ pub fn region_of_arn(arn: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use aws_credential_types::provider::ProvideCredentials;
 
     use super::environment_config;
+    use crate::config::tests::{settings, LOCAL};
     use crate::config::Settings;
 
-    fn settings(pairs: &[(&str, &str)]) -> Settings {
-        let mut map: HashMap<String, String> = [
-            ("DATABASE_URL", "postgres://localhost/files"),
-            ("AUTH_MODE", "local-jwt"),
-            ("AUTH_LOCAL_JWT_SECRET", "a-local-jwt-secret-of-at-least-32-bytes"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        map.extend(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        Settings::from_map(&map).expect("settings")
+    fn s3(pairs: &[(&str, &str)]) -> Settings {
+        let mut all = vec![("FILE_STORAGE_BACKEND", "s3"), ("AWS_S3_BUCKET_NAME", "files")];
+        all.extend_from_slice(pairs);
+        settings(&all).expect("s3 settings")
     }
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
@@ -151,10 +145,7 @@ mod tests {
 
     #[test]
     fn a_function_takes_region_and_endpoint_switches_from_its_environment() {
-        let local = settings(&[
-            ("LOCAL_MEDIA_ROOT", "/srv/media"),
-            ("LOCAL_SIGNING_SECRET", "a-local-signing-secret-of-at-least-32-bytes"),
-        ]);
+        let local = settings(LOCAL).expect("local settings");
         let config = environment_config(
             &local,
             None,
@@ -180,11 +171,7 @@ mod tests {
 
     #[test]
     fn the_region_asked_for_wins_then_the_buckets_then_the_environments() {
-        let s3 = settings(&[
-            ("FILE_STORAGE_BACKEND", "s3"),
-            ("AWS_S3_BUCKET_NAME", "files"),
-            ("AWS_S3_REGION_NAME", "ap-south-1"),
-        ]);
+        let s3 = s3(&[("AWS_S3_REGION_NAME", "ap-south-1")]);
         let environment = env(&[("AWS_REGION", "eu-north-1")]);
         let region = |asked: Option<&str>| {
             environment_config(&s3, asked.map(str::to_owned), &environment).region().map(ToString::to_string)
@@ -195,9 +182,7 @@ mod tests {
 
     #[tokio::test]
     async fn credentials_in_the_settings_are_used_as_given() {
-        let s3 = settings(&[
-            ("FILE_STORAGE_BACKEND", "s3"),
-            ("AWS_S3_BUCKET_NAME", "files"),
+        let s3 = s3(&[
             ("AWS_ACCESS_KEY_ID", "AKIDSETTINGS"),
             ("AWS_SECRET_ACCESS_KEY", "settings-secret"),
             ("AWS_SESSION_TOKEN", "settings-token"),

@@ -575,15 +575,17 @@ fn parse_base_url(raw: Option<String>) -> Result<String, ConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    /// Settings from exactly these variables (also used by the other modules' tests).
+    pub(crate) fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let map = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::from_map(&map)
     }
 
-    const LOCAL: &[(&str, &str)] =
+    /// The variables the local backend requires, and nothing else.
+    pub(crate) const LOCAL: &[(&str, &str)] =
         &[("LOCAL_MEDIA_ROOT", "/tmp/media"), ("LOCAL_SIGNING_SECRET", "0123456789abcdef0123456789abcdef")];
 
     #[test]

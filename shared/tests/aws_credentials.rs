@@ -3,23 +3,14 @@
 //! One test, because both halves change this process's environment and the second changes it
 //! for good.
 
-use std::collections::HashMap;
-
-use aws_credential_types::provider::ProvideCredentials;
+use aws_config::SdkConfig;
+use aws_credential_types::provider::{error::CredentialsError, ProvideCredentials};
+use aws_credential_types::Credentials;
 use files_core::{aws, Settings};
 
-fn local_settings() -> Settings {
-    let map: HashMap<String, String> = [
-        ("DATABASE_URL", "postgres://localhost/files"),
-        ("AUTH_MODE", "local-jwt"),
-        ("AUTH_LOCAL_JWT_SECRET", "a-local-jwt-secret-of-at-least-32-bytes"),
-        ("LOCAL_MEDIA_ROOT", "/srv/media"),
-        ("LOCAL_SIGNING_SECRET", "a-local-signing-secret-of-at-least-32-bytes"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    Settings::from_map(&map).expect("settings")
+/// The credentials `config` resolves, as an SDK client would on its first request.
+async fn credentials(config: &SdkConfig) -> Result<Credentials, CredentialsError> {
+    config.credentials_provider().expect("a credentials provider").provide_credentials().await
 }
 
 fn set(name: &str, value: &str) {
@@ -30,7 +21,11 @@ fn set(name: &str, value: &str) {
 
 #[tokio::test(flavor = "current_thread")]
 async fn functions_read_the_environment_and_tools_may_use_the_default_chain() {
-    let settings = local_settings();
+    let settings = Settings::from_map(&files_testkit::function_env(
+        std::path::Path::new("/srv/media"),
+        "postgres://localhost/files",
+    ))
+    .expect("settings");
     for name in ["AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE"] {
         std::env::remove_var(name);
     }
@@ -43,11 +38,10 @@ async fn functions_read_the_environment_and_tools_may_use_the_default_chain() {
     set("AWS_SESSION_TOKEN", "environment-token");
     let config = aws::sdk_config(&settings, None).await;
     assert_eq!(config.region().map(ToString::to_string).as_deref(), Some("eu-north-1"));
-    let provider = config.credentials_provider().expect("a credentials provider");
-    let credentials = provider.provide_credentials().await.expect("credentials from the environment");
-    assert_eq!(credentials.access_key_id(), "AKIDFROMENVIRONMENT");
-    assert_eq!(credentials.secret_access_key(), "environment-secret");
-    assert_eq!(credentials.session_token(), Some("environment-token"));
+    let from_environment = credentials(&config).await.expect("credentials from the environment");
+    assert_eq!(from_environment.access_key_id(), "AKIDFROMENVIRONMENT");
+    assert_eq!(from_environment.secret_access_key(), "environment-secret");
+    assert_eq!(from_environment.session_token(), Some("environment-token"));
 
     // A named profile in the shared files, and nothing in the environment.
     let dir = tempfile::tempdir().expect("temp dir");
@@ -69,17 +63,15 @@ async fn functions_read_the_environment_and_tools_may_use_the_default_chain() {
     // A function does not read profiles: no region, and no credentials when asked.
     let config = aws::sdk_config(&settings, None).await;
     assert!(config.region().is_none(), "a function found a region in a profile: {:?}", config.region());
-    let provider = config.credentials_provider().expect("a credentials provider");
-    assert!(provider.provide_credentials().await.is_err(), "a function found credentials in a profile");
+    assert!(credentials(&config).await.is_err(), "a function found credentials in a profile");
 
     // A tool that asks for the default chain does.
     aws::use_default_provider_chain();
     let config = aws::sdk_config(&settings, None).await;
     assert_eq!(config.region().map(ToString::to_string).as_deref(), Some("sa-east-1"));
-    let provider = config.credentials_provider().expect("a credentials provider");
-    let credentials = provider.provide_credentials().await.expect("credentials from the profile");
-    assert_eq!(credentials.access_key_id(), "AKIDFROMPROFILE");
-    assert_eq!(credentials.secret_access_key(), "profile-secret");
+    let from_profile = credentials(&config).await.expect("credentials from the profile");
+    assert_eq!(from_profile.access_key_id(), "AKIDFROMPROFILE");
+    assert_eq!(from_profile.secret_access_key(), "profile-secret");
 
     // The region asked for still wins.
     let config = aws::sdk_config(&settings, Some("ap-south-1".to_owned())).await;

@@ -9,7 +9,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AuthMode, AuthSettings, ConfigError};
+use crate::config::{AuthMode, AuthSettings};
 
 /// The authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,24 +75,17 @@ impl std::fmt::Debug for Authenticator {
 
 impl Authenticator {
     /// Builds the authenticator for `settings`.
-    ///
-    /// # Errors
-    /// A [`ConfigError`] when `local-jwt` is chosen without a secret.
-    pub fn new(settings: &AuthSettings) -> Result<Self, ConfigError> {
-        let local = match settings.mode {
+    pub fn new(settings: &AuthSettings) -> Self {
+        let local = match &settings.mode {
             AuthMode::ApiGateway => None,
-            AuthMode::LocalJwt => {
-                let secret = settings
-                    .local_jwt_secret
-                    .as_ref()
-                    .ok_or_else(|| ConfigError::new("AUTH_LOCAL_JWT_SECRET", "is required when AUTH_MODE=local-jwt"))?;
+            AuthMode::LocalJwt { secret } => {
                 let mut validation = Validation::new(Algorithm::HS256);
                 validation.set_required_spec_claims(&["exp", "sub"]);
                 validation.leeway = 5;
                 Some((DecodingKey::from_secret(secret.expose().as_bytes()), validation))
             }
         };
-        Ok(Self { org_claim: settings.org_claim.clone(), local })
+        Self { org_claim: settings.org_claim.clone(), local }
     }
 
     /// The caller of `request`.
@@ -288,11 +281,9 @@ mod tests {
 
     fn local() -> Authenticator {
         Authenticator::new(&AuthSettings {
-            mode: AuthMode::LocalJwt,
-            local_jwt_secret: Some(Secret::new(SECRET)),
+            mode: AuthMode::LocalJwt { secret: Secret::new(SECRET) },
             org_claim: "org_id".into(),
         })
-        .unwrap()
     }
 
     fn with_bearer(token: &str) -> Request {

@@ -20,9 +20,9 @@ use aws_credential_types::Credentials;
 use aws_sdk_s3::config::{Region, SharedHttpClient};
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 
-use crate::config::Settings;
+use crate::config::S3Settings;
 
-type Loader = for<'a> fn(&'a Settings, Option<String>) -> Pin<Box<dyn Future<Output = SdkConfig> + Send + 'a>>;
+type Loader = for<'a> fn(Option<&'a S3Settings>, Option<String>) -> Pin<Box<dyn Future<Output = SdkConfig> + Send + 'a>>;
 
 /// Set by [`use_default_provider_chain`]; a function pointer, so that only the executables that
 /// call it link the chain.
@@ -34,7 +34,7 @@ static DEFAULT_CHAIN: OnceLock<Loader> = OnceLock::new();
 /// at start-up; the functions never call it.
 pub fn use_default_provider_chain() {
     fn load<'a>(
-        settings: &'a Settings,
+        settings: Option<&'a S3Settings>,
         region: Option<String>,
     ) -> Pin<Box<dyn Future<Output = SdkConfig> + Send + 'a>> {
         Box::pin(default_chain_config(settings, region))
@@ -43,10 +43,11 @@ pub fn use_default_provider_chain() {
     let _ = DEFAULT_CHAIN.set(load);
 }
 
-/// The SDK configuration for `settings`: the region is `region`, else the S3 region of the
-/// settings, else the environment's (or the default chain's); the credentials are the explicit
-/// ones of the settings, else the environment's (or the default chain's).
-pub async fn sdk_config(settings: &Settings, region: Option<String>) -> SdkConfig {
+/// The SDK configuration for the S3 settings (when the backend is S3): the region is `region`,
+/// else the S3 region of the settings, else the environment's (or the default chain's); the
+/// credentials are the explicit ones of the settings, else the environment's (or the default
+/// chain's).
+pub async fn sdk_config(settings: Option<&S3Settings>, region: Option<String>) -> SdkConfig {
     match DEFAULT_CHAIN.get() {
         Some(load) => load(settings, region).await,
         None => environment_config(settings, region, |name| std::env::var(name).ok()),
@@ -58,7 +59,7 @@ pub async fn sdk_config(settings: &Settings, region: Option<String>) -> SdkConfi
 /// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` (read when first needed), and the endpoint
 /// switches `AWS_ENDPOINT_URL`, `AWS_USE_FIPS_ENDPOINT` and `AWS_USE_DUALSTACK_ENDPOINT`.
 pub fn environment_config(
-    settings: &Settings,
+    settings: Option<&S3Settings>,
     region: Option<String>,
     env: impl Fn(&str) -> Option<String>,
 ) -> SdkConfig {
@@ -80,7 +81,7 @@ pub fn environment_config(
 }
 
 /// The configuration with aws-config's default chain for what `settings` leave open.
-async fn default_chain_config(settings: &Settings, region: Option<String>) -> SdkConfig {
+async fn default_chain_config(settings: Option<&S3Settings>, region: Option<String>) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client());
     if let Some(region) = settings_region(settings, region) {
         loader = loader.region(Region::new(region));
@@ -92,13 +93,13 @@ async fn default_chain_config(settings: &Settings, region: Option<String>) -> Sd
 }
 
 /// The region asked for, else the S3 region of the settings.
-fn settings_region(settings: &Settings, asked: Option<String>) -> Option<String> {
-    asked.or_else(|| settings.s3.as_ref().and_then(|s| s.region.clone()))
+fn settings_region(settings: Option<&S3Settings>, asked: Option<String>) -> Option<String> {
+    asked.or_else(|| settings.and_then(|s| s.region.clone()))
 }
 
 /// The credentials the settings carry (`AWS_ACCESS_KEY_ID` and friends with the S3 backend).
-fn explicit_credentials(settings: &Settings) -> Option<SharedCredentialsProvider> {
-    let c = settings.s3.as_ref()?.credentials.as_ref()?;
+fn explicit_credentials(settings: Option<&S3Settings>) -> Option<SharedCredentialsProvider> {
+    let c = settings?.credentials.as_ref()?;
     Some(SharedCredentialsProvider::new(Credentials::new(
         c.access_key_id.clone(),
         c.secret_access_key.expose().to_owned(),
@@ -147,7 +148,7 @@ mod tests {
     fn a_function_takes_region_and_endpoint_switches_from_its_environment() {
         let local = settings(LOCAL).expect("local settings");
         let config = environment_config(
-            &local,
+            local.storage.s3(),
             None,
             env(&[
                 ("AWS_REGION", "eu-north-1"),
@@ -162,11 +163,11 @@ mod tests {
         assert_eq!(config.use_fips(), Some(true));
         assert_eq!(config.use_dual_stack(), Some(false));
 
-        let config = environment_config(&local, None, env(&[("AWS_REGION", " "), ("AWS_DEFAULT_REGION", "us-west-2")]));
+        let config = environment_config(local.storage.s3(), None, env(&[("AWS_REGION", " "), ("AWS_DEFAULT_REGION", "us-west-2")]));
         assert_eq!(config.region().map(ToString::to_string).as_deref(), Some("us-west-2"), "blank AWS_REGION");
         assert_eq!((config.endpoint_url(), config.use_fips()), (None, None));
 
-        assert!(environment_config(&local, None, env(&[])).region().is_none(), "no region anywhere");
+        assert!(environment_config(local.storage.s3(), None, env(&[])).region().is_none(), "no region anywhere");
     }
 
     #[test]
@@ -174,7 +175,7 @@ mod tests {
         let s3 = s3(&[("AWS_S3_REGION_NAME", "ap-south-1")]);
         let environment = env(&[("AWS_REGION", "eu-north-1")]);
         let region = |asked: Option<&str>| {
-            environment_config(&s3, asked.map(str::to_owned), &environment).region().map(ToString::to_string)
+            environment_config(s3.storage.s3(), asked.map(str::to_owned), &environment).region().map(ToString::to_string)
         };
         assert_eq!(region(Some("eu-west-1")).as_deref(), Some("eu-west-1"));
         assert_eq!(region(None).as_deref(), Some("ap-south-1"));
@@ -187,7 +188,7 @@ mod tests {
             ("AWS_SECRET_ACCESS_KEY", "settings-secret"),
             ("AWS_SESSION_TOKEN", "settings-token"),
         ]);
-        let config = environment_config(&s3, None, env(&[("AWS_REGION", "eu-north-1")]));
+        let config = environment_config(s3.storage.s3(), None, env(&[("AWS_REGION", "eu-north-1")]));
         let provider = config.credentials_provider().expect("a credentials provider");
         let credentials = provider.provide_credentials().await.expect("credentials");
         assert_eq!(credentials.access_key_id(), "AKIDSETTINGS");

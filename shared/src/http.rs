@@ -11,7 +11,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::config::LAMBDA_MAX_BODY_BYTES;
-use crate::error::{ApiError, ErrorKind};
+use crate::error::{ApiError, Code};
 
 /// A successful answer.
 #[derive(Debug)]
@@ -90,8 +90,7 @@ pub fn body_bytes(request: &Request) -> Result<&[u8], ApiError> {
     let body: &[u8] = request.body().as_ref();
     if declared.unwrap_or(0) > LAMBDA_MAX_BODY_BYTES || body.len() as u64 > LAMBDA_MAX_BODY_BYTES {
         return Err(ApiError::new(
-            ErrorKind::PayloadTooLarge,
-            "payload_too_large",
+            Code::PayloadTooLarge,
             format!(
                 "Request bodies are limited to {LAMBDA_MAX_BODY_BYTES} bytes; send large files to the signed upload URL from initiate-upload."
             ),
@@ -110,18 +109,14 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> 
         let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
         let essence = ct.split(';').next().unwrap_or_default().trim();
         if essence != "application/json" && !essence.ends_with("+json") {
-            return Err(ApiError::new(
-                ErrorKind::UnsupportedMediaType,
-                "unsupported_media_type",
-                "The request body must be application/json.",
-            ));
+            return Err(ApiError::new(Code::UnsupportedMediaType, "The request body must be application/json."));
         }
     }
     let body = body_bytes(request)?;
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("invalid_json", "A JSON body is required."));
+        return Err(ApiError::new(Code::InvalidJson, "A JSON body is required."));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", format!("Invalid JSON body: {e}")))
+    serde_json::from_slice(body).map_err(|e| ApiError::new(Code::InvalidJson, format!("Invalid JSON body: {e}")))
 }
 
 /// The `id` path parameter as a UUID.
@@ -131,7 +126,7 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> 
 pub fn path_id(request: &Request) -> Result<Uuid, ApiError> {
     let params = request.path_parameters();
     let raw = params.first("id").unwrap_or_default();
-    Uuid::parse_str(raw).map_err(|_| ApiError::bad_request("invalid_file_id", "The file id must be a UUID."))
+    Uuid::parse_str(raw).map_err(|_| ApiError::new(Code::InvalidFileId, "The file id must be a UUID."))
 }
 
 /// The query string as a map (the first value of each name).
@@ -142,5 +137,5 @@ pub fn query_map(request: &Request) -> HashMap<String, String> {
 
 /// A 405 for a method the route does not take.
 pub fn method_not_allowed() -> ApiError {
-    ApiError::new(ErrorKind::MethodNotAllowed, "method_not_allowed", "This route does not accept that method.")
+    ApiError::new(Code::MethodNotAllowed, "This route does not accept that method.")
 }

@@ -8,7 +8,20 @@ use std::fmt;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use serde::{Serialize, Serializer};
 use uuid::Uuid;
+
+/// Serialises a string newtype as its string.
+macro_rules! serialize_as_str {
+    ($($name:ident),*) => {$(
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+    )*};
+}
+serialize_as_str!(FileKey, OriginalFilename, ContentType);
 
 /// The prefix of every generated key (the seed's `path_prefix="uploads"`).
 pub const UPLOAD_PREFIX: &str = "uploads";
@@ -99,6 +112,12 @@ impl OriginalFilename {
         Ok(Self(raw.to_owned()))
     }
 
+    /// A name this service validated when it stored it (read back from the database): kept as
+    /// stored, so a rule added later never makes an existing file unreadable.
+    pub(crate) fn from_stored(raw: String) -> Self {
+        Self(raw)
+    }
+
     /// The name as given.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -106,9 +125,13 @@ impl OriginalFilename {
 }
 
 /// A media type such as `text/plain; charset=utf-8`: at most 100 bytes of printable ASCII with a
-/// `type/subtype` of token characters. Kept exactly as given because signed uploads bind it.
+/// `type/subtype` of token characters. Kept exactly as given because signed uploads bind it; its
+/// essence (`type/subtype`, lower-cased) is computed once, here.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContentType(String);
+pub struct ContentType {
+    raw: String,
+    essence: String,
+}
 
 fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
@@ -132,19 +155,27 @@ impl ContentType {
         }
         let essence = raw.split(';').next().unwrap_or_default().trim();
         match essence.split_once('/') {
-            Some((t, s)) if is_token(t) && is_token(s) => Ok(Self(raw.to_owned())),
+            Some((t, s)) if is_token(t) && is_token(s) => {
+                Ok(Self { essence: essence.to_ascii_lowercase(), raw: raw.to_owned() })
+            }
             _ => Err(invalid("content_type must look like `type/subtype`")),
         }
     }
 
     /// The media type as given.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.raw
     }
 
     /// `type/subtype`, lower-cased, without parameters.
-    pub fn essence(&self) -> String {
-        self.0.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+    pub fn essence(&self) -> &str {
+        &self.essence
+    }
+
+    /// Whether `other` (as a store reports it) names this same media type, parameters included,
+    /// ignoring case and surrounding space.
+    pub fn same_as(&self, other: &str) -> bool {
+        other.trim().eq_ignore_ascii_case(&self.raw)
     }
 }
 
@@ -190,6 +221,12 @@ impl ContentTypePolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checksum([u8; 32]);
 
+impl Serialize for Checksum {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_base64())
+    }
+}
+
 impl Checksum {
     /// Parses a base64 SHA-256 digest.
     ///
@@ -205,6 +242,12 @@ impl Checksum {
     /// Wraps a computed digest.
     pub fn from_digest(digest: [u8; 32]) -> Self {
         Self(digest)
+    }
+
+    /// The digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        use sha2::Digest as _;
+        Self(sha2::Sha256::digest(bytes).into())
     }
 
     /// The digest in standard base64.

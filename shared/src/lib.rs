@@ -1,6 +1,14 @@
-//! The core of the file-storage service, shared by every Lambda function: configuration,
-//! storage backends, file metadata in PostgreSQL, authentication, problem+json errors, and the
-//! upload / confirm / download / delete workflows.
+//! The core of the file-storage service, shared by every Lambda function.
+//!
+//! Layers, each using only those below it:
+//! - the HTTP edge: [`http`] (requests and responses) and [`error`] (the one map from failures
+//!   to statuses and problem codes); [`state`] builds what a function holds;
+//! - the workflows: [`services`] (upload, download, delete, search) and [`indexing`], which
+//!   speak the domain;
+//! - the ports and their adapters: [`storage`] (URL signing, objects), [`db`] (PostgreSQL: file
+//!   records, index versions, the search fallback), [`search`] (Elasticsearch, extraction);
+//! - the domain types: [`file`] (the file record), [`keys`] (parsed newtypes), [`auth`]
+//!   (callers), [`config`], [`disposition`], and [`aws`] / [`telemetry`] plumbing.
 
 pub mod auth;
 pub mod aws;
@@ -8,18 +16,17 @@ pub mod config;
 pub mod db;
 pub mod disposition;
 pub mod error;
+pub mod file;
 pub mod http;
 pub mod indexing;
 pub mod keys;
 pub mod search;
 pub mod services;
-pub mod signing;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
 
 pub use auth::{Authenticator, Caller};
 pub use config::Settings;
-pub use error::{ApiError, ErrorKind};
-pub use services::FileService;
+pub use error::{ApiError, Code};
 pub use state::AppState;

@@ -1,136 +1,153 @@
-//! What an API function holds for its lifetime: settings, the authenticator and the file
-//! service, built once per cold start. Nothing here touches the network.
+//! What a function holds for its lifetime, built once per cold start from [`Settings`]: its
+//! authenticator and its workflow, which holds only the capabilities it calls ([`FromSettings`]
+//! builds each from its own sections). A function's `main` names its workflow, and the linker
+//! leaves out whatever that workflow never reaches: the S3 client, the search client, the PDF
+//! extractor. Nothing here touches the network.
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
+
 use crate::auth::Authenticator;
 use crate::config::{ConfigError, DatabaseSettings, Settings};
-use crate::db::{DbPool, FileRepository, PgFileRepository};
-use crate::indexing::Indexer;
-use crate::services::FileService;
-use crate::storage::FileStorage;
-use crate::storage::{build_signing_storage, build_storage};
+use crate::db::{DbPool, FileRepository, PgFileRepository, PgIndexVersions};
+use crate::indexing::{IndexWriter, Indexer};
+use crate::search::extract::{Extractor, Limits};
+use crate::services::{ConfirmUpload, DeleteFile, InitiateUpload, ProxiedUpload, ReadFile, SearchFiles, Views};
+use crate::storage::{build_objects, build_signer, ObjectStore};
 
-/// Shared state of the API functions.
+/// The state of an API function: who is calling, and the workflow it serves.
 #[derive(Debug)]
-pub struct AppState {
-    /// The configuration.
-    pub settings: Arc<Settings>,
+pub struct AppState<W> {
     /// Turns requests into callers.
     pub auth: Authenticator,
-    /// The workflows.
-    pub files: FileService,
+    /// The workflow.
+    pub files: W,
 }
 
-impl AppState {
-    /// Everything: storage, the (lazy) database pool, the authenticator, and an indexer that
-    /// extracts text, so that confirms and proxied uploads update the search index.
+impl<W: FromSettings> AppState<W> {
+    /// The authenticator and the workflow of `settings`.
     ///
     /// # Errors
     /// A [`ConfigError`] naming the variable that stops start-up.
-    pub async fn build(settings: Settings) -> Result<Self, ConfigError> {
-        // One request at a time per instance: the configured pool, not the indexer's.
-        let (indexer, repo, storage) = parts_with(&settings, &settings.database).await?;
-        Self::assemble(settings, storage, repo, Some(indexer))
-    }
-
-    /// For the functions that only hand out URLs and read rows (initiate-upload, download-url,
-    /// get-file): no search, and storage that signs URLs without an S3 client
-    /// ([`build_signing_storage`]).
-    ///
-    /// Each function's `main` calls the narrowest constructor it can: whatever no constructor
-    /// it calls reaches (the Elasticsearch client, the PDF parser) is left out of its binary by
-    /// the linker. That is most of the difference in size between the functions.
-    ///
-    /// # Errors
-    /// A [`ConfigError`] naming the variable that stops start-up.
-    pub async fn build_without_search(settings: Settings) -> Result<Self, ConfigError> {
-        let storage = build_signing_storage(&settings).await?;
-        let repo: Arc<dyn FileRepository> = Arc::new(PgFileRepository::new(build_pool(&settings).await?));
-        Self::assemble(settings, storage, repo, None)
-    }
-
-    /// As [`AppState::build`] with an indexer that never extracts text: for delete-file, which
-    /// only removes documents.
-    ///
-    /// # Errors
-    /// A [`ConfigError`] naming the variable that stops start-up.
-    pub async fn build_without_extraction(settings: Settings) -> Result<Self, ConfigError> {
-        let storage = build_storage(&settings).await?;
-        Self::with_query_only_search(settings, storage).await
-    }
-
-    /// For search-files, which queries the index and signs download URLs: storage that only
-    /// signs ([`build_signing_storage`]) and an indexer that never extracts text.
-    ///
-    /// # Errors
-    /// A [`ConfigError`] naming the variable that stops start-up.
-    pub async fn build_for_search(settings: Settings) -> Result<Self, ConfigError> {
-        let storage = build_signing_storage(&settings).await?;
-        Self::with_query_only_search(settings, storage).await
-    }
-
-    async fn with_query_only_search(settings: Settings, storage: Arc<dyn FileStorage>) -> Result<Self, ConfigError> {
-        let pool = build_pool(&settings).await?;
-        let repo: Arc<dyn FileRepository> = Arc::new(PgFileRepository::new(pool.clone()));
-        let search = crate::search::build_search(&settings.search, pool)?;
-        let indexer = Indexer::metadata_only(repo.clone(), storage.clone(), search, &settings.search);
-        Self::assemble(settings, storage, repo, Some(indexer))
-    }
-
-    fn assemble(
-        settings: Settings,
-        storage: Arc<dyn FileStorage>,
-        repo: Arc<dyn FileRepository>,
-        indexer: Option<Indexer>,
-    ) -> Result<Self, ConfigError> {
-        let auth = Authenticator::new(&settings.auth)?;
-        let files = FileService::new(storage, repo, indexer, &settings);
-        Ok(Self { settings: Arc::new(settings), auth, files })
+    pub async fn build(settings: &Settings) -> Result<Self, ConfigError> {
+        Ok(Self { auth: Authenticator::new(&settings.auth), files: W::from_settings(settings).await? })
     }
 }
 
-/// The database pool of `settings`: `DB_SECRET_ARN` when set, else `DATABASE_URL`.
+/// Something a function builds from its settings at cold start.
+#[async_trait]
+pub trait FromSettings: Sized {
+    /// Builds it: clients and lazy pools only, no network.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the variable that stops start-up.
+    async fn from_settings(settings: &Settings) -> Result<Self, ConfigError>;
+}
+
+/// The database pool of `settings` (`DB_SECRET_ARN` when set, else `DATABASE_URL`), sized as
+/// `database` says.
 ///
 /// # Errors
-/// A [`ConfigError`] when neither is usable.
-pub async fn build_pool(settings: &Settings) -> Result<Arc<DbPool>, ConfigError> {
-    pool_of(settings, &settings.database).await
+/// A [`ConfigError`] when neither is set.
+pub async fn build_pool(settings: &Settings, database: &DatabaseSettings) -> Result<Arc<DbPool>, ConfigError> {
+    DbPool::new(database, settings.storage.s3()).await
 }
 
-async fn pool_of(settings: &Settings, database: &DatabaseSettings) -> Result<Arc<DbPool>, ConfigError> {
-    match &database.secret_arn {
-        Some(arn) => {
-            let sdk = crate::aws::sdk_config(settings, crate::aws::region_of_arn(arn)).await;
-            Ok(DbPool::from_secret(database, aws_sdk_secretsmanager::Client::new(&sdk), arn))
-        }
-        None => DbPool::from_url(database),
+async fn views(settings: &Settings) -> Result<Views, ConfigError> {
+    Ok(Views::new(build_signer(&settings.storage).await?, settings.presigned_url_expiry))
+}
+
+async fn repository(settings: &Settings) -> Result<(Arc<DbPool>, Arc<dyn FileRepository>), ConfigError> {
+    let pool = build_pool(settings, &settings.database).await?;
+    Ok((pool.clone(), Arc::new(PgFileRepository::new(pool))))
+}
+
+/// The index writer of `settings` over `pool`.
+///
+/// # Errors
+/// A [`ConfigError`] naming `ELASTICSEARCH_URL` when its client cannot be built.
+pub fn build_index_writer(settings: &Settings, pool: Arc<DbPool>) -> Result<IndexWriter, ConfigError> {
+    let index = crate::search::build_index(&settings.search, pool.clone())?;
+    Ok(IndexWriter::new(Arc::new(PgIndexVersions::new(pool)), index))
+}
+
+/// The indexer of `settings`, reading text from `objects`, over `pool`.
+///
+/// # Errors
+/// As [`build_index_writer`].
+pub fn build_indexer(
+    settings: &Settings,
+    pool: Arc<DbPool>,
+    objects: Arc<dyn ObjectStore>,
+) -> Result<Indexer, ConfigError> {
+    let text = Arc::new(Extractor::new(objects, Limits::of(&settings.search)));
+    Ok(Indexer::new(build_index_writer(settings, pool)?, text, settings.search.indexer_concurrency))
+}
+
+#[async_trait]
+impl FromSettings for InitiateUpload {
+    async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let (_, repo) = repository(settings).await?;
+        Ok(Self::new(views(settings).await?, repo, settings.storage.location(), settings.upload.clone()))
     }
 }
 
-/// The indexer of `settings` (for the `s3-indexer` function and tools), with the repository and
-/// storage it works over.
-///
-/// # Errors
-/// A [`ConfigError`] naming the variable that stops start-up.
-pub async fn build_parts(
-    settings: &Settings,
-) -> Result<(Indexer, Arc<dyn FileRepository>, Arc<dyn FileStorage>), ConfigError> {
-    // The indexer plans up to `INDEXER_CONCURRENCY` records at once, each with its own queries:
-    // a smaller pool would queue them. Connections open only as they are needed.
-    let mut database = settings.database.clone();
-    database.pool_size = database.pool_size.max(settings.search.indexer_concurrency);
-    parts_with(settings, &database).await
+#[async_trait]
+impl FromSettings for ConfirmUpload {
+    async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let (pool, repo) = repository(settings).await?;
+        let objects = build_objects(&settings.storage).await?;
+        let indexer = build_indexer(settings, pool, objects.clone())?;
+        Ok(Self::new(views(settings).await?, objects, repo, indexer))
+    }
 }
 
-/// The indexer, repository and storage of `settings`, over a pool of `database`.
-async fn parts_with(
-    settings: &Settings,
-    database: &DatabaseSettings,
-) -> Result<(Indexer, Arc<dyn FileRepository>, Arc<dyn FileStorage>), ConfigError> {
-    let storage = build_storage(settings).await?;
-    let pool = pool_of(settings, database).await?;
-    let repo: Arc<dyn FileRepository> = Arc::new(PgFileRepository::new(pool.clone()));
-    let search = crate::search::build_search(&settings.search, pool)?;
-    Ok((Indexer::new(repo.clone(), storage.clone(), search, &settings.search), repo, storage))
+#[async_trait]
+impl FromSettings for ProxiedUpload {
+    async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let (pool, repo) = repository(settings).await?;
+        let objects = build_objects(&settings.storage).await?;
+        let indexer = build_indexer(settings, pool, objects.clone())?;
+        let (location, limits) = (settings.storage.location(), settings.upload.clone());
+        Ok(Self::new(views(settings).await?, objects, repo, indexer, location, limits))
+    }
+}
+
+#[async_trait]
+impl FromSettings for ReadFile {
+    async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let (_, repo) = repository(settings).await?;
+        Ok(Self::new(views(settings).await?, repo))
+    }
+}
+
+#[async_trait]
+impl FromSettings for DeleteFile {
+    async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let (pool, repo) = repository(settings).await?;
+        let objects = build_objects(&settings.storage).await?;
+        Ok(Self::new(objects, repo, build_index_writer(settings, pool)?))
+    }
+}
+
+#[async_trait]
+impl FromSettings for SearchFiles {
+    async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let (pool, repo) = repository(settings).await?;
+        let index = crate::search::build_search(&settings.search, pool)?;
+        Ok(Self::new(views(settings).await?, repo, index))
+    }
+}
+
+/// The `s3-indexer` function's: it plans up to `INDEXER_CONCURRENCY` records at once, each
+/// with its own queries, so its pool is at least that large (connections open only as needed).
+#[async_trait]
+impl FromSettings for Indexer {
+    async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let mut database = settings.database.clone();
+        database.pool_size = database.pool_size.max(settings.search.indexer_concurrency);
+        let pool = build_pool(settings, &database).await?;
+        build_indexer(settings, pool, build_objects(&settings.storage).await?)
+    }
 }

@@ -34,6 +34,18 @@ pub fn init() {
     }
 }
 
+/// `outer: inner: innermost`, for logs.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut next = err.source();
+    while let Some(e) = next {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        next = e.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,3 +59,4 @@ mod tests {
         assert_eq!(level(Some("trace"), None), LevelFilter::TRACE);
     }
 }
+

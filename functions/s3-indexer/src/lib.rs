@@ -93,7 +93,7 @@ pub async fn handle(indexer: &Indexer, event: LambdaEvent<S3Event>) -> Result<Re
             Ok(Outcome::Stale) => report.stale += 1,
             Ok(Outcome::NotTracked) => report.not_tracked += 1,
             Err(e) => {
-                tracing::error!(key = change.key(), error = %files_core::error::error_chain(&e), "record failed");
+                tracing::error!(key = change.key(), error = %files_core::telemetry::error_chain(&e), "record failed");
                 retryable |= e.is_transient();
                 failed.push(change.key().to_owned());
             }

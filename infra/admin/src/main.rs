@@ -73,7 +73,7 @@ async fn main() -> ExitCode {
                     Ok(true) => println!("migrations: created the database"),
                     Ok(false) => {}
                     Err(e) => {
-                        eprintln!("cannot create the database: {}", files_core::error::error_chain(e.as_ref()));
+                        eprintln!("cannot create the database: {}", files_core::telemetry::error_chain(e.as_ref()));
                         return ExitCode::FAILURE;
                     }
                 }
@@ -110,7 +110,7 @@ async fn migrate(database_url: &str) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("migrations failed: {}", files_core::error::error_chain(e.as_ref()));
+            eprintln!("migrations failed: {}", files_core::telemetry::error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -125,7 +125,7 @@ fn report(result: Result<String, AnyError>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("failed: {}", files_core::error::error_chain(e.as_ref()));
+            eprintln!("failed: {}", files_core::telemetry::error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -182,7 +182,7 @@ async fn reindex(batch: i64) -> Result<String, AnyError> {
         for result in target.apply(&changes).await {
             if let Err(e) = result {
                 failed += 1;
-                bar.println(format!("failed: {}", files_core::error::error_chain(&e)));
+                bar.println(format!("failed: {}", files_core::telemetry::error_chain(&e)));
             }
         }
         bar.inc(rows.len() as u64);

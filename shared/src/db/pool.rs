@@ -3,7 +3,6 @@
 //! instance's life, and read again when the database rejects the password (rotation), after
 //! which the pool is rebuilt once.
 
-use std::str::FromStr;
 use std::sync::Arc;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
@@ -13,7 +12,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 use super::RepositoryError;
-use crate::config::{ConfigError, DatabaseSettings};
+use crate::config::{ConfigError, DatabaseSettings, DatabaseSource, S3Settings};
 
 /// The RDS secret JSON (`username`, `password`, `host`, `port`, `dbname`).
 #[derive(Deserialize)]
@@ -60,30 +59,31 @@ fn is_rejected_password(e: &tokio_postgres::Error) -> bool {
 }
 
 impl DbPool {
-    /// A pool over `DATABASE_URL`.
+    /// The pool `settings` describe: over `DATABASE_URL`, or with credentials from the Secrets
+    /// Manager secret (whose client takes `s3`'s explicit AWS credentials, when the backend has
+    /// them). Connects to nothing.
     ///
     /// # Errors
-    /// A [`ConfigError`] naming `DATABASE_URL` when it is missing or malformed.
-    pub fn from_url(settings: &DatabaseSettings) -> Result<Arc<Self>, ConfigError> {
-        let url = settings.url.as_ref().ok_or_else(|| ConfigError::new("DATABASE_URL", "is required"))?;
-        let config = tokio_postgres::Config::from_str(url.expose())
-            .map_err(|_| ConfigError::new("DATABASE_URL", "is not a valid PostgreSQL connection string"))?;
-        Ok(Arc::new(Self {
-            settings: settings.clone(),
-            source: Source::Url(Box::new(config)),
-            current: RwLock::new(None),
-            rebuild: Mutex::new(()),
-        }))
+    /// A [`ConfigError`] naming `DATABASE_URL` when neither source is set.
+    pub async fn new(settings: &DatabaseSettings, s3: Option<&S3Settings>) -> Result<Arc<Self>, ConfigError> {
+        let source = match &settings.source {
+            DatabaseSource::Url(config) => Source::Url(config.clone()),
+            DatabaseSource::SecretsManager { arn } => {
+                let sdk = crate::aws::sdk_config(s3, crate::aws::region_of_arn(arn)).await;
+                Source::SecretsManager { client: aws_sdk_secretsmanager::Client::new(&sdk), arn: arn.clone() }
+            }
+            DatabaseSource::Unset => return Err(ConfigError::new("DATABASE_URL", "is required")),
+        };
+        Ok(Self::with_source(settings, source))
     }
 
-    /// A pool whose credentials come from the Secrets Manager secret `arn`.
+    /// A pool whose credentials come from the Secrets Manager secret `arn`, read with `client`.
     pub fn from_secret(settings: &DatabaseSettings, client: aws_sdk_secretsmanager::Client, arn: &str) -> Arc<Self> {
-        Arc::new(Self {
-            settings: settings.clone(),
-            source: Source::SecretsManager { client, arn: arn.to_owned() },
-            current: RwLock::new(None),
-            rebuild: Mutex::new(()),
-        })
+        Self::with_source(settings, Source::SecretsManager { client, arn: arn.to_owned() })
+    }
+
+    fn with_source(settings: &DatabaseSettings, source: Source) -> Arc<Self> {
+        Arc::new(Self { settings: settings.clone(), source, current: RwLock::new(None), rebuild: Mutex::new(()) })
     }
 
     async fn config(&self) -> Result<tokio_postgres::Config, RepositoryError> {
@@ -183,9 +183,27 @@ fn same_pool(a: &Pool, b: &Pool) -> bool {
 }
 
 /// A pool failure as a repository error.
-pub(super) fn map_pool_error(e: PoolError) -> RepositoryError {
+fn map_pool_error(e: PoolError) -> RepositoryError {
     match e {
-        PoolError::Backend(e) => super::postgres::classify(e),
+        PoolError::Backend(e) => classify(e),
         other => RepositoryError::Unavailable(Box::new(other)),
+    }
+}
+
+/// A database error as a repository error: no SQLSTATE, or a connection, shutdown, resource or
+/// credential state, is `Unavailable`; a uniqueness or serialization failure `Conflict`; the
+/// rest `Query`.
+pub(super) fn classify(e: tokio_postgres::Error) -> RepositoryError {
+    let Some(code) = e.code() else {
+        // No SQLSTATE: the connection itself failed (refused, reset, closed, timed out).
+        return RepositoryError::Unavailable(Box::new(e));
+    };
+    if *code == SqlState::UNIQUE_VIOLATION || *code == SqlState::T_R_SERIALIZATION_FAILURE {
+        RepositoryError::Conflict(Box::new(e))
+    } else if ["08", "57P", "53", "28"].iter().any(|class| code.code().starts_with(class)) {
+        // Connection exceptions, shutdown, resource exhaustion, rejected credentials.
+        RepositoryError::Unavailable(Box::new(e))
+    } else {
+        RepositoryError::Query(Box::new(e))
     }
 }

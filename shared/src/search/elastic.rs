@@ -14,7 +14,7 @@ use elasticsearch::{BulkParts, Elasticsearch, SearchParts};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{document_id, Removal, SearchError, SearchHit, SearchIndex, SearchPage, SearchQuery, Upsert};
+use super::{document_id, IndexDocuments, Removal, SearchError, SearchFiles, SearchHit, SearchPage, SearchQuery, Upsert};
 use crate::config::{ConfigError, SearchSettings};
 
 /// Attempts of a bulk request whose items the server throttled or failed.
@@ -218,7 +218,7 @@ impl ElasticIndex {
 /// One bulk operation: its action line and optional source line.
 fn operation(upserts: &[Upsert], removals: &[Removal], i: usize) -> Vec<JsonBody<Value>> {
     if let Some(upsert) = upserts.get(i) {
-        let id = document_id(&upsert.document.file_key);
+        let id = document_id(&upsert.document.file.file_key);
         let action = json!({ "index": { "_id": id, "version": upsert.version, "version_type": "external" } });
         let source = serde_json::to_value(&upsert.document).unwrap_or(Value::Null);
         vec![JsonBody::new(action), JsonBody::new(source)]
@@ -232,7 +232,7 @@ fn operation(upserts: &[Upsert], removals: &[Removal], i: usize) -> Vec<JsonBody
 }
 
 #[async_trait]
-impl SearchIndex for ElasticIndex {
+impl IndexDocuments for ElasticIndex {
     #[tracing::instrument(skip_all, fields(upserts = upserts.len(), removals = removals.len()))]
     async fn write(&self, upserts: &[Upsert], removals: &[Removal]) -> Result<(), SearchError> {
         let mut pending: Vec<usize> = (0..upserts.len() + removals.len()).collect();
@@ -274,35 +274,16 @@ impl SearchIndex for ElasticIndex {
             Err(unavailable(format!("{} bulk items still throttled after {ATTEMPTS} attempts", pending.len())))
         }
     }
+}
 
+#[async_trait]
+impl SearchFiles for ElasticIndex {
     #[tracing::instrument(skip_all, fields(org = %query.org_id))]
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, SearchError> {
-        let mut filter = vec![json!({ "term": { "organization_id": query.org_id } })];
-        if let Some(content_type) = &query.content_type {
-            filter.push(json!({ "term": { "content_type": content_type.to_ascii_lowercase() } }));
-        }
-        if let Some(uploader) = &query.uploaded_by {
-            filter.push(json!({ "term": { "uploaded_by": uploader } }));
-        }
-        let text = query.text.trim();
-        let must = if text.is_empty() {
-            json!([{ "match_all": {} }])
-        } else {
-            json!([{ "multi_match": { "query": text, "fields": ["original_filename^3", "filename_words^3", "content"], "operator": "and" } }])
-        };
-        let body = json!({
-            "query": { "bool": { "filter": filter, "must": must } },
-            "highlight": { "fields": { "content": { "fragment_size": 150, "number_of_fragments": 3 }, "filename_words": {} } },
-            "_source": ["file_id"],
-            "from": query.offset,
-            "size": query.limit,
-            "sort": ["_score", { "created_at": "desc" }],
-            "track_total_hits": true
-        });
         let response = self
             .client
             .search(SearchParts::Index(&[self.alias.as_str()]))
-            .body(body)
+            .body(query_body(query))
             .send()
             .await
             .map_err(unavailable)?;
@@ -314,24 +295,46 @@ impl SearchIndex for ElasticIndex {
         if !(200..300).contains(&status) {
             return Err(backend(format!("search answered {status}: {body}")));
         }
-        let hits = body["hits"]["hits"]
-            .as_array()
-            .map(|hits| {
-                hits.iter()
-                    .filter_map(|hit| {
-                        let file_id = Uuid::parse_str(hit["_source"]["file_id"].as_str()?).ok()?;
-                        let mut highlights = Vec::new();
-                        for field in ["filename_words", "content"] {
-                            if let Some(fragments) = hit["highlight"][field].as_array() {
-                                highlights.extend(fragments.iter().filter_map(|f| f.as_str().map(str::to_owned)));
-                            }
-                        }
-                        Some(SearchHit { file_id, highlights })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let hits = body["hits"]["hits"].as_array().map(|hits| hits.iter().filter_map(hit_of).collect());
         let total = body["hits"]["total"]["value"].as_u64().unwrap_or(0);
-        Ok(SearchPage { hits, total })
+        Ok(SearchPage { hits: hits.unwrap_or_default(), total })
     }
+}
+
+/// The query: the organization (and type, uploader) as filters, every word required in the
+/// name or the content, highlights of both.
+fn query_body(query: &SearchQuery) -> Value {
+    let mut filter = vec![json!({ "term": { "organization_id": query.org_id } })];
+    if let Some(content_type) = &query.content_type {
+        filter.push(json!({ "term": { "content_type": content_type.to_ascii_lowercase() } }));
+    }
+    if let Some(uploader) = &query.uploaded_by {
+        filter.push(json!({ "term": { "uploaded_by": uploader } }));
+    }
+    let text = query.text.trim();
+    let must = if text.is_empty() {
+        json!([{ "match_all": {} }])
+    } else {
+        json!([{ "multi_match": { "query": text, "fields": ["original_filename^3", "filename_words^3", "content"], "operator": "and" } }])
+    };
+    json!({
+        "query": { "bool": { "filter": filter, "must": must } },
+        "highlight": { "fields": { "content": { "fragment_size": 150, "number_of_fragments": 3 }, "filename_words": {} } },
+        "_source": ["file_id"],
+        "from": query.offset,
+        "size": query.limit,
+        "sort": ["_score", { "created_at": "desc" }],
+        "track_total_hits": true
+    })
+}
+
+fn hit_of(hit: &Value) -> Option<SearchHit> {
+    let file_id = Uuid::parse_str(hit["_source"]["file_id"].as_str()?).ok()?;
+    let mut highlights = Vec::new();
+    for field in ["filename_words", "content"] {
+        if let Some(fragments) = hit["highlight"][field].as_array() {
+            highlights.extend(fragments.iter().filter_map(|f| f.as_str().map(str::to_owned)));
+        }
+    }
+    Some(SearchHit { file_id, highlights })
 }

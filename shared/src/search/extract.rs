@@ -9,12 +9,17 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::SearchSettings;
-use crate::keys::FileKey;
-use crate::storage::{FileStorage, StorageError};
+use crate::file::FileRecord;
+use crate::indexing::TextSource;
+use crate::keys::{ContentType, FileKey};
+use crate::storage::{ObjectStore, StorageError};
 
 /// What can be extracted from a type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,9 +33,8 @@ pub enum Kind {
 }
 
 /// The kind of a content type.
-pub fn kind_of(content_type: &str) -> Kind {
-    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    match essence.as_str() {
+pub fn kind_of(content_type: &ContentType) -> Kind {
+    match content_type.essence() {
         "application/pdf" => Kind::Pdf,
         "application/json"
         | "application/csv"
@@ -71,15 +75,37 @@ impl Limits {
     }
 }
 
+/// The text of files, read from an object store within [`Limits`]: the indexer's
+/// [`TextSource`].
+#[derive(Debug, Clone)]
+pub struct Extractor {
+    objects: Arc<dyn ObjectStore>,
+    limits: Limits,
+}
+
+impl Extractor {
+    /// An extractor reading from `objects` within `limits`.
+    pub fn new(objects: Arc<dyn ObjectStore>, limits: Limits) -> Self {
+        Self { objects, limits }
+    }
+}
+
+#[async_trait]
+impl TextSource for Extractor {
+    async fn text(&self, file: &FileRecord) -> Result<Result<String, String>, StorageError> {
+        extract(self.objects.as_ref(), &file.file_key, &file.content_type, file.size, &self.limits).await
+    }
+}
+
 /// The text of the object under `key`, or why there is none. Storage faults are errors (the
 /// record is retried); everything about the document itself is a reason.
 ///
 /// # Errors
 /// A [`StorageError`] when the object cannot be read for a reason retrying may fix.
 pub async fn extract(
-    storage: &dyn FileStorage,
+    storage: &dyn ObjectStore,
     key: &FileKey,
-    content_type: &str,
+    content_type: &ContentType,
     size: u64,
     limits: &Limits,
 ) -> Result<Result<String, String>, StorageError> {
@@ -294,6 +320,7 @@ mod tests {
 
     #[test]
     fn kinds_follow_the_content_type() {
+        let kind_of = |raw: &str| kind_of(&ContentType::parse(raw).unwrap());
         assert_eq!(kind_of("text/plain; charset=utf-8"), Kind::Text);
         assert_eq!(kind_of("text/csv"), Kind::Text);
         assert_eq!(kind_of("application/json"), Kind::Text);

@@ -1,48 +1,34 @@
-//! Search: the document shape, the index port, and its two adapters — Elasticsearch (the
-//! `elasticsearch` crate; OpenSearch-compatible servers work too) and a PostgreSQL fallback
-//! used when `ELASTICSEARCH_URL` is not set, so local development needs no search server.
+//! Search: the document shape and two ports, one per side — [`SearchFiles`] answers queries
+//! (search-files holds only it), [`IndexDocuments`] takes versioned writes (the indexer). Each
+//! has two adapters: Elasticsearch here (the `elasticsearch` crate; OpenSearch-compatible
+//! servers work too) and the PostgreSQL fallback in [`crate::db::PgSearchIndex`], used when
+//! `ELASTICSEARCH_URL` is not set, so local development needs no search server.
 //!
 //! Every write carries an external version (from `index_state`): a write older than the one
 //! applied is ignored, so out-of-order work converges on the newest state.
 
 pub mod elastic;
 pub mod extract;
-pub mod pg;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeStruct as _;
+use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::config::{ConfigError, SearchSettings};
-use crate::db::{DbPool, StoredFile};
+use crate::db::{DbPool, PgSearchIndex};
+use crate::file::FileRecord;
+use crate::keys::FileKey;
 
-/// The indexed form of an available file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The indexed form of an available file: its record, and the text found in it. Serialised,
+/// it is the index's document (see [`elastic::mapping`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchDocument {
-    /// The file's id.
-    pub file_id: Uuid,
-    /// Its storage key.
-    pub file_key: String,
-    /// The owning organization (every query filters on it).
-    pub organization_id: String,
-    /// The uploader.
-    pub uploaded_by: String,
-    /// The user's file name.
-    pub original_filename: String,
-    /// The file name split into words at punctuation (`Q3_report-final.pdf` → `Q3 report
-    /// final pdf`): analyzers keep `report.pdf` as one token, so the name alone would not match
-    /// `report`.
-    pub filename_words: String,
-    /// `type/subtype`, lower-cased.
-    pub content_type: String,
-    /// Size in bytes.
-    pub size: i64,
-    /// When the upload was initiated.
-    pub created_at: DateTime<Utc>,
+    /// The file.
+    pub file: FileRecord,
     /// Extracted text, when the type allows and the object is within the limits.
     pub content: Option<String>,
     /// `extracted`, or why there is no content (`unsupported type`, `too large`, ...).
@@ -50,26 +36,36 @@ pub struct SearchDocument {
 }
 
 impl SearchDocument {
-    /// The document of `row` with the extracted `content` (or the reason there is none).
-    pub fn of(row: &StoredFile, content: Result<String, String>) -> Self {
-        let essence = row.content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    /// The document of `file` with the extracted `content` (or the reason there is none).
+    pub fn of(file: FileRecord, content: Result<String, String>) -> Self {
         let (content, extraction) = match content {
             Ok(text) => (Some(text), "extracted".to_owned()),
             Err(reason) => (None, reason),
         };
-        Self {
-            file_id: row.id,
-            file_key: row.file_key.clone(),
-            organization_id: row.organization_id.clone(),
-            uploaded_by: row.uploaded_by.clone(),
-            original_filename: row.original_filename.clone(),
-            filename_words: filename_words(&row.original_filename),
-            content_type: essence,
-            size: row.size,
-            created_at: row.created_at,
-            content,
-            extraction,
-        }
+        Self { file, content, extraction }
+    }
+}
+
+/// The fields of the index mapping, taken from the record: `content_type` as its essence, and
+/// `filename_words` (the file name split into words at punctuation, `Q3_report-final.pdf` → `Q3
+/// report final pdf`: analyzers keep `report.pdf` as one token, so the name alone would not
+/// match `report`).
+impl Serialize for SearchDocument {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let file = &self.file;
+        let mut out = serializer.serialize_struct("SearchDocument", 11)?;
+        out.serialize_field("file_id", &file.id)?;
+        out.serialize_field("file_key", &file.file_key)?;
+        out.serialize_field("organization_id", &file.organization_id)?;
+        out.serialize_field("uploaded_by", &file.uploaded_by)?;
+        out.serialize_field("original_filename", &file.original_filename)?;
+        out.serialize_field("filename_words", &filename_words(file.original_filename.as_str()))?;
+        out.serialize_field("content_type", file.content_type.essence())?;
+        out.serialize_field("size", &file.size)?;
+        out.serialize_field("created_at", &file.created_at)?;
+        out.serialize_field("content", &self.content)?;
+        out.serialize_field("extraction", &self.extraction)?;
+        out.end()
     }
 }
 
@@ -80,8 +76,8 @@ pub fn filename_words(name: &str) -> String {
 
 /// The document id of a storage key: hex SHA-256, 64 bytes for any key (Elasticsearch ids are
 /// limited to 512 bytes; keys may be 1024), and derivable from a removal event alone.
-pub fn document_id(file_key: &str) -> String {
-    hex::encode(Sha256::digest(file_key.as_bytes()))
+pub fn document_id(file_key: &FileKey) -> String {
+    hex::encode(Sha256::digest(file_key.as_str().as_bytes()))
 }
 
 /// A document to write at a version.
@@ -97,7 +93,7 @@ pub struct Upsert {
 #[derive(Debug, Clone)]
 pub struct Removal {
     /// The storage key whose document goes.
-    pub file_key: String,
+    pub file_key: FileKey,
     /// The external version of the removal.
     pub version: i64,
 }
@@ -148,16 +144,9 @@ pub enum SearchError {
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// A search index: versioned writes and organization-scoped queries.
+/// The query side of search: organization-scoped pages of matching files.
 #[async_trait]
-pub trait SearchIndex: Send + Sync + std::fmt::Debug {
-    /// Writes documents and removes others in one round trip where the backend can. Writes
-    /// older than the applied version are ignored; repeating a call changes nothing.
-    ///
-    /// # Errors
-    /// `Unavailable` (retry later) or `Backend`.
-    async fn write(&self, upserts: &[Upsert], removals: &[Removal]) -> Result<(), SearchError>;
-
+pub trait SearchFiles: Send + Sync + std::fmt::Debug {
     /// One page of the organization's matching files.
     ///
     /// # Errors
@@ -165,15 +154,51 @@ pub trait SearchIndex: Send + Sync + std::fmt::Debug {
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, SearchError>;
 }
 
-/// Elasticsearch when `ELASTICSEARCH_URL` is set, PostgreSQL otherwise.
+/// The write side of search: versioned documents.
+#[async_trait]
+pub trait IndexDocuments: Send + Sync + std::fmt::Debug {
+    /// Writes documents and removes others in one round trip where the backend can. Writes
+    /// older than the applied version are ignored; repeating a call changes nothing.
+    ///
+    /// # Errors
+    /// `Unavailable` (retry later) or `Backend`.
+    async fn write(&self, upserts: &[Upsert], removals: &[Removal]) -> Result<(), SearchError>;
+}
+
+/// The configured search backend: Elasticsearch when `ELASTICSEARCH_URL` is set, PostgreSQL
+/// over `pool` otherwise.
+enum Backend {
+    Elastic(elastic::ElasticIndex),
+    Postgres(PgSearchIndex),
+}
+
+fn backend(settings: &SearchSettings, pool: Arc<DbPool>) -> Result<Backend, ConfigError> {
+    Ok(match &settings.elasticsearch_url {
+        Some(_) => Backend::Elastic(elastic::ElasticIndex::from_settings(settings)?),
+        None => Backend::Postgres(PgSearchIndex::new(pool)),
+    })
+}
+
+/// The query side of the configured search.
 ///
 /// # Errors
 /// A [`ConfigError`] naming `ELASTICSEARCH_URL` when the client cannot be built.
-pub fn build_search(settings: &SearchSettings, pool: Arc<DbPool>) -> Result<Arc<dyn SearchIndex>, ConfigError> {
-    match &settings.elasticsearch_url {
-        Some(_) => Ok(Arc::new(elastic::ElasticIndex::from_settings(settings)?)),
-        None => Ok(Arc::new(pg::PgSearchIndex::new(pool))),
-    }
+pub fn build_search(settings: &SearchSettings, pool: Arc<DbPool>) -> Result<Arc<dyn SearchFiles>, ConfigError> {
+    Ok(match backend(settings, pool)? {
+        Backend::Elastic(index) => Arc::new(index),
+        Backend::Postgres(index) => Arc::new(index),
+    })
+}
+
+/// The write side of the configured search.
+///
+/// # Errors
+/// As [`build_search`].
+pub fn build_index(settings: &SearchSettings, pool: Arc<DbPool>) -> Result<Arc<dyn IndexDocuments>, ConfigError> {
+    Ok(match backend(settings, pool)? {
+        Backend::Elastic(index) => Arc::new(index),
+        Backend::Postgres(index) => Arc::new(index),
+    })
 }
 
 #[cfg(test)]
@@ -188,9 +213,9 @@ mod tests {
 
     #[test]
     fn document_ids_are_64_bytes_for_any_key() {
-        let long = "k".repeat(1024);
-        assert_eq!(document_id(&long).len(), 64);
-        assert_eq!(document_id("uploads/a.txt"), document_id("uploads/a.txt"));
-        assert_ne!(document_id("uploads/a.txt"), document_id("uploads/b.txt"));
+        let key = |raw: &str| FileKey::parse(raw).unwrap();
+        assert_eq!(document_id(&key(&"k".repeat(1024))).len(), 64);
+        assert_eq!(document_id(&key("uploads/a.txt")), document_id(&key("uploads/a.txt")));
+        assert_ne!(document_id(&key("uploads/a.txt")), document_id(&key("uploads/b.txt")));
     }
 }

@@ -1,11 +1,8 @@
-//! The seed's `BaseStorage` as an async trait, with the types its methods take and return.
-//! [`local::LocalFileStorage`] implements it on the filesystem; [`build_storage`] picks the
-//! backend from [`Settings`].
-
-pub mod local;
-pub mod post_policy;
-pub mod presign;
-pub mod s3;
+//! The seed's `BaseStorage`, as two capabilities sized to their callers: [`SignUrls`] hands out
+//! signed upload and download URLs (no I/O), [`ObjectStore`] reads, writes and deletes objects.
+//! [`local::LocalFileStorage`] is both; on S3, [`s3::S3UrlSigner`] signs without an S3 client and
+//! [`s3::S3ObjectStore`] is the client. A function holds only what it calls, so its binary links
+//! only that. The builders below pick the backend from [`StorageSettings`].
 
 use std::collections::BTreeMap;
 use std::io;
@@ -19,9 +16,12 @@ use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use serde::Serialize;
 
-use crate::config::{ConfigError, Settings, StorageBackendKind};
+use crate::config::{ConfigError, StorageSettings};
 use crate::disposition::DispositionKind;
-use crate::keys::{Checksum, ContentType, FileKey};
+use crate::keys::{Checksum, ContentType, FileKey, OriginalFilename};
+
+pub mod local;
+pub mod s3;
 
 /// A stream of file bytes; never holds the whole file.
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
@@ -58,9 +58,9 @@ pub enum StorageError {
     /// Any other I/O failure.
     #[error("storage I/O failed")]
     Io(#[source] io::Error),
-    /// The backend cannot do this (e.g. a POST form upload on the local backend).
-    #[error("not supported by this backend: {0}")]
-    Unsupported(&'static str),
+    /// The backend takes uploads by another method (the local backend: PUT only).
+    #[error("upload method not supported: {0}")]
+    MethodNotSupported(&'static str),
     /// The backend refused or failed in a way retrying will not fix (access denied, bad
     /// configuration); logged, answered as a 500.
     #[error("storage backend error")]
@@ -85,10 +85,10 @@ pub struct PutConstraints {
 pub struct ObjectMeta {
     /// Length in bytes.
     pub size: u64,
-    /// The content type it was stored with.
+    /// The content type it was stored with, as the store reports it.
     pub content_type: Option<String>,
-    /// Base64 SHA-256 of the bytes, where the backend has it.
-    pub checksum_sha256: Option<String>,
+    /// SHA-256 of the whole object, where the backend has it.
+    pub checksum_sha256: Option<Checksum>,
 }
 
 /// The HTTP method a client uses to send the bytes.
@@ -134,14 +134,14 @@ pub struct UploadGrantRequest {
 }
 
 /// What a download URL serves.
-#[derive(Debug, Clone)]
-pub struct DownloadRequest {
+#[derive(Debug, Clone, Copy)]
+pub struct DownloadRequest<'a> {
     /// The user's file name, for `Content-Disposition`.
-    pub filename: String,
+    pub filename: &'a OriginalFilename,
     /// Attachment or inline.
     pub disposition: DispositionKind,
     /// The `Content-Type` to serve.
-    pub content_type: String,
+    pub content_type: &'a ContentType,
     /// URL lifetime.
     pub expires_in: Duration,
 }
@@ -155,15 +155,32 @@ pub struct SignedUrl {
     pub expires_at: DateTime<Utc>,
 }
 
-/// A place file bytes live. Implementations are built once per cold start and shared.
+/// Signs the URLs clients upload and download with. Signing needs no network (at most the
+/// credentials' provider), so it works while the store itself is down.
 #[async_trait]
-pub trait FileStorage: Send + Sync + std::fmt::Debug {
-    /// Which backend this is.
-    fn backend(&self) -> StorageBackendKind;
+pub trait SignUrls: Send + Sync + std::fmt::Debug {
+    /// A signed download URL. Safe to repeat: each call signs a new URL.
+    ///
+    /// # Errors
+    /// `Unavailable` when signing needs credentials that cannot be had.
+    async fn get_download_url(&self, key: &FileKey, request: &DownloadRequest<'_>) -> Result<SignedUrl, StorageError>;
 
-    /// The bucket, for backends that have one.
-    fn bucket_name(&self) -> Option<&str>;
+    /// A signed upload bound to the declared type, size and checksum, create-only.
+    ///
+    /// # Errors
+    /// `MethodNotSupported` for a method the backend does not take; `Unavailable` when signing
+    /// needs credentials that cannot be had.
+    async fn get_presigned_upload_url(
+        &self,
+        key: &FileKey,
+        request: &UploadGrantRequest,
+    ) -> Result<UploadTarget, StorageError>;
+}
 
+/// Where object bytes live: reads, create-only writes, deletes. Implementations are built once
+/// per cold start and shared.
+#[async_trait]
+pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// Stores `body` under `key` (the proxied upload of the seed), enforcing `constraints`.
     /// Nothing is left under the key when it fails. Never overwrites.
     ///
@@ -182,27 +199,17 @@ pub trait FileStorage: Send + Sync + std::fmt::Debug {
     /// `Unavailable` or `Io`.
     async fn delete_file(&self, key: &FileKey) -> Result<(), StorageError>;
 
-    /// A signed download URL.
-    ///
-    /// # Errors
-    /// `Unavailable` when signing needs credentials that cannot be had.
-    async fn get_download_url(&self, key: &FileKey, request: &DownloadRequest) -> Result<SignedUrl, StorageError>;
-
-    /// A signed upload bound to the declared type, size and checksum, create-only.
-    ///
-    /// # Errors
-    /// `Unavailable` when signing needs credentials that cannot be had.
-    async fn get_presigned_upload_url(
-        &self,
-        key: &FileKey,
-        request: &UploadGrantRequest,
-    ) -> Result<UploadTarget, StorageError>;
-
     /// The object's bytes as a stream.
     ///
     /// # Errors
     /// `NotFound`, `Unavailable`, `Io`.
     async fn get_file_stream(&self, key: &FileKey) -> Result<ByteStream, StorageError>;
+
+    /// The object's size, type and checksum, or `None` when there is no object.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Io`.
+    async fn head(&self, key: &FileKey) -> Result<Option<ObjectMeta>, StorageError>;
 
     /// Whether an object is stored under `key`.
     ///
@@ -211,36 +218,28 @@ pub trait FileStorage: Send + Sync + std::fmt::Debug {
     async fn file_exists(&self, key: &FileKey) -> Result<bool, StorageError> {
         Ok(self.head(key).await?.is_some())
     }
-
-    /// The object's size, type and checksum, or `None` when there is no object.
-    ///
-    /// # Errors
-    /// `Unavailable`, `Io`.
-    async fn head(&self, key: &FileKey) -> Result<Option<ObjectMeta>, StorageError>;
 }
 
-/// The storage backend chosen by `FILE_STORAGE_BACKEND` (the seed's `get_storage_service`).
-/// Builds clients only; nothing here waits on the network.
+/// The URL signer of the configured backend (the seed's `get_storage_service`, signing half).
+/// Builds no client and touches no network.
 ///
 /// # Errors
-/// A [`ConfigError`] when the chosen backend is not configured.
-pub async fn build_storage(settings: &Settings) -> Result<Arc<dyn FileStorage>, ConfigError> {
-    match settings.storage_backend {
-        StorageBackendKind::Local => Ok(Arc::new(local::LocalFileStorage::from_settings(settings)?)),
-        StorageBackendKind::S3 => Ok(Arc::new(s3::S3FileStorage::from_settings(settings).await?)),
+/// A [`ConfigError`] when no region can be found for S3.
+pub async fn build_signer(settings: &StorageSettings) -> Result<Arc<dyn SignUrls>, ConfigError> {
+    match settings {
+        StorageSettings::Local(local) => Ok(Arc::new(local::LocalFileStorage::new(local))),
+        StorageSettings::S3(s3) => Ok(Arc::new(s3::S3UrlSigner::new(s3).await?)),
     }
 }
 
-/// As [`build_storage`], for the functions that only hand out URLs (initiate-upload,
-/// download-url, get-file): on S3, an [`s3::S3UrlSigner`] with no S3 client, so that the
-/// function's binary leaves the S3 operations out. Object operations answer
-/// [`StorageError::Unsupported`].
+/// The object store of the configured backend. Builds clients only; nothing here waits on the
+/// network.
 ///
 /// # Errors
-/// A [`ConfigError`] when the chosen backend is not configured.
-pub async fn build_signing_storage(settings: &Settings) -> Result<Arc<dyn FileStorage>, ConfigError> {
-    match settings.storage_backend {
-        StorageBackendKind::Local => Ok(Arc::new(local::LocalFileStorage::from_settings(settings)?)),
-        StorageBackendKind::S3 => Ok(Arc::new(s3::S3UrlSigner::from_settings(settings).await?)),
+/// A [`ConfigError`] when no region can be found for S3.
+pub async fn build_objects(settings: &StorageSettings) -> Result<Arc<dyn ObjectStore>, ConfigError> {
+    match settings {
+        StorageSettings::Local(local) => Ok(Arc::new(local::LocalFileStorage::new(local))),
+        StorageSettings::S3(s3) => Ok(Arc::new(s3::S3ObjectStore::new(s3).await?)),
     }
 }

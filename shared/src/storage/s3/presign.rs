@@ -22,32 +22,22 @@
 //! The tests compare its output with the SDK's for many combinations of addressing style,
 //! endpoint, credentials, headers and times.
 
-use std::borrow::Cow;
 use std::fmt;
-use std::fmt::Write as _;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_sdk_s3::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
-use aws_smithy_types::Document;
-use chrono::{DateTime, Datelike, Timelike, Utc};
 use futures_util::FutureExt as _;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::utf8_percent_encode;
 use sha2::{Digest, Sha256};
+
+use super::sigv4::{
+    canonical_request, check, encode_query, push_query, signing_region, Timestamp, ALGORITHM, PATH_ENCODE, SERVICE,
+};
 
 /// The longest lifetime SigV4 accepts for a presigned URL: seven days.
 pub const MAX_EXPIRES_IN: Duration = Duration::from_secs(7 * 24 * 60 * 60);
-
-/// What SigV4 percent-encodes in query names and values: everything but `A-Z a-z 0-9 - . _ ~`
-/// (non-ASCII as UTF-8 bytes).
-const QUERY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
-/// What SigV4 percent-encodes in an S3 object key in the path: the same, but `/` stays.
-const PATH_ENCODE: &AsciiSet = &QUERY_ENCODE.remove(b'/');
-
-const ALGORITHM: &str = "AWS4-HMAC-SHA256";
-const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
-const SERVICE: &str = "s3";
 
 /// Why a URL cannot be presigned, or a [`Presigner`] cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -280,19 +270,8 @@ impl Presigner {
         start: SystemTime,
         expires_in: Duration,
     ) -> Result<PresignedRequest, PresignError> {
-        if key.is_empty() {
-            return Err(PresignError::EmptyKey);
-        }
-        if expires_in > MAX_EXPIRES_IN {
-            return Err(PresignError::ExpiresTooLong);
-        }
-        for (name, value) in &headers {
-            if !value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) {
-                return Err(PresignError::InvalidHeaderValue(name));
-            }
-        }
+        check(key, &headers, expires_in)?;
         let time = Timestamp::of(start)?;
-
         let path = format!("{}/{}", self.base_path, utf8_percent_encode(key, PATH_ENCODE));
         let credential =
             format!("{}/{}/{}/{SERVICE}/aws4_request", credentials.access_key_id(), time.date, self.region);
@@ -317,33 +296,7 @@ impl Presigner {
         let encoded: Vec<(String, String)> =
             query.iter().map(|(name, value)| (encode_query(name), encode_query(value))).collect::<Vec<_>>();
 
-        let mut canonical_query: Vec<&(String, String)> = encoded.iter().collect();
-        canonical_query.sort_unstable();
-        let mut creq = String::with_capacity(512);
-        creq.push_str(method);
-        creq.push('\n');
-        creq.push_str(&path);
-        creq.push('\n');
-        for (i, (name, value)) in canonical_query.iter().enumerate() {
-            if i > 0 {
-                creq.push('&');
-            }
-            creq.push_str(name);
-            creq.push('=');
-            creq.push_str(value);
-        }
-        creq.push('\n');
-        for (name, value) in &signed {
-            creq.push_str(name);
-            creq.push(':');
-            creq.push_str(&trim_all(value));
-            creq.push('\n');
-        }
-        creq.push('\n');
-        creq.push_str(&signed_names);
-        creq.push('\n');
-        creq.push_str(UNSIGNED_PAYLOAD);
-
+        let creq = canonical_request(method, &path, &encoded, &signed, &signed_names);
         let string_to_sign = format!(
             "{ALGORITHM}\n{}\n{}/{}/{SERVICE}/aws4_request\n{}",
             time.date_time,
@@ -355,26 +308,10 @@ impl Presigner {
             self.signing_key(credentials, start, &time.date),
             string_to_sign.as_bytes(),
         );
-
         let mut url = String::with_capacity(self.origin.len() + creq.len() + 128);
         url.push_str(&self.origin);
         url.push_str(&path);
-        let signature_at = operation.len() + 5;
-        let mut separator = '?';
-        let mut push = |url: &mut String, name: &str, value: &str| {
-            url.push(separator);
-            separator = '&';
-            url.push_str(name);
-            url.push('=');
-            url.push_str(value);
-        };
-        for (name, value) in &encoded[..signature_at] {
-            push(&mut url, name, value);
-        }
-        push(&mut url, "X-Amz-Signature", &signature);
-        for (name, value) in &encoded[signature_at..] {
-            push(&mut url, name, value);
-        }
+        push_query(&mut url, &encoded, operation.len() + 5, &signature);
         Ok(PresignedRequest { url, headers })
     }
 
@@ -404,67 +341,9 @@ impl Presigner {
     }
 }
 
-/// The signing region the resolved endpoint asks for, if it names one; an error when its first
-/// auth scheme is not SigV4.
-fn signing_region(auth_schemes: Option<&Document>) -> Result<Option<&str>, PresignError> {
-    let Some(Document::Array(schemes)) = auth_schemes else { return Ok(None) };
-    let Some(Document::Object(scheme)) = schemes.first() else { return Ok(None) };
-    match scheme.get("name") {
-        Some(Document::String(name)) if name == "sigv4" => {}
-        Some(Document::String(name)) => return Err(PresignError::UnsupportedAuthScheme(name.clone())),
-        _ => return Ok(None),
-    }
-    Ok(match scheme.get("signingRegion") {
-        Some(Document::String(region)) => Some(region.as_str()),
-        _ => None,
-    })
-}
-
-/// The signing time as SigV4 writes it.
-struct Timestamp {
-    /// `YYYYMMDD`.
-    date: String,
-    /// `YYYYMMDDTHHMMSSZ`.
-    date_time: String,
-}
-
-impl Timestamp {
-    fn of(time: SystemTime) -> Result<Self, PresignError> {
-        time.duration_since(SystemTime::UNIX_EPOCH).map_err(|_| PresignError::TimeBeforeEpoch)?;
-        let utc: DateTime<Utc> = time.into();
-        let mut date = String::with_capacity(8);
-        let _ = write!(date, "{:04}{:02}{:02}", utc.year(), utc.month(), utc.day());
-        let mut date_time = String::with_capacity(16);
-        let _ = write!(date_time, "{date}T{:02}{:02}{:02}Z", utc.hour(), utc.minute(), utc.second());
-        Ok(Self { date, date_time })
-    }
-}
-
-fn encode_query(value: &str) -> String {
-    utf8_percent_encode(value, QUERY_ENCODE).to_string()
-}
-
-/// A header value as SigV4 canonicalizes it: spaces trimmed at both ends and runs of spaces
-/// collapsed to one (other whitespace is kept, as S3 keeps it).
-fn trim_all(value: &str) -> Cow<'_, str> {
-    let value = value.trim_matches(' ');
-    if !value.contains("  ") {
-        return Cow::Borrowed(value);
-    }
-    let mut out = String::with_capacity(value.len());
-    let mut previous_space = false;
-    for c in value.chars() {
-        if c == ' ' && previous_space {
-            continue;
-        }
-        previous_space = c == ' ';
-        out.push(c);
-    }
-    Cow::Owned(out)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::sigv4::trim_all;
     use super::*;
     use aws_credential_types::provider::SharedCredentialsProvider;
     use aws_sdk_s3::config::Region;

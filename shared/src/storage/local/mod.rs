@@ -9,7 +9,6 @@
 //!   `.meta/`, and none escapes the root.
 //! - URLs handed to clients are HMAC-signed [`Grant`]s served by the `local-media` function.
 
-use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -22,13 +21,16 @@ use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
 use super::{
-    ByteStream, DownloadRequest, FileStorage, ObjectMeta, PutConstraints, SignedUrl, StorageError, UploadGrantRequest,
-    UploadMethod, UploadTarget,
+    ByteStream, DownloadRequest, ObjectMeta, ObjectStore, PutConstraints, SignUrls, SignedUrl, StorageError,
+    UploadGrantRequest, UploadMethod, UploadTarget,
 };
-use crate::config::{ConfigError, Settings, StorageBackendKind};
+use crate::config::LocalStorageSettings;
 use crate::disposition::content_disposition;
 use crate::keys::{Checksum, FileKey};
-use crate::signing::{Grant, UrlSigner};
+
+pub mod url;
+
+use url::{Grant, UrlSigner};
 
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -38,22 +40,8 @@ struct SidecarMeta {
     checksum_sha256: String,
 }
 
-/// Why a request to a signed local URL is refused.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum UrlError {
-    /// The signature is missing or does not match the grant.
-    #[error("the URL signature is invalid")]
-    BadSignature,
-    /// The URL has expired.
-    #[error("the URL has expired")]
-    Expired,
-    /// The method is neither GET nor PUT.
-    #[error("the method is not allowed on a signed URL")]
-    Method,
-}
-
 /// Files under a root folder, with signed URLs served under `PUBLIC_BASE_URL` +
-/// `LOCAL_MEDIA_URL_PREFIX`.
+/// `LOCAL_MEDIA_URL_PREFIX`: both an [`ObjectStore`] and a [`SignUrls`].
 #[derive(Debug, Clone)]
 pub struct LocalFileStorage {
     root: PathBuf,
@@ -62,30 +50,23 @@ pub struct LocalFileStorage {
 }
 
 impl LocalFileStorage {
-    /// A store rooted at `root` whose URLs start with `url_base` (base URL + prefix).
-    pub fn new(root: impl Into<PathBuf>, signing_secret: &[u8], url_base: impl Into<String>) -> Self {
-        Self { root: root.into(), signer: UrlSigner::new(signing_secret), url_base: url_base.into() }
-    }
-
-    /// The store `Settings` describe.
-    ///
-    /// # Errors
-    /// A [`ConfigError`] when the local backend is not configured.
-    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let local = settings
-            .local
-            .as_ref()
-            .ok_or_else(|| ConfigError::new("LOCAL_MEDIA_ROOT", "is required when FILE_STORAGE_BACKEND=local"))?;
-        Ok(Self::new(
-            &local.media_root,
-            local.signing_secret.expose().as_bytes(),
-            format!("{}{}", settings.public_base_url, local.url_prefix),
-        ))
+    /// The store the local settings describe. Touches nothing on disk.
+    pub fn new(settings: &LocalStorageSettings) -> Self {
+        Self {
+            root: settings.media_root.clone(),
+            signer: UrlSigner::new(settings.signing_secret.expose().as_bytes()),
+            url_base: settings.url_base(),
+        }
     }
 
     /// The root folder.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The signer of this store's URLs (the `local-media` function checks requests with it).
+    pub fn url_signer(&self) -> &UrlSigner {
+        &self.signer
     }
 
     fn data_path(&self, key: &FileKey) -> PathBuf {
@@ -94,56 +75,6 @@ impl LocalFileStorage {
 
     fn meta_path(&self, key: &FileKey) -> PathBuf {
         self.root.join(".meta").join(format!("{}.json", key.as_str()))
-    }
-
-    fn signed_url(&self, grant: &Grant) -> String {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        for (name, value) in grant.query_pairs() {
-            query.append_pair(name, &value);
-        }
-        query.append_pair("signature", &self.signer.sign(grant));
-        format!("{}/{}?{}", self.url_base, encode_key_path(grant.key()), query.finish())
-    }
-
-    /// Checks a request to a signed URL: the query must carry a grant for this `method` and
-    /// `key` with a valid signature, not expired at `now`. Returns the grant, whose terms the
-    /// caller then enforces on the request.
-    ///
-    /// # Errors
-    /// [`UrlError`] for a wrong method, a bad or missing signature, or an expired URL.
-    pub fn authorize(
-        &self,
-        method: &str,
-        key: &FileKey,
-        query: &HashMap<String, String>,
-        now: DateTime<Utc>,
-    ) -> Result<Grant, UrlError> {
-        let get = |name: &str| query.get(name).cloned();
-        let expires: i64 = get("expires").and_then(|e| e.parse().ok()).ok_or(UrlError::BadSignature)?;
-        let grant = match method {
-            "PUT" => Grant::Put {
-                key: key.clone(),
-                expires,
-                size: get("size").and_then(|s| s.parse().ok()).ok_or(UrlError::BadSignature)?,
-                content_type: get("content_type").ok_or(UrlError::BadSignature)?,
-                checksum_sha256: get("checksum_sha256"),
-            },
-            "GET" | "HEAD" => Grant::Get {
-                key: key.clone(),
-                expires,
-                disposition: get("disposition").ok_or(UrlError::BadSignature)?,
-                content_type: get("content_type").ok_or(UrlError::BadSignature)?,
-            },
-            _ => return Err(UrlError::Method),
-        };
-        let signature = get("signature").ok_or(UrlError::BadSignature)?;
-        if !self.signer.verify(&grant, &signature) {
-            return Err(UrlError::BadSignature);
-        }
-        if now.timestamp() > expires {
-            return Err(UrlError::Expired);
-        }
-        Ok(grant)
     }
 
     async fn read_meta(&self, key: &FileKey) -> Result<Option<SidecarMeta>, StorageError> {
@@ -207,15 +138,52 @@ async fn ensure_parent(path: &Path) -> Result<(), StorageError> {
 }
 
 #[async_trait]
-impl FileStorage for LocalFileStorage {
-    fn backend(&self) -> StorageBackendKind {
-        StorageBackendKind::Local
+impl SignUrls for LocalFileStorage {
+    async fn get_download_url(&self, key: &FileKey, request: &DownloadRequest<'_>) -> Result<SignedUrl, StorageError> {
+        let expires_at = expiry(request.expires_in);
+        let grant = Grant::Get {
+            key: key.clone(),
+            expires: expires_at.timestamp(),
+            disposition: content_disposition(request.disposition, request.filename.as_str()),
+            content_type: request.content_type.as_str().to_owned(),
+        };
+        Ok(SignedUrl { url: self.signer.signed_url(&self.url_base, &grant), expires_at })
     }
 
-    fn bucket_name(&self) -> Option<&str> {
-        None
+    async fn get_presigned_upload_url(
+        &self,
+        key: &FileKey,
+        request: &UploadGrantRequest,
+    ) -> Result<UploadTarget, StorageError> {
+        if request.method != UploadMethod::Put {
+            return Err(StorageError::MethodNotSupported("the local backend takes uploads by PUT only"));
+        }
+        let expires_at = expiry(request.expires_in);
+        let checksum = request.checksum_sha256.map(|c| c.to_base64());
+        let grant = Grant::Put {
+            key: key.clone(),
+            expires: expires_at.timestamp(),
+            size: request.size,
+            content_type: request.content_type.as_str().to_owned(),
+            checksum_sha256: checksum.clone(),
+        };
+        let mut headers = std::collections::BTreeMap::new();
+        headers.insert("Content-Type".to_owned(), request.content_type.as_str().to_owned());
+        if let Some(c) = checksum {
+            headers.insert("x-amz-checksum-sha256".to_owned(), c);
+        }
+        Ok(UploadTarget {
+            method: UploadMethod::Put,
+            url: self.signer.signed_url(&self.url_base, &grant),
+            headers,
+            fields: std::collections::BTreeMap::new(),
+            expires_at,
+        })
     }
+}
 
+#[async_trait]
+impl ObjectStore for LocalFileStorage {
     #[tracing::instrument(skip(self, body, constraints), fields(key = %key))]
     async fn save_proxied_file(
         &self,
@@ -258,7 +226,7 @@ impl FileStorage for LocalFileStorage {
             let _ = tokio::fs::remove_file(&data_path).await;
             return Err(e);
         }
-        Ok(ObjectMeta { size, content_type: Some(meta.content_type), checksum_sha256: Some(meta.checksum_sha256) })
+        Ok(ObjectMeta { size, content_type: Some(meta.content_type), checksum_sha256: Some(checksum) })
     }
 
     #[tracing::instrument(skip(self), fields(key = %key))]
@@ -271,48 +239,6 @@ impl FileStorage for LocalFileStorage {
             }
         }
         Ok(())
-    }
-
-    async fn get_download_url(&self, key: &FileKey, request: &DownloadRequest) -> Result<SignedUrl, StorageError> {
-        let expires_at = expiry(request.expires_in);
-        let grant = Grant::Get {
-            key: key.clone(),
-            expires: expires_at.timestamp(),
-            disposition: content_disposition(request.disposition, &request.filename),
-            content_type: request.content_type.clone(),
-        };
-        Ok(SignedUrl { url: self.signed_url(&grant), expires_at })
-    }
-
-    async fn get_presigned_upload_url(
-        &self,
-        key: &FileKey,
-        request: &UploadGrantRequest,
-    ) -> Result<UploadTarget, StorageError> {
-        if request.method != UploadMethod::Put {
-            return Err(StorageError::Unsupported("the local backend takes uploads by PUT only"));
-        }
-        let expires_at = expiry(request.expires_in);
-        let checksum = request.checksum_sha256.map(|c| c.to_base64());
-        let grant = Grant::Put {
-            key: key.clone(),
-            expires: expires_at.timestamp(),
-            size: request.size,
-            content_type: request.content_type.as_str().to_owned(),
-            checksum_sha256: checksum.clone(),
-        };
-        let mut headers = std::collections::BTreeMap::new();
-        headers.insert("Content-Type".to_owned(), request.content_type.as_str().to_owned());
-        if let Some(c) = checksum {
-            headers.insert("x-amz-checksum-sha256".to_owned(), c);
-        }
-        Ok(UploadTarget {
-            method: UploadMethod::Put,
-            url: self.signed_url(&grant),
-            headers,
-            fields: std::collections::BTreeMap::new(),
-            expires_at,
-        })
     }
 
     async fn get_file_stream(&self, key: &FileKey) -> Result<ByteStream, StorageError> {
@@ -335,37 +261,14 @@ impl FileStorage for LocalFileStorage {
             Ok(m) if m.is_file() => Ok(Some(ObjectMeta {
                 size: m.len(),
                 content_type: Some(meta.content_type),
-                checksum_sha256: Some(meta.checksum_sha256),
+                // A sidecar is written by this store only; one that does not parse is no checksum.
+                checksum_sha256: Checksum::parse_base64(&meta.checksum_sha256).ok(),
             })),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StorageError::Io(e)),
         }
     }
-}
-
-/// Characters left as they are in a URL path segment (RFC 3986 unreserved).
-const PATH_SEGMENT: &percent_encoding::AsciiSet =
-    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
-
-/// The key as a URL path: each segment percent-encoded, `/` kept.
-pub fn encode_key_path(key: &FileKey) -> String {
-    key.as_str()
-        .split('/')
-        .map(|segment| percent_encoding::utf8_percent_encode(segment, PATH_SEGMENT).to_string())
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// The key a URL path names (the inverse of [`encode_key_path`]).
-///
-/// # Errors
-/// [`crate::keys::InvalidInput`] when the path does not decode to a valid key.
-pub fn decode_key_path(path: &str) -> Result<FileKey, crate::keys::InvalidInput> {
-    let decoded = percent_encoding::percent_decode_str(path)
-        .decode_utf8()
-        .map_err(|_| crate::keys::InvalidInput("the key is not UTF-8".to_owned()))?;
-    FileKey::parse(&decoded)
 }
 
 fn expiry(expires_in: std::time::Duration) -> DateTime<Utc> {

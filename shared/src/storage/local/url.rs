@@ -1,13 +1,18 @@
-//! HMAC-SHA256 signed, expiring URLs for the local backend, so that local development behaves
-//! like S3 pre-signed URLs: each URL is bound to its method, key, expiry and, for uploads, the
-//! declared size, content type and checksum; for downloads, the disposition and type served.
+//! The local backend's signed-URL protocol, in one place: HMAC-SHA256 signed, expiring URLs,
+//! so that local development behaves like S3 pre-signed URLs. Each URL is bound to its method,
+//! key, expiry and, for uploads, the declared size, content type and checksum; for downloads,
+//! the disposition and type served. [`super::LocalFileStorage`] signs them; the `local-media`
+//! function checks them ([`UrlSigner::authorize`]) and serves the object.
+
+use std::collections::HashMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::keys::FileKey;
+use crate::keys::{FileKey, InvalidInput};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -93,6 +98,20 @@ impl Grant {
     }
 }
 
+/// Why a request to a signed local URL is refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UrlError {
+    /// The signature is missing or does not match the grant.
+    #[error("the URL signature is invalid")]
+    BadSignature,
+    /// The URL has expired.
+    #[error("the URL has expired")]
+    Expired,
+    /// The method is neither GET nor PUT.
+    #[error("the method is not allowed on a signed URL")]
+    Method,
+}
+
 /// Signs and verifies [`Grant`]s with one secret, built once per cold start.
 #[derive(Clone)]
 pub struct UrlSigner {
@@ -120,6 +139,57 @@ impl UrlSigner {
         URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 
+    /// The URL under `url_base` that carries `grant` and its signature.
+    pub fn signed_url(&self, url_base: &str, grant: &Grant) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in grant.query_pairs() {
+            query.append_pair(name, &value);
+        }
+        query.append_pair("signature", &self.sign(grant));
+        format!("{url_base}/{}?{}", encode_key_path(grant.key()), query.finish())
+    }
+
+    /// Checks a request to a signed URL: the query must carry a grant for this `method` and
+    /// `key` with a valid signature, not expired at `now`. Returns the grant, whose terms the
+    /// caller then enforces on the request.
+    ///
+    /// # Errors
+    /// [`UrlError`] for a wrong method, a bad or missing signature, or an expired URL.
+    pub fn authorize(
+        &self,
+        method: &str,
+        key: &FileKey,
+        query: &HashMap<String, String>,
+        now: DateTime<Utc>,
+    ) -> Result<Grant, UrlError> {
+        let get = |name: &str| query.get(name).cloned();
+        let expires: i64 = get("expires").and_then(|e| e.parse().ok()).ok_or(UrlError::BadSignature)?;
+        let grant = match method {
+            "PUT" => Grant::Put {
+                key: key.clone(),
+                expires,
+                size: get("size").and_then(|s| s.parse().ok()).ok_or(UrlError::BadSignature)?,
+                content_type: get("content_type").ok_or(UrlError::BadSignature)?,
+                checksum_sha256: get("checksum_sha256"),
+            },
+            "GET" | "HEAD" => Grant::Get {
+                key: key.clone(),
+                expires,
+                disposition: get("disposition").ok_or(UrlError::BadSignature)?,
+                content_type: get("content_type").ok_or(UrlError::BadSignature)?,
+            },
+            _ => return Err(UrlError::Method),
+        };
+        let signature = get("signature").ok_or(UrlError::BadSignature)?;
+        if !self.verify(&grant, &signature) {
+            return Err(UrlError::BadSignature);
+        }
+        if now.timestamp() > expires {
+            return Err(UrlError::Expired);
+        }
+        Ok(grant)
+    }
+
     /// Whether `signature` is this signer's for `grant`, compared in constant time.
     pub fn verify(&self, grant: &Grant, signature: &str) -> bool {
         let Ok(raw) = URL_SAFE_NO_PAD.decode(signature) else {
@@ -129,6 +199,30 @@ impl UrlSigner {
         mac.update(grant.canonical().as_bytes());
         mac.verify_slice(&raw).is_ok()
     }
+}
+
+/// Characters left as they are in a URL path segment (RFC 3986 unreserved).
+const PATH_SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// The key as a URL path: each segment percent-encoded, `/` kept.
+pub fn encode_key_path(key: &FileKey) -> String {
+    key.as_str()
+        .split('/')
+        .map(|segment| percent_encoding::utf8_percent_encode(segment, PATH_SEGMENT).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The key a URL path names (the inverse of [`encode_key_path`]).
+///
+/// # Errors
+/// [`InvalidInput`] when the path does not decode to a valid key.
+pub fn decode_key_path(path: &str) -> Result<FileKey, InvalidInput> {
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .map_err(|_| InvalidInput("the key is not UTF-8".to_owned()))?;
+    FileKey::parse(&decoded)
 }
 
 #[cfg(test)]

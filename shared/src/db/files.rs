@@ -1,0 +1,208 @@
+//! [`FileRepository`] on PostgreSQL: file records to rows and back. The only place a
+//! [`FileRecord`] becomes columns.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::pool::{classify, DbPool};
+use super::{ConfirmOutcome, FileRepository, RepositoryError};
+use crate::config::StorageBackendKind;
+use crate::file::{FileRecord, FileStatus, OwnerEntity};
+use crate::keys::{Checksum, ContentType, FileKey, OriginalFilename};
+
+/// The columns of a file record, in the order [`record_of`] reads them (prefixed with a table
+/// alias when given).
+macro_rules! columns {
+    () => {
+        "id, file_key, original_filename, content_type, size, checksum_sha256, status, storage_backend, \
+         bucket_name, uploaded_by, organization_id, owner_entity_type, owner_entity_id, created_at, updated_at, \
+         confirmed_at"
+    };
+    (f) => {
+        "f.id, f.file_key, f.original_filename, f.content_type, f.size, f.checksum_sha256, f.status, \
+         f.storage_backend, f.bucket_name, f.uploaded_by, f.organization_id, f.owner_entity_type, \
+         f.owner_entity_id, f.created_at, f.updated_at, f.confirmed_at"
+    };
+}
+pub(super) use columns;
+
+const INSERT: &str = "INSERT INTO stored_files (id, file_key, original_filename, content_type, size, \
+     checksum_sha256, status, storage_backend, bucket_name, uploaded_by, organization_id, owner_entity_type, \
+     owner_entity_id, created_at, updated_at, confirmed_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+const BY_ID: &str = concat!("SELECT ", columns!(), " FROM stored_files WHERE id = $1 AND organization_id = $2");
+const BY_KEY: &str = concat!("SELECT ", columns!(), " FROM stored_files WHERE file_key = $1 AND organization_id = $2");
+// The row lock taken by UPDATE serialises concurrent confirms: one moves the row, the others
+// find it no longer pending and read it back.
+const MARK_AVAILABLE: &str = concat!(
+    "UPDATE stored_files SET status = 'available', size = $3, checksum_sha256 = COALESCE($4, checksum_sha256), \
+     confirmed_at = now(), updated_at = now() \
+     WHERE id = $1 AND organization_id = $2 AND status = 'pending' RETURNING ",
+    columns!()
+);
+const DELETE: &str = "DELETE FROM stored_files WHERE id = $1 AND organization_id = $2";
+const MANY: &str = concat!("SELECT ", columns!(), " FROM stored_files WHERE id = ANY($1) AND organization_id = $2");
+const LIST_AVAILABLE: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM stored_files WHERE status = 'available' AND ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
+);
+const COUNT_AVAILABLE: &str = "SELECT count(*) FROM stored_files WHERE status = 'available'";
+
+/// [`FileRepository`] on PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgFileRepository {
+    pool: Arc<DbPool>,
+}
+
+impl PgFileRepository {
+    /// A repository over `pool`.
+    pub fn new(pool: Arc<DbPool>) -> Self {
+        Self { pool }
+    }
+
+    async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, RepositoryError> {
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(sql).await.map_err(classify)?;
+        client.query(&statement, params).await.map_err(classify)
+    }
+
+    async fn query_opt(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>, RepositoryError> {
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(sql).await.map_err(classify)?;
+        client.query_opt(&statement, params).await.map_err(classify)
+    }
+
+    async fn record(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<FileRecord>, RepositoryError> {
+        self.query_opt(sql, params).await?.as_ref().map(record_of).transpose()
+    }
+}
+
+fn corrupt(column: &str, value: &str) -> RepositoryError {
+    RepositoryError::Query(format!("stored_files.{column} holds `{value}`, which this service never writes").into())
+}
+
+fn size_of(size: u64) -> Result<i64, RepositoryError> {
+    i64::try_from(size).map_err(|_| RepositoryError::Query(format!("size {size} does not fit a bigint").into()))
+}
+
+/// The record of a row read with [`columns!`] (from column `offset` on).
+pub(super) fn record_of_at(row: &Row, offset: usize) -> Result<FileRecord, RepositoryError> {
+    let text = |i: usize| -> String { row.get(offset + i) };
+    let key = text(1);
+    let content_type = text(3);
+    let status = text(6);
+    let backend = text(7);
+    let checksum: Option<String> = row.get(offset + 5);
+    let size: i64 = row.get(offset + 4);
+    let owner = match (row.get::<_, Option<String>>(offset + 11), row.get::<_, Option<String>>(offset + 12)) {
+        (Some(entity_type), Some(id)) => Some(OwnerEntity { entity_type, id }),
+        _ => None,
+    };
+    Ok(FileRecord {
+        id: row.get(offset),
+        file_key: FileKey::parse(&key).map_err(|_| corrupt("file_key", &key))?,
+        original_filename: OriginalFilename::from_stored(text(2)),
+        content_type: ContentType::parse(&content_type).map_err(|_| corrupt("content_type", &content_type))?,
+        size: u64::try_from(size).map_err(|_| corrupt("size", &size.to_string()))?,
+        checksum_sha256: checksum
+            .map(|c| Checksum::parse_base64(&c).map_err(|_| corrupt("checksum_sha256", &c)))
+            .transpose()?,
+        status: FileStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        storage_backend: StorageBackendKind::parse(&backend).ok_or_else(|| corrupt("storage_backend", &backend))?,
+        bucket_name: row.get(offset + 8),
+        uploaded_by: text(9),
+        organization_id: text(10),
+        owner,
+        created_at: row.get(offset + 13),
+        updated_at: row.get(offset + 14),
+        confirmed_at: row.get(offset + 15),
+    })
+}
+
+fn record_of(row: &Row) -> Result<FileRecord, RepositoryError> {
+    record_of_at(row, 0)
+}
+
+#[async_trait]
+impl FileRepository for PgFileRepository {
+    #[tracing::instrument(skip_all, fields(file_id = %file.id))]
+    async fn insert(&self, file: &FileRecord) -> Result<(), RepositoryError> {
+        let checksum = file.checksum_sha256.map(|c| c.to_base64());
+        let owner = file.owner.as_ref();
+        self.query(
+            INSERT,
+            &[
+                &file.id,
+                &file.file_key.as_str(),
+                &file.original_filename.as_str(),
+                &file.content_type.as_str(),
+                &size_of(file.size)?,
+                &checksum,
+                &file.status.as_str(),
+                &file.storage_backend.as_str(),
+                &file.bucket_name,
+                &file.uploaded_by,
+                &file.organization_id,
+                &owner.map(|o| o.entity_type.as_str()),
+                &owner.map(|o| o.id.as_str()),
+                &file.created_at,
+                &file.updated_at,
+                &file.confirmed_at,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn find_by_id(&self, org_id: &str, id: Uuid) -> Result<Option<FileRecord>, RepositoryError> {
+        self.record(BY_ID, &[&id, &org_id]).await
+    }
+
+    #[tracing::instrument(skip(self), fields(key = %key))]
+    async fn find_by_key(&self, org_id: &str, key: &FileKey) -> Result<Option<FileRecord>, RepositoryError> {
+        self.record(BY_KEY, &[&key.as_str(), &org_id]).await
+    }
+
+    #[tracing::instrument(skip(self, checksum))]
+    async fn mark_available(
+        &self,
+        org_id: &str,
+        id: Uuid,
+        size: u64,
+        checksum: Option<&Checksum>,
+    ) -> Result<Option<ConfirmOutcome>, RepositoryError> {
+        let checksum = checksum.map(Checksum::to_base64);
+        if let Some(file) = self.record(MARK_AVAILABLE, &[&id, &org_id, &size_of(size)?, &checksum]).await? {
+            return Ok(Some(ConfirmOutcome::Confirmed(file)));
+        }
+        Ok(self.record(BY_ID, &[&id, &org_id]).await?.map(ConfirmOutcome::AlreadyAvailable))
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn delete(&self, org_id: &str, id: Uuid) -> Result<bool, RepositoryError> {
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(DELETE).await.map_err(classify)?;
+        Ok(client.execute(&statement, &[&id, &org_id]).await.map_err(classify)? > 0)
+    }
+
+    #[tracing::instrument(skip(self, ids), fields(ids = ids.len()))]
+    async fn find_many(&self, org_id: &str, ids: &[Uuid]) -> Result<Vec<FileRecord>, RepositoryError> {
+        self.query(MANY, &[&ids, &org_id]).await?.iter().map(record_of).collect()
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn list_available(&self, after: Option<Uuid>, limit: i64) -> Result<Vec<FileRecord>, RepositoryError> {
+        self.query(LIST_AVAILABLE, &[&after, &limit]).await?.iter().map(record_of).collect()
+    }
+
+    async fn count_available(&self) -> Result<i64, RepositoryError> {
+        let row = self.query_opt(COUNT_AVAILABLE, &[]).await?;
+        Ok(row.map(|r| r.get(0)).unwrap_or(0))
+    }
+}

@@ -1,0 +1,182 @@
+//! The PostgreSQL fallback of both search ports, used when `ELASTICSEARCH_URL` is not set: the
+//! extracted text lives in `file_search_text` (a row there is "the document"), and queries
+//! match every word against the file name and the text, case-insensitively.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::pool::DbPool;
+use super::RepositoryError;
+use crate::search::{IndexDocuments, Removal, SearchError, SearchFiles, SearchHit, SearchPage, SearchQuery, Upsert};
+
+// One statement: documents written where newer, removals applied where newer. Each key appears
+// once (see `newest_per_key`): one statement must not change a row twice.
+const WRITE: &str = "WITH up AS ( \
+         INSERT INTO file_search_text (file_id, content, version) \
+         SELECT u.id, u.content, u.version FROM unnest($1::uuid[], $2::text[], $3::bigint[]) AS u(id, content, version) \
+         WHERE EXISTS (SELECT 1 FROM stored_files WHERE id = u.id) \
+         ON CONFLICT (file_id) DO UPDATE SET content = EXCLUDED.content, version = EXCLUDED.version, \
+           updated_at = now() \
+         WHERE file_search_text.version < EXCLUDED.version \
+         RETURNING 1), \
+     gone AS ( \
+         DELETE FROM file_search_text t USING stored_files f, unnest($4::text[], $5::bigint[]) AS r(file_key, version) \
+         WHERE t.file_id = f.id AND f.file_key = r.file_key AND t.version < r.version \
+         RETURNING 1) \
+     SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM gone)";
+
+const SEARCH: &str = "SELECT f.id, f.original_filename, t.content, count(*) OVER () AS total \
+     FROM stored_files f JOIN file_search_text t ON t.file_id = f.id \
+     WHERE f.organization_id = $1 AND f.status = 'available' \
+       AND ($2::text IS NULL OR lower(trim(split_part(f.content_type, ';', 1))) = $2) \
+       AND ($3::text IS NULL OR f.uploaded_by = $3) \
+       AND NOT EXISTS (SELECT 1 FROM unnest($4::text[]) AS w(p) \
+                       WHERE NOT (f.original_filename ILIKE w.p OR t.content ILIKE w.p)) \
+     ORDER BY f.created_at DESC, f.id \
+     LIMIT $5 OFFSET $6";
+
+/// Both search ports on PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgSearchIndex {
+    pool: Arc<DbPool>,
+}
+
+impl PgSearchIndex {
+    /// The fallback over `pool`.
+    pub fn new(pool: Arc<DbPool>) -> Self {
+        Self { pool }
+    }
+}
+
+fn from_repo(e: RepositoryError) -> SearchError {
+    match e {
+        RepositoryError::Unavailable(e) => SearchError::Unavailable(e),
+        other => SearchError::Backend(Box::new(other)),
+    }
+}
+
+fn from_pg(e: tokio_postgres::Error) -> SearchError {
+    if e.code().is_none() {
+        SearchError::Unavailable(Box::new(e))
+    } else {
+        SearchError::Backend(Box::new(e))
+    }
+}
+
+/// `%word%` with LIKE's wildcards escaped.
+fn like_pattern(word: &str) -> String {
+    let escaped = word.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// `…text around <em>word</em> in context…` for the first word found, if any.
+fn snippet(text: &str, words: &[String]) -> Option<String> {
+    let lower = text.to_lowercase();
+    if lower.len() != text.len() {
+        return None; // case folding moved byte offsets; no reliable fragment
+    }
+    let (at, word) = words.iter().filter_map(|w| lower.find(&w.to_lowercase()).map(|at| (at, w))).min()?;
+    let end = at + word.len();
+    let boundary = |mut i: usize| {
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let start = boundary(at.saturating_sub(60));
+    let stop = boundary((end + 60).min(text.len()));
+    Some(format!("{}<em>{}</em>{}", &text[start..at], &text[at..end], &text[end..stop]))
+}
+
+/// Of each key's upserts and removals, the newest only: applied one after the other they would
+/// leave the same state, since every write carries its version.
+fn newest_per_key<'a>(upserts: &'a [Upsert], removals: &'a [Removal]) -> (Vec<&'a Upsert>, Vec<&'a Removal>) {
+    let mut newest: HashMap<&str, (i64, Result<&Upsert, &Removal>)> = HashMap::new();
+    let ops = upserts
+        .iter()
+        .map(|u| (u.document.file.file_key.as_str(), u.version, Ok(u)))
+        .chain(removals.iter().map(|r| (r.file_key.as_str(), r.version, Err(r))));
+    for (key, version, op) in ops {
+        let slot = newest.entry(key).or_insert((version, op));
+        if version > slot.0 {
+            *slot = (version, op);
+        }
+    }
+    let (mut up, mut gone) = (Vec::new(), Vec::new());
+    for (_, op) in newest.into_values() {
+        match op {
+            Ok(u) => up.push(u),
+            Err(r) => gone.push(r),
+        }
+    }
+    (up, gone)
+}
+
+#[async_trait]
+impl IndexDocuments for PgSearchIndex {
+    #[tracing::instrument(skip_all, fields(upserts = upserts.len(), removals = removals.len()))]
+    async fn write(&self, upserts: &[Upsert], removals: &[Removal]) -> Result<(), SearchError> {
+        let (upserts, removals) = newest_per_key(upserts, removals);
+        let ids: Vec<Uuid> = upserts.iter().map(|u| u.document.file.id).collect();
+        let contents: Vec<&str> = upserts.iter().map(|u| u.document.content.as_deref().unwrap_or("")).collect();
+        let versions: Vec<i64> = upserts.iter().map(|u| u.version).collect();
+        let keys: Vec<&str> = removals.iter().map(|r| r.file_key.as_str()).collect();
+        let removed_versions: Vec<i64> = removals.iter().map(|r| r.version).collect();
+        let client = self.pool.get().await.map_err(from_repo)?;
+        let statement = client.prepare_cached(WRITE).await.map_err(from_pg)?;
+        client
+            .query_one(&statement, &[&ids, &contents, &versions, &keys, &removed_versions])
+            .await
+            .map_err(from_pg)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SearchFiles for PgSearchIndex {
+    #[tracing::instrument(skip_all, fields(org = %query.org_id))]
+    async fn search(&self, query: &SearchQuery) -> Result<SearchPage, SearchError> {
+        let words: Vec<String> = query.text.split_whitespace().map(str::to_owned).collect();
+        let patterns: Vec<String> = words.iter().map(|w| like_pattern(w)).collect();
+        let content_type = query.content_type.as_ref().map(|c| c.to_ascii_lowercase());
+        let client = self.pool.get().await.map_err(from_repo)?;
+        let statement = client.prepare_cached(SEARCH).await.map_err(from_pg)?;
+        let (limit, offset) = (i64::from(query.limit), i64::from(query.offset));
+        let rows = client
+            .query(&statement, &[&query.org_id, &content_type, &query.uploaded_by, &patterns, &limit, &offset])
+            .await
+            .map_err(from_pg)?;
+        let total = rows.first().map(|r| r.get::<_, i64>("total")).unwrap_or(0);
+        let hits = rows
+            .iter()
+            .map(|row| {
+                let filename: String = row.get("original_filename");
+                let content: String = row.get("content");
+                let highlights =
+                    [snippet(&filename, &words), snippet(&content, &words)].into_iter().flatten().collect();
+                SearchHit { file_id: row.get("id"), highlights }
+            })
+            .collect();
+        Ok(SearchPage { hits, total: u64::try_from(total).unwrap_or(0) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_wildcards_in_words_are_matched_literally() {
+        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+    }
+
+    #[test]
+    fn snippets_mark_the_first_match_in_context() {
+        let words = vec!["Zebra".to_owned()];
+        assert_eq!(snippet("the zebra sits", &words).as_deref(), Some("the <em>zebra</em> sits"));
+        assert_eq!(snippet("nothing here", &words), None);
+    }
+}

@@ -1,0 +1,336 @@
+//! Uploads: initiate (a pending file and a signed upload), confirm (verify the stored bytes,
+//! make the file available) and the proxied save (the seed's local flow).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Field, FileView, Mismatch, ServiceError, Views};
+use crate::auth::Caller;
+use crate::config::{UploadSettings, LAMBDA_MAX_BODY_BYTES};
+use crate::db::{ConfirmOutcome, FileRepository};
+use crate::file::{FileRecord, FileStatus, NewFile, OwnerEntity, StorageLocation};
+use crate::indexing::{Change, Indexer};
+use crate::keys::{Checksum, ContentType, FileKey, OriginalFilename};
+use crate::storage::{ByteStream, ObjectStore, PutConstraints, StorageError, UploadGrantRequest, UploadMethod};
+use crate::telemetry::error_chain;
+
+/// `POST /files/initiate-upload` body.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitiateUploadRequest {
+    /// The user's file name.
+    pub filename: String,
+    /// The content type the bytes will be sent with.
+    pub content_type: String,
+    /// The exact size in bytes.
+    pub size: i64,
+    /// Base64 SHA-256 of the bytes, binding the upload to them.
+    #[serde(default)]
+    pub checksum_sha256: Option<String>,
+    /// The business entity the file belongs to.
+    #[serde(default)]
+    pub owner: Option<OwnerEntity>,
+    /// `put` (default): a pre-signed PUT; `post`: a browser form POST with a signed policy.
+    #[serde(default)]
+    pub upload_method: RequestedUploadMethod,
+}
+
+/// The `upload_method` of initiate-upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestedUploadMethod {
+    /// A pre-signed PUT.
+    #[default]
+    Put,
+    /// A browser form POST.
+    Post,
+}
+
+/// `POST /files/confirm-upload` body.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmUploadRequest {
+    /// The key returned by initiate-upload.
+    pub file_key: String,
+}
+
+/// The answer to initiate-upload: where and how to send the bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct InitiatedUpload {
+    /// The new file's id.
+    pub file_id: Uuid,
+    /// The key to confirm afterwards.
+    pub file_key: FileKey,
+    /// The HTTP method to send the bytes with.
+    pub method: UploadMethod,
+    /// The signed URL.
+    pub url: String,
+    /// Headers the request must carry, exactly (PUT).
+    pub headers: BTreeMap<String, String>,
+    /// Form fields to send before the file, which goes last in a field named `file` (POST).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, String>,
+    /// When the URL stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The name and type of an upload, parsed and checked against the allowed types.
+fn name_and_type(
+    limits: &UploadSettings,
+    filename: &str,
+    content_type: &str,
+) -> Result<(OriginalFilename, ContentType), ServiceError> {
+    let filename = OriginalFilename::parse(filename).map_err(|e| ServiceError::invalid(Field::Filename, e))?;
+    let content_type = ContentType::parse(content_type).map_err(|e| ServiceError::invalid(Field::ContentType, e))?;
+    if !limits.allowed_content_types.allows(&content_type) {
+        return Err(ServiceError::TypeNotAllowed { essence: content_type.essence().to_owned() });
+    }
+    Ok((filename, content_type))
+}
+
+fn validate_owner(owner: OwnerEntity) -> Result<OwnerEntity, ServiceError> {
+    let ok = |s: &str| !s.trim().is_empty() && s.len() <= 255 && !s.chars().any(char::is_control);
+    if ok(&owner.entity_type) && ok(&owner.id) {
+        Ok(owner)
+    } else {
+        Err(ServiceError::invalid(
+            Field::Owner,
+            "owner.type and owner.id must be 1 to 255 bytes without control characters",
+        ))
+    }
+}
+
+/// Brings the search index up to date with a created file. A failure is logged, not returned:
+/// the request succeeded, and the S3 event (or a reindex) applies the change later.
+async fn index_created(indexer: &Indexer, key: &FileKey) {
+    if let Err(e) = indexer.apply_one(Change::Created { key: key.clone(), sequencer: None }).await {
+        tracing::warn!(key = %key, error = %error_chain(&e), "search index not updated");
+    }
+}
+
+/// initiate-upload: signs uploads and records pending files.
+#[derive(Debug, Clone)]
+pub struct InitiateUpload {
+    views: Views,
+    repo: Arc<dyn FileRepository>,
+    location: StorageLocation,
+    limits: UploadSettings,
+}
+
+impl InitiateUpload {
+    /// The workflow over its capabilities.
+    pub fn new(views: Views, repo: Arc<dyn FileRepository>, location: StorageLocation, limits: UploadSettings) -> Self {
+        Self { views, repo, location, limits }
+    }
+
+    fn declaration(&self, request: InitiateUploadRequest) -> Result<(NewFile, RequestedUploadMethod), ServiceError> {
+        let (filename, content_type) = name_and_type(&self.limits, &request.filename, &request.content_type)?;
+        let size = u64::try_from(request.size)
+            .map_err(|_| ServiceError::invalid(Field::Size, "size must not be negative"))?;
+        if size > self.limits.max_size_bytes {
+            return Err(ServiceError::TooLarge { limit: self.limits.max_size_bytes });
+        }
+        let checksum = request
+            .checksum_sha256
+            .as_deref()
+            .map(Checksum::parse_base64)
+            .transpose()
+            .map_err(|e| ServiceError::invalid(Field::Checksum, e))?;
+        let owner = request.owner.map(validate_owner).transpose()?;
+        let key = FileKey::generate(&filename);
+        Ok((NewFile { key, filename, content_type, size, checksum, owner }, request.upload_method))
+    }
+
+    /// Validates the request, records a `pending` file owned by the caller, and returns a
+    /// signed upload bound to the declared type, size and checksum. Each call creates a new file.
+    ///
+    /// # Errors
+    /// `Invalid`, `TooLarge` or `TypeNotAllowed` for bad input; `Storage`/`Repository` when a
+    /// dependency fails.
+    #[tracing::instrument(skip_all, fields(org = %caller.org_id, user = %caller.user_id))]
+    pub async fn initiate_upload(
+        &self,
+        caller: &Caller,
+        request: InitiateUploadRequest,
+    ) -> Result<InitiatedUpload, ServiceError> {
+        let (file, method) = self.declaration(request)?;
+        let grant = UploadGrantRequest {
+            method: match method {
+                RequestedUploadMethod::Put => UploadMethod::Put,
+                RequestedUploadMethod::Post => UploadMethod::Post,
+            },
+            content_type: file.content_type.clone(),
+            size: file.size,
+            checksum_sha256: file.checksum,
+            expires_in: self.views.expiry(),
+        };
+        let target = self.views.signer().get_presigned_upload_url(&file.key, &grant).await?;
+        let record = FileRecord::new(caller, &self.location, file, FileStatus::Pending);
+        self.repo.insert(&record).await?;
+        tracing::info!(file_id = %record.id, "upload initiated");
+        Ok(InitiatedUpload {
+            file_id: record.id,
+            file_key: record.file_key,
+            method: target.method,
+            url: target.url,
+            headers: target.headers,
+            fields: target.fields,
+            expires_at: target.expires_at,
+        })
+    }
+}
+
+/// confirm-upload: verifies stored bytes against the declaration.
+#[derive(Debug, Clone)]
+pub struct ConfirmUpload {
+    views: Views,
+    objects: Arc<dyn ObjectStore>,
+    repo: Arc<dyn FileRepository>,
+    indexer: Indexer,
+}
+
+impl ConfirmUpload {
+    /// The workflow over its capabilities.
+    pub fn new(views: Views, objects: Arc<dyn ObjectStore>, repo: Arc<dyn FileRepository>, indexer: Indexer) -> Self {
+        Self { views, objects, repo, indexer }
+    }
+
+    /// The indexer confirms update the search index with.
+    pub fn indexer(&self) -> &Indexer {
+        &self.indexer
+    }
+
+    /// Verifies that the caller's pending upload is really stored as declared (size, type,
+    /// checksum) and marks it available. Safe to repeat and to race: every call answers with the
+    /// same file.
+    ///
+    /// # Errors
+    /// `Invalid` for a malformed key; `UploadNotFound` when the caller's organization has no
+    /// such upload; `UploadIncomplete` when the bytes are not there yet; `Mismatch` when they
+    /// differ from what was declared (the file stays pending); `Storage`/`Repository`.
+    #[tracing::instrument(skip_all, fields(org = %caller.org_id, user = %caller.user_id))]
+    pub async fn confirm_upload(
+        &self,
+        caller: &Caller,
+        request: ConfirmUploadRequest,
+    ) -> Result<FileView, ServiceError> {
+        let key = FileKey::parse(&request.file_key).map_err(|e| ServiceError::invalid(Field::FileKey, e))?;
+        let file = self.repo.find_by_key(&caller.org_id, &key).await?.ok_or(ServiceError::UploadNotFound)?;
+        if file.is_available() {
+            return self.views.view(file).await;
+        }
+        let checksum = self.verify(&file).await?;
+        match self.repo.mark_available(&caller.org_id, file.id, file.size, checksum.as_ref()).await? {
+            Some(ConfirmOutcome::Confirmed(file)) => {
+                tracing::info!(file_id = %file.id, "upload confirmed");
+                index_created(&self.indexer, &file.file_key).await;
+                self.views.view(file).await
+            }
+            Some(ConfirmOutcome::AlreadyAvailable(file)) => self.views.view(file).await,
+            None => Err(ServiceError::UploadNotFound),
+        }
+    }
+
+    /// The stored object's checksum, once its size, type and checksum match `file`'s
+    /// declaration.
+    async fn verify(&self, file: &FileRecord) -> Result<Option<Checksum>, ServiceError> {
+        let meta = self.objects.head(&file.file_key).await?.ok_or(ServiceError::UploadIncomplete)?;
+        if meta.size != file.size {
+            return Err(ServiceError::Mismatch(Mismatch::Size));
+        }
+        if !file.content_type.same_as(meta.content_type.as_deref().unwrap_or_default()) {
+            return Err(ServiceError::Mismatch(Mismatch::ContentType));
+        }
+        let stored = match (file.checksum_sha256, meta.checksum_sha256) {
+            (Some(_), None) => Some(self.hash_object(&file.file_key).await?),
+            (_, stored) => stored,
+        };
+        if file.checksum_sha256.is_some_and(|declared| stored != Some(declared)) {
+            return Err(ServiceError::Mismatch(Mismatch::Checksum));
+        }
+        Ok(stored)
+    }
+
+    /// The SHA-256 of a stored object, read as a stream (for objects whose store kept no
+    /// whole-object checksum).
+    async fn hash_object(&self, key: &FileKey) -> Result<Checksum, ServiceError> {
+        use futures_util::TryStreamExt as _;
+        use sha2::Digest as _;
+        let mut stream = self.objects.get_file_stream(key).await?;
+        let mut hasher = sha2::Sha256::new();
+        while let Some(chunk) = stream.try_next().await.map_err(StorageError::Io)? {
+            hasher.update(&chunk);
+        }
+        Ok(Checksum::from_digest(hasher.finalize().into()))
+    }
+}
+
+/// upload-local: the proxied save.
+#[derive(Debug, Clone)]
+pub struct ProxiedUpload {
+    views: Views,
+    objects: Arc<dyn ObjectStore>,
+    repo: Arc<dyn FileRepository>,
+    indexer: Indexer,
+    location: StorageLocation,
+    limits: UploadSettings,
+}
+
+impl ProxiedUpload {
+    /// The workflow over its capabilities.
+    pub fn new(
+        views: Views,
+        objects: Arc<dyn ObjectStore>,
+        repo: Arc<dyn FileRepository>,
+        indexer: Indexer,
+        location: StorageLocation,
+        limits: UploadSettings,
+    ) -> Self {
+        Self { views, objects, repo, indexer, location, limits }
+    }
+
+    /// The indexer proxied saves update the search index with.
+    pub fn indexer(&self) -> &Indexer {
+        &self.indexer
+    }
+
+    /// Stores a proxied upload (the seed's local flow) and records it as available.
+    ///
+    /// # Errors
+    /// `Invalid`/`TooLarge`/`TypeNotAllowed` for bad input or an oversized body (nothing is
+    /// stored); `Storage`/`Repository` when a dependency fails.
+    #[tracing::instrument(skip_all, fields(org = %caller.org_id, user = %caller.user_id))]
+    pub async fn upload_proxied(
+        &self,
+        caller: &Caller,
+        filename: &str,
+        content_type: &str,
+        body: ByteStream,
+    ) -> Result<FileView, ServiceError> {
+        let (filename, content_type) = name_and_type(&self.limits, filename, content_type)?;
+        let key = FileKey::generate(&filename);
+        let limit = self.limits.max_size_bytes.min(LAMBDA_MAX_BODY_BYTES);
+        let constraints =
+            PutConstraints { content_type: content_type.clone(), exact_size: None, max_size: limit, checksum_sha256: None };
+        let meta = self.objects.save_proxied_file(&key, body, &constraints).await.map_err(|e| match e {
+            StorageError::TooLarge { limit } => ServiceError::TooLarge { limit },
+            other => other.into(),
+        })?;
+        let file = NewFile { key, filename, content_type, size: meta.size, checksum: meta.checksum_sha256, owner: None };
+        let record = FileRecord::new(caller, &self.location, file, FileStatus::Available);
+        if let Err(e) = self.repo.insert(&record).await {
+            // No row, no object: take the bytes back out so nothing is orphaned.
+            if let Err(cleanup) = self.objects.delete_file(&record.file_key).await {
+                tracing::warn!(error = %cleanup, key = %record.file_key, "could not remove the object of a failed upload");
+            }
+            return Err(e.into());
+        }
+        tracing::info!(file_id = %record.id, size = record.size, "proxied upload stored");
+        index_created(&self.indexer, &record.file_key).await;
+        self.views.view(record).await
+    }
+}

@@ -10,8 +10,9 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use files_core::disposition::{content_disposition, DispositionKind};
 use files_core::keys::{Checksum, ContentType, FileKey, OriginalFilename};
+use files_core::services::ServiceError;
 use files_core::storage::local::LocalFileStorage;
-use files_core::storage::{DownloadRequest, FileStorage, UploadGrantRequest, UploadMethod};
+use files_core::storage::{DownloadRequest, SignUrls, UploadGrantRequest, UploadMethod};
 use files_core::ApiError;
 use futures_util::FutureExt as _;
 
@@ -55,10 +56,12 @@ fn local_urls(c: &mut Criterion) {
         checksum_sha256: Some(Checksum::from_digest([7; 32])),
         expires_in: EXPIRY,
     };
+    let filename = OriginalFilename::parse("Größe €.pdf").expect("a valid name");
+    let content_type = ContentType::parse("application/pdf").expect("a valid type");
     let download = DownloadRequest {
-        filename: "Größe €.pdf".to_owned(),
+        filename: &filename,
         disposition: DispositionKind::Attachment,
-        content_type: "application/pdf".to_owned(),
+        content_type: &content_type,
         expires_in: EXPIRY,
     };
     // Local signing never waits: the futures are ready on their first poll.
@@ -74,7 +77,7 @@ fn local_urls(c: &mut Criterion) {
         b.iter(|| storage.get_download_url(black_box(&key), &download).now_or_never().expect("ready").expect("signs"))
     });
     group.bench_function("verify_put", |b| {
-        b.iter(|| storage.authorize("PUT", black_box(&key), black_box(&query), now).expect("a valid URL"))
+        b.iter(|| storage.url_signer().authorize("PUT", black_box(&key), black_box(&query), now).expect("a valid URL"))
     });
     group.finish();
 }
@@ -82,7 +85,9 @@ fn local_urls(c: &mut Criterion) {
 fn problems(c: &mut Criterion) {
     let mut group = c.benchmark_group("problem_json");
     group.bench_function("not_found", |b| {
-        b.iter(|| serde_json::to_vec(&black_box(ApiError::file_not_found()).problem()).expect("serialises"))
+        b.iter(|| {
+            serde_json::to_vec(&black_box(ApiError::from(ServiceError::FileNotFound)).problem()).expect("serialises")
+        })
     });
     group.bench_function("unavailable_with_cause", |b| {
         b.iter(|| {

@@ -14,8 +14,8 @@ use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumVal
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::Client;
 use criterion::{criterion_group, criterion_main, Criterion};
-use files_core::storage::post_policy::{self, PostPolicyRequest, SigningIdentity};
-use files_core::storage::presign::{GetObject, PresignTarget, Presigner, PutObject};
+use files_core::storage::s3::post_policy::{self, PostPolicyRequest, SigningIdentity};
+use files_core::storage::s3::presign::{GetObject, PresignTarget, Presigner, PutObject};
 
 const BUCKET: &str = "files";
 const REGION: &str = "eu-west-1";

@@ -22,7 +22,8 @@ use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 
 use crate::config::S3Settings;
 
-type Loader = for<'a> fn(Option<&'a S3Settings>, Option<String>) -> Pin<Box<dyn Future<Output = SdkConfig> + Send + 'a>>;
+type Loader =
+    for<'a> fn(Option<&'a S3Settings>, Option<String>) -> Pin<Box<dyn Future<Output = SdkConfig> + Send + 'a>>;
 
 /// Set by [`use_default_provider_chain`]; a function pointer, so that only the executables that
 /// call it link the chain.
@@ -163,7 +164,11 @@ mod tests {
         assert_eq!(config.use_fips(), Some(true));
         assert_eq!(config.use_dual_stack(), Some(false));
 
-        let config = environment_config(local.storage.s3(), None, env(&[("AWS_REGION", " "), ("AWS_DEFAULT_REGION", "us-west-2")]));
+        let config = environment_config(
+            local.storage.s3(),
+            None,
+            env(&[("AWS_REGION", " "), ("AWS_DEFAULT_REGION", "us-west-2")]),
+        );
         assert_eq!(config.region().map(ToString::to_string).as_deref(), Some("us-west-2"), "blank AWS_REGION");
         assert_eq!((config.endpoint_url(), config.use_fips()), (None, None));
 
@@ -175,7 +180,9 @@ mod tests {
         let s3 = s3(&[("AWS_S3_REGION_NAME", "ap-south-1")]);
         let environment = env(&[("AWS_REGION", "eu-north-1")]);
         let region = |asked: Option<&str>| {
-            environment_config(s3.storage.s3(), asked.map(str::to_owned), &environment).region().map(ToString::to_string)
+            environment_config(s3.storage.s3(), asked.map(str::to_owned), &environment)
+                .region()
+                .map(ToString::to_string)
         };
         assert_eq!(region(Some("eu-west-1")).as_deref(), Some("eu-west-1"));
         assert_eq!(region(None).as_deref(), Some("ap-south-1"));

@@ -59,4 +59,3 @@ mod tests {
         assert_eq!(level(Some("trace"), None), LevelFilter::TRACE);
     }
 }
-

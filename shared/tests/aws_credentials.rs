@@ -36,7 +36,7 @@ async fn functions_read_the_environment_and_tools_may_use_the_default_chain() {
     set("AWS_ACCESS_KEY_ID", "AKIDFROMENVIRONMENT");
     set("AWS_SECRET_ACCESS_KEY", "environment-secret");
     set("AWS_SESSION_TOKEN", "environment-token");
-    let config = aws::sdk_config(&settings, None).await;
+    let config = aws::sdk_config(settings.storage.s3(), None).await;
     assert_eq!(config.region().map(ToString::to_string).as_deref(), Some("eu-north-1"));
     let from_environment = credentials(&config).await.expect("credentials from the environment");
     assert_eq!(from_environment.access_key_id(), "AKIDFROMENVIRONMENT");
@@ -61,19 +61,19 @@ async fn functions_read_the_environment_and_tools_may_use_the_default_chain() {
     set("AWS_PROFILE", "files-test");
 
     // A function does not read profiles: no region, and no credentials when asked.
-    let config = aws::sdk_config(&settings, None).await;
+    let config = aws::sdk_config(settings.storage.s3(), None).await;
     assert!(config.region().is_none(), "a function found a region in a profile: {:?}", config.region());
     assert!(credentials(&config).await.is_err(), "a function found credentials in a profile");
 
     // A tool that asks for the default chain does.
     aws::use_default_provider_chain();
-    let config = aws::sdk_config(&settings, None).await;
+    let config = aws::sdk_config(settings.storage.s3(), None).await;
     assert_eq!(config.region().map(ToString::to_string).as_deref(), Some("sa-east-1"));
     let from_profile = credentials(&config).await.expect("credentials from the profile");
     assert_eq!(from_profile.access_key_id(), "AKIDFROMPROFILE");
     assert_eq!(from_profile.secret_access_key(), "profile-secret");
 
     // The region asked for still wins.
-    let config = aws::sdk_config(&settings, Some("ap-south-1".to_owned())).await;
+    let config = aws::sdk_config(settings.storage.s3(), Some("ap-south-1".to_owned())).await;
     assert_eq!(config.region().map(ToString::to_string).as_deref(), Some("ap-south-1"));
 }

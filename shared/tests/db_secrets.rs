@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use files_core::config::DatabaseSettings;
+use files_core::config::{DatabaseSettings, DatabaseSource};
 use files_core::db::{DbPool, FileRepository, PgFileRepository, RepositoryError};
 use serde_json::json;
 use tokio_postgres::NoTls;
@@ -47,7 +47,7 @@ fn secret_json(role: &str, password: &str, db: &str) -> String {
 }
 
 fn settings() -> DatabaseSettings {
-    DatabaseSettings { url: None, secret_arn: None, pool_size: 2, timeout: Duration::from_secs(2) }
+    DatabaseSettings { source: DatabaseSource::Unset, pool_size: 2, timeout: Duration::from_secs(2) }
 }
 
 #[tokio::test]

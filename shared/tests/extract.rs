@@ -8,7 +8,7 @@ use bytes::Bytes;
 use files_core::keys::{ContentType, FileKey, OriginalFilename};
 use files_core::search::extract::{self, Limits, EXTRACTOR_ARG};
 use files_core::storage::local::LocalFileStorage;
-use files_core::storage::{FileStorage, PutConstraints};
+use files_core::storage::{ObjectStore, PutConstraints};
 
 const PDF: &[u8] = include_bytes!("fixtures/quokka.pdf");
 
@@ -45,7 +45,9 @@ async fn stored(dir: &Path, body: Vec<u8>) -> (LocalFileStorage, FileKey, u64) {
 async fn extract_with(body: Vec<u8>, limits: &Limits) -> Result<String, String> {
     let dir = tempfile::tempdir().expect("temp dir");
     let (storage, key, size) = stored(dir.path(), body).await;
-    extract::extract(&storage, &key, "application/pdf", size, limits).await.expect("no storage fault")
+    extract::extract(&storage, &key, &ContentType::parse("application/pdf").unwrap(), size, limits)
+        .await
+        .expect("no storage fault")
 }
 
 /// An executable script in `dir` with `body` as its shell code.

@@ -3,50 +3,62 @@
 
 use std::sync::Arc;
 
-use files_core::config::DatabaseSettings;
+use files_core::config::{DatabaseSettings, DatabaseSource, StorageBackendKind};
 use files_core::db::{
-    ConfirmOutcome, DbPool, FileRepository, FileStatus, NewStoredFile, PgFileRepository, RepositoryError,
+    ConfirmOutcome, DbPool, FileRepository, IndexVersions, PgFileRepository, PgIndexVersions, RepositoryError,
+    VersionClaim,
 };
-use files_testkit::TestDb;
+use files_core::file::{FileRecord, FileStatus, NewFile, OwnerEntity, StorageLocation};
+use files_core::keys::{Checksum, ContentType, FileKey, OriginalFilename};
+use files_testkit::{caller, TestDb};
 use uuid::Uuid;
 
-fn new_file(org: &str, key: &str) -> NewStoredFile {
-    NewStoredFile {
-        id: Uuid::new_v4(),
-        file_key: key.to_owned(),
-        original_filename: "a.txt".into(),
-        content_type: "text/plain".into(),
-        size: 5,
-        checksum_sha256: None,
-        status: FileStatus::Pending,
-        storage_backend: "local".into(),
-        bucket_name: None,
-        uploaded_by: "alice".into(),
-        organization_id: org.into(),
-        owner: Some(files_core::db::OwnerEntity { entity_type: "product".into(), id: "42".into() }),
-    }
+fn key(raw: &str) -> FileKey {
+    FileKey::parse(raw).unwrap()
 }
 
-fn repo(db: &TestDb) -> PgFileRepository {
-    let settings = DatabaseSettings {
-        url: Some(files_core::config::Secret::new(db.url.clone())),
-        secret_arn: None,
-        pool_size: 4,
-        timeout: std::time::Duration::from_secs(2),
+fn new_file(org: &str, raw_key: &str) -> FileRecord {
+    let file = NewFile {
+        key: key(raw_key),
+        filename: OriginalFilename::parse("a.txt").unwrap(),
+        content_type: ContentType::parse("text/plain").unwrap(),
+        size: 5,
+        checksum: None,
+        owner: Some(OwnerEntity { entity_type: "product".into(), id: "42".into() }),
     };
-    PgFileRepository::new(DbPool::from_url(&settings).unwrap())
+    let location = StorageLocation { backend: StorageBackendKind::Local, bucket: None };
+    FileRecord::new(&caller("alice", org, &[]), &location, file, FileStatus::Pending)
+}
+
+async fn pool(url: &str, pool_size: usize, seconds: u64) -> Arc<DbPool> {
+    let settings = DatabaseSettings {
+        source: DatabaseSource::Url(Box::new(url.parse().unwrap())),
+        pool_size,
+        timeout: std::time::Duration::from_secs(seconds),
+    };
+    DbPool::new(&settings, None).await.unwrap()
+}
+
+async fn repo(db: &TestDb) -> PgFileRepository {
+    PgFileRepository::new(pool(&db.url, 4, 2).await)
+}
+
+/// Inserts `file` and returns it as stored.
+async fn inserted(repo: &PgFileRepository, file: FileRecord) -> FileRecord {
+    repo.insert(&file).await.unwrap();
+    file
 }
 
 #[tokio::test]
 async fn rows_are_found_only_within_their_organization() {
     let db = TestDb::new().await;
-    let repo = repo(&db);
-    let row = repo.insert(&new_file("acme", "uploads/a.txt")).await.unwrap();
+    let repo = repo(&db).await;
+    let row = inserted(&repo, new_file("acme", "uploads/a.txt")).await;
 
     assert_eq!(repo.find_by_id("acme", row.id).await.unwrap().as_ref(), Some(&row));
-    assert_eq!(repo.find_by_key("acme", "uploads/a.txt").await.unwrap().as_ref(), Some(&row));
+    assert_eq!(repo.find_by_key("acme", &key("uploads/a.txt")).await.unwrap().as_ref(), Some(&row));
     assert_eq!(repo.find_by_id("other", row.id).await.unwrap(), None);
-    assert_eq!(repo.find_by_key("other", "uploads/a.txt").await.unwrap(), None);
+    assert_eq!(repo.find_by_key("other", &key("uploads/a.txt")).await.unwrap(), None);
     assert!(!repo.delete("other", row.id).await.unwrap());
     assert_eq!(row.owner.as_ref().map(|o| o.id.as_str()), Some("42"));
     assert!(repo.delete("acme", row.id).await.unwrap());
@@ -56,7 +68,7 @@ async fn rows_are_found_only_within_their_organization() {
 #[tokio::test]
 async fn a_key_is_unique_across_organizations() {
     let db = TestDb::new().await;
-    let repo = repo(&db);
+    let repo = repo(&db).await;
     repo.insert(&new_file("acme", "uploads/a.txt")).await.unwrap();
 
     let duplicate = repo.insert(&new_file("other", "uploads/a.txt")).await;
@@ -67,13 +79,15 @@ async fn a_key_is_unique_across_organizations() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn exactly_one_concurrent_confirm_moves_the_row() {
     let db = TestDb::new().await;
-    let repo = Arc::new(repo(&db));
-    let row = repo.insert(&new_file("acme", "uploads/a.txt")).await.unwrap();
+    let repo = Arc::new(repo(&db).await);
+    let row = inserted(&repo, new_file("acme", "uploads/a.txt")).await;
 
     let tasks: Vec<_> = (0..10)
         .map(|_| {
             let repo = repo.clone();
-            tokio::spawn(async move { repo.mark_available("acme", row.id, 5, Some("c2hh")).await.unwrap().unwrap() })
+            tokio::spawn(async move {
+                repo.mark_available("acme", row.id, 5, Some(&Checksum::from_digest([7; 32]))).await.unwrap().unwrap()
+            })
         })
         .collect();
     let mut confirmed = 0;
@@ -89,20 +103,14 @@ async fn exactly_one_concurrent_confirm_moves_the_row() {
 
     assert_eq!(confirmed, 1);
     let stored = repo.find_by_id("acme", row.id).await.unwrap().unwrap();
-    assert_eq!(stored.checksum_sha256.as_deref(), Some("c2hh"));
+    assert_eq!(stored.checksum_sha256, Some(Checksum::from_digest([7; 32])));
     assert!(stored.confirmed_at.is_some());
     assert_eq!(repo.mark_available("other", row.id, 5, None).await.unwrap(), None);
 }
 
 #[tokio::test]
 async fn an_unreachable_database_is_reported_as_unavailable() {
-    let settings = DatabaseSettings {
-        url: Some(files_core::config::Secret::new("postgres://postgres@127.0.0.1:1/nowhere")),
-        secret_arn: None,
-        pool_size: 1,
-        timeout: std::time::Duration::from_secs(1),
-    };
-    let repo = PgFileRepository::new(DbPool::from_url(&settings).unwrap());
+    let repo = PgFileRepository::new(pool("postgres://postgres@127.0.0.1:1/nowhere", 1, 1).await);
 
     let result = repo.find_by_id("acme", Uuid::new_v4()).await;
 
@@ -123,17 +131,13 @@ async fn migrations_are_safe_to_repeat() {
 #[tokio::test]
 async fn index_claims_order_by_sequencer_and_join_rows() {
     let db = TestDb::new().await;
-    let repo = repo(&db);
-    let row = repo.insert(&new_file("acme", "uploads/a.txt")).await.unwrap();
+    let repo = repo(&db).await;
+    let row = inserted(&repo, new_file("acme", "uploads/a.txt")).await;
+    let versions = PgIndexVersions::new(pool(&db.url, 2, 2).await);
+    let (a, b, c) = (key("uploads/a.txt"), key("uploads/b.txt"), key("uploads/c.txt"));
+    let claim = |key, sequencer| VersionClaim { key, sequencer };
 
-    let first = repo
-        .next_index_versions_and_rows(&[
-            ("uploads/a.txt", Some("0A")),
-            ("uploads/b.txt", None),
-            ("uploads/c.txt", Some("05")),
-        ])
-        .await
-        .unwrap();
+    let first = versions.claim(&[claim(&a, Some("0A")), claim(&b, None), claim(&c, Some("05"))]).await.unwrap();
     assert_eq!(first.len(), 3);
     let (version, found) = first[0].clone().expect("claimed");
     assert_eq!((version, found.as_ref()), (1, Some(&row)));
@@ -141,20 +145,10 @@ async fn index_claims_order_by_sequencer_and_join_rows() {
     assert_eq!(first[2], Some((1, None)));
 
     // An older sequencer is refused, a newer one and no sequencer are not.
-    let second = repo
-        .next_index_versions_and_rows(&[
-            ("uploads/a.txt", Some("009")),
-            ("uploads/b.txt", Some("01")),
-            ("uploads/c.txt", None),
-        ])
-        .await
-        .unwrap();
+    let second = versions.claim(&[claim(&a, Some("009")), claim(&b, Some("01")), claim(&c, None)]).await.unwrap();
     assert_eq!(second, vec![None, Some((2, None)), Some((2, None))]);
     // c kept its sequencer 05 through the claim without one; a newer one for a is accepted.
-    assert_eq!(repo.next_index_versions_and_rows(&[("uploads/c.txt", Some("04"))]).await.unwrap(), vec![None]);
-    assert_eq!(
-        repo.next_index_versions_and_rows(&[("uploads/a.txt", Some("0B"))]).await.unwrap(),
-        vec![Some((2, Some(row.clone())))]
-    );
-    assert_eq!(repo.next_index_versions_and_rows(&[]).await.unwrap(), Vec::new());
+    assert_eq!(versions.claim(&[claim(&c, Some("04"))]).await.unwrap(), vec![None]);
+    assert_eq!(versions.claim(&[claim(&a, Some("0B"))]).await.unwrap(), vec![Some((2, Some(row.clone())))]);
+    assert_eq!(versions.claim(&[]).await.unwrap(), Vec::new());
 }

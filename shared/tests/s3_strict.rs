@@ -5,11 +5,12 @@
 use std::time::Duration;
 
 use base64::Engine as _;
+use files_core::error::{ApiError, ErrorKind};
 use files_core::keys::{Checksum, ContentType, FileKey};
-use files_core::storage::s3::S3FileStorage;
-use files_core::storage::{FileStorage, PutConstraints, UploadGrantRequest, UploadMethod, UploadTarget};
-use files_core::{ApiError, ErrorKind};
+use files_core::storage::s3::{S3ObjectStore, S3UrlSigner};
+use files_core::storage::{ObjectStore, PutConstraints, SignUrls, UploadGrantRequest, UploadMethod, UploadTarget};
 use files_testkit::sha256_base64;
+use files_testkit::S3Storage;
 
 const ACCESS_KEY: &str = "strict-access";
 const SECRET_KEY: &str = "strict-secret-key-strict";
@@ -18,7 +19,7 @@ fn endpoint() -> String {
     std::env::var("TEST_S3S_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:8014".to_owned())
 }
 
-async fn strict_storage(secret: &str, bucket: &str) -> S3FileStorage {
+async fn strict_storage(secret: &str, bucket: &str) -> S3Storage {
     let settings = files_core::Settings::from_lookup(|name| match name {
         "FILE_STORAGE_BACKEND" => Some("s3".to_owned()),
         "AWS_S3_BUCKET_NAME" => Some(bucket.to_owned()),
@@ -30,10 +31,11 @@ async fn strict_storage(secret: &str, bucket: &str) -> S3FileStorage {
         _ => None,
     })
     .unwrap();
-    S3FileStorage::from_settings(&settings).await.unwrap()
+    let s3 = settings.storage.s3().unwrap();
+    S3Storage { signer: S3UrlSigner::new(s3).await.unwrap(), objects: S3ObjectStore::new(s3).await.unwrap() }
 }
 
-async fn storage() -> S3FileStorage {
+async fn storage() -> S3Storage {
     let storage = strict_storage(SECRET_KEY, &files_testkit::bucket_name()).await;
     files_core::storage::s3::ensure_bucket(&storage)
         .await
@@ -41,7 +43,7 @@ async fn storage() -> S3FileStorage {
     storage
 }
 
-async fn grant(storage: &S3FileStorage, key: &FileKey, method: UploadMethod, body: &[u8]) -> UploadTarget {
+async fn grant(storage: &S3Storage, key: &FileKey, method: UploadMethod, body: &[u8]) -> UploadTarget {
     let request = UploadGrantRequest {
         method,
         content_type: ContentType::parse("text/plain").unwrap(),
@@ -49,7 +51,7 @@ async fn grant(storage: &S3FileStorage, key: &FileKey, method: UploadMethod, bod
         checksum_sha256: Some(Checksum::parse_base64(&sha256_base64(body)).unwrap()),
         expires_in: Duration::from_secs(60),
     };
-    storage.get_presigned_upload_url(key, &request).await.unwrap()
+    storage.signer.get_presigned_upload_url(key, &request).await.unwrap()
 }
 
 async fn post(target: &UploadTarget, fields: &std::collections::BTreeMap<String, String>, body: &'static [u8]) -> u16 {

@@ -64,11 +64,11 @@ async fn filters_by_type_and_uploader_and_pages_with_a_cursor(app: TestApp) {
     };
 
     let json_only =
-        app.state.files.search(&alice, search("quarterly", Some("application/json"), None, 20, None)).await.unwrap();
-    let bob_only = app.state.files.search(&alice, search("quarterly", None, Some("bob"), 20, None)).await.unwrap();
-    let first = app.state.files.search(&alice, search("quarterly", None, None, 2, None)).await.unwrap();
+        app.finder.files.search(&alice, search("quarterly", Some("application/json"), None, 20, None)).await.unwrap();
+    let bob_only = app.finder.files.search(&alice, search("quarterly", None, Some("bob"), 20, None)).await.unwrap();
+    let first = app.finder.files.search(&alice, search("quarterly", None, None, 2, None)).await.unwrap();
     let second =
-        app.state.files.search(&alice, search("quarterly", None, None, 2, first.next_cursor.clone())).await.unwrap();
+        app.finder.files.search(&alice, search("quarterly", None, None, 2, first.next_cursor.clone())).await.unwrap();
 
     assert_eq!(json_only.files.iter().map(|f| f.file.id).collect::<Vec<_>>(), vec![bobs.id]);
     assert_eq!(bob_only.files.iter().map(|f| f.file.id).collect::<Vec<_>>(), vec![bobs.id]);
@@ -86,7 +86,7 @@ async fn deleting_a_file_removes_it_from_search_results(app: TestApp) {
     let file = app.upload(&alice, "ephemeral.txt", "text/plain", b"a fleeting capybara").await;
     assert_eq!(app.found(&alice, "capybara").await, vec![file.id]);
 
-    app.state.files.delete_file(&alice, file.id).await.unwrap();
+    app.delete.files.delete_file(&alice, file.id).await.unwrap();
 
     assert!(app.found(&alice, "capybara").await.is_empty());
     assert!(app.found(&alice, "ephemeral").await.is_empty());
@@ -95,22 +95,22 @@ async fn deleting_a_file_removes_it_from_search_results(app: TestApp) {
 async fn pending_files_are_not_searchable_until_confirmed(app: TestApp) {
     let alice = caller("alice", "acme", &[]);
     let upload = app.initiate(&alice, "draft wombat.txt", "text/plain", b"wombat", false).await;
-    app.store(&upload.file_key, "text/plain", b"wombat").await;
-    let indexer = app.state.files.indexer().unwrap();
+    app.store(upload.file_key.as_str(), "text/plain", b"wombat").await;
+    let indexer = &app.indexer;
 
     let early = indexer.apply_one(Change::Created { key: upload.file_key.clone(), sequencer: Some("0A".into()) }).await;
 
     assert_eq!(early.unwrap(), Outcome::NotTracked);
     assert!(app.found(&alice, "wombat").await.is_empty());
-    let confirm = files_core::services::ConfirmUploadRequest { file_key: upload.file_key };
-    app.state.files.confirm_upload(&alice, confirm).await.unwrap();
+    let confirm = files_core::services::ConfirmUploadRequest { file_key: upload.file_key.to_string() };
+    app.confirm.files.confirm_upload(&alice, confirm).await.unwrap();
     assert_eq!(app.found(&alice, "wombat").await, vec![upload.file_id]);
 }
 
 async fn a_remove_followed_by_a_late_create_leaves_no_document(app: TestApp) {
     let alice = caller("alice", "acme", &[]);
     let file = app.upload(&alice, "late.txt", "text/plain", b"an ocelot").await;
-    let indexer = app.state.files.indexer().unwrap();
+    let indexer = &app.indexer;
     let key = file.file_key.clone();
 
     let removed =

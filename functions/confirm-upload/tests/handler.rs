@@ -16,9 +16,9 @@ async fn confirming_an_uploaded_file_marks_it_available_and_returns_it_with_a_do
     let app = TestApp::new().await;
     let alice = caller("alice", "acme", &[]);
     let upload = app.initiate(&alice, "notes.txt", "text/plain", b"hello", true).await;
-    app.store(&upload.file_key, "text/plain", b"hello").await;
+    app.store(upload.file_key.as_str(), "text/plain", b"hello").await;
 
-    let response = handle(&app.state, confirm("alice", "acme", &upload.file_key).request()).await.unwrap();
+    let response = handle(&app.confirm, confirm("alice", "acme", upload.file_key.as_str()).request()).await.unwrap();
 
     assert_eq!(response.status(), 200);
     let body = json_of(&response);
@@ -41,10 +41,11 @@ async fn confirming_twice_answers_the_same_file_both_times() {
     let app = TestApp::new().await;
     let alice = caller("alice", "acme", &[]);
     let upload = app.initiate(&alice, "a.txt", "text/plain", b"abc", false).await;
-    app.store(&upload.file_key, "text/plain", b"abc").await;
+    app.store(upload.file_key.as_str(), "text/plain", b"abc").await;
 
-    let first = json_of(&handle(&app.state, confirm("alice", "acme", &upload.file_key).request()).await.unwrap());
-    let second = handle(&app.state, confirm("alice", "acme", &upload.file_key).request()).await.unwrap();
+    let first =
+        json_of(&handle(&app.confirm, confirm("alice", "acme", upload.file_key.as_str()).request()).await.unwrap());
+    let second = handle(&app.confirm, confirm("alice", "acme", upload.file_key.as_str()).request()).await.unwrap();
 
     assert_eq!(second.status(), 200);
     let second = json_of(&second);
@@ -56,8 +57,8 @@ async fn confirming_twice_answers_the_same_file_both_times() {
 async fn a_key_never_issued_is_404_and_a_malformed_key_is_400() {
     let app = TestApp::new().await;
 
-    let missing = handle(&app.state, confirm("alice", "acme", "uploads/never-issued.txt").request()).await.unwrap();
-    let traversal = handle(&app.state, confirm("alice", "acme", "../../etc/passwd").request()).await.unwrap();
+    let missing = handle(&app.confirm, confirm("alice", "acme", "uploads/never-issued.txt").request()).await.unwrap();
+    let traversal = handle(&app.confirm, confirm("alice", "acme", "../../etc/passwd").request()).await.unwrap();
 
     assert_eq!(missing.status(), 404);
     assert_eq!(json_of(&missing)["code"], "upload_not_found");
@@ -70,7 +71,7 @@ async fn confirming_before_the_bytes_arrive_is_409_and_changes_nothing() {
     let app = TestApp::new().await;
     let upload = app.initiate(&caller("alice", "acme", &[]), "a.txt", "text/plain", b"abc", false).await;
 
-    let response = handle(&app.state, confirm("alice", "acme", &upload.file_key).request()).await.unwrap();
+    let response = handle(&app.confirm, confirm("alice", "acme", upload.file_key.as_str()).request()).await.unwrap();
 
     assert_eq!(response.status(), 409);
     assert_eq!(json_of(&response)["code"], "upload_incomplete");
@@ -90,9 +91,10 @@ async fn bytes_that_differ_from_the_declaration_are_422_and_the_row_stays_pendin
 
     for (declared, declared_type, stored, stored_type) in cases {
         let upload = app.initiate(&alice, "a.txt", declared_type, declared, true).await;
-        app.store(&upload.file_key, stored_type, stored).await;
+        app.store(upload.file_key.as_str(), stored_type, stored).await;
 
-        let response = handle(&app.state, confirm("alice", "acme", &upload.file_key).request()).await.unwrap();
+        let response =
+            handle(&app.confirm, confirm("alice", "acme", upload.file_key.as_str()).request()).await.unwrap();
 
         assert_eq!(response.status(), 422, "{stored:?} {stored_type}");
         assert_eq!(json_of(&response)["code"], "upload_mismatch");
@@ -104,9 +106,10 @@ async fn bytes_that_differ_from_the_declaration_are_422_and_the_row_stays_pendin
 async fn another_organizations_upload_is_404() {
     let app = TestApp::new().await;
     let upload = app.initiate(&caller("alice", "acme", &[]), "a.txt", "text/plain", b"abc", false).await;
-    app.store(&upload.file_key, "text/plain", b"abc").await;
+    app.store(upload.file_key.as_str(), "text/plain", b"abc").await;
 
-    let response = handle(&app.state, confirm("mallory", "evil-corp", &upload.file_key).request()).await.unwrap();
+    let response =
+        handle(&app.confirm, confirm("mallory", "evil-corp", upload.file_key.as_str()).request()).await.unwrap();
 
     assert_eq!(response.status(), 404);
     assert_eq!(app.status_of(upload.file_id).await.as_deref(), Some("pending"));
@@ -116,12 +119,14 @@ async fn another_organizations_upload_is_404() {
 async fn twenty_concurrent_confirms_of_one_key_give_one_row_and_the_same_answer() {
     let app = std::sync::Arc::new(TestApp::new().await);
     let upload = app.initiate(&caller("alice", "acme", &[]), "a.txt", "text/plain", b"abc", true).await;
-    app.store(&upload.file_key, "text/plain", b"abc").await;
+    app.store(upload.file_key.as_str(), "text/plain", b"abc").await;
 
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let (app, key) = (app.clone(), upload.file_key.clone());
-            tokio::spawn(async move { handle(&app.state, confirm("alice", "acme", &key).request()).await.unwrap() })
+            tokio::spawn(async move {
+                handle(&app.confirm, confirm("alice", "acme", key.as_str()).request()).await.unwrap()
+            })
         })
         .collect();
     let mut answers = Vec::new();
@@ -143,10 +148,10 @@ async fn an_s3_outage_is_a_503_with_retry_after_and_confirm_works_once_s3_is_bac
     let app = TestApp::with_backend(files_testkit::Backend::S3, &[("AWS_S3_ENDPOINT_URL", &endpoint)]).await;
     let alice = caller("alice", "acme", &[]);
     let upload = app.initiate(&alice, "a.txt", "text/plain", b"abc", true).await;
-    app.store(&upload.file_key, "text/plain", b"abc").await;
+    app.store(upload.file_key.as_str(), "text/plain", b"abc").await;
 
     proxy.down();
-    let response = handle(&app.state, confirm("alice", "acme", &upload.file_key).request()).await.unwrap();
+    let response = handle(&app.confirm, confirm("alice", "acme", upload.file_key.as_str()).request()).await.unwrap();
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "2");
     assert_eq!(response.headers()["content-type"], "application/problem+json");
@@ -154,7 +159,7 @@ async fn an_s3_outage_is_a_503_with_retry_after_and_confirm_works_once_s3_is_bac
     assert_eq!(app.status_of(upload.file_id).await.as_deref(), Some("pending"));
 
     proxy.up();
-    let response = handle(&app.state, confirm("alice", "acme", &upload.file_key).request()).await.unwrap();
+    let response = handle(&app.confirm, confirm("alice", "acme", upload.file_key.as_str()).request()).await.unwrap();
     assert_eq!(response.status(), 200, "{}", json_of(&response));
     assert_eq!(app.status_of(upload.file_id).await.as_deref(), Some("available"));
 }
@@ -164,14 +169,14 @@ async fn confirming_on_s3_checks_the_object_s3_holds() {
     let app = TestApp::with_backend(files_testkit::Backend::S3, &[]).await;
     let alice = caller("alice", "acme", &[]);
     let good = app.initiate(&alice, "a.txt", "text/plain", b"hello", true).await;
-    app.store(&good.file_key, "text/plain", b"hello").await;
+    app.store(good.file_key.as_str(), "text/plain", b"hello").await;
     let bad = app.initiate(&alice, "b.txt", "text/plain", b"hello", true).await;
-    app.store(&bad.file_key, "text/plain", b"HELLO").await;
+    app.store(bad.file_key.as_str(), "text/plain", b"HELLO").await;
     let missing = app.initiate(&alice, "c.txt", "text/plain", b"hello", true).await;
 
-    let good = handle(&app.state, confirm("alice", "acme", &good.file_key).request()).await.unwrap();
-    let bad_response = handle(&app.state, confirm("alice", "acme", &bad.file_key).request()).await.unwrap();
-    let missing = handle(&app.state, confirm("alice", "acme", &missing.file_key).request()).await.unwrap();
+    let good = handle(&app.confirm, confirm("alice", "acme", good.file_key.as_str()).request()).await.unwrap();
+    let bad_response = handle(&app.confirm, confirm("alice", "acme", bad.file_key.as_str()).request()).await.unwrap();
+    let missing = handle(&app.confirm, confirm("alice", "acme", missing.file_key.as_str()).request()).await.unwrap();
 
     assert_eq!(good.status(), 200);
     let body = json_of(&good);

@@ -1,9 +1,10 @@
+use files_core::services::DeleteFile;
 use files_core::{AppState, Settings};
 use lambda_http::{run, service_fn, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     files_core::telemetry::init();
-    let state = AppState::build_without_extraction(Settings::from_env()?).await?;
+    let state = AppState::<DeleteFile>::build(&Settings::from_env()?).await?;
     run(service_fn(|request| delete_file::handle(&state, request))).await
 }

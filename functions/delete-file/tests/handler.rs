@@ -11,22 +11,22 @@ fn delete(user: &str, org: &str, roles: &[&str], id: &str) -> ApiEvent {
 }
 
 async fn object_exists(app: &TestApp, key: &str) -> bool {
-    app.state.files.storage().file_exists(&FileKey::parse(key).unwrap()).await.unwrap()
+    app.objects.file_exists(&FileKey::parse(key).unwrap()).await.unwrap()
 }
 
 #[tokio::test]
 async fn the_uploader_deletes_the_row_and_the_object() {
     let app = TestApp::new().await;
     let file = app.upload(&caller("alice", "acme", &[]), "a.txt", "text/plain", b"abc").await;
-    assert!(object_exists(&app, &file.file_key).await);
+    assert!(object_exists(&app, file.file_key.as_str()).await);
 
-    let response = handle(&app.state, delete("alice", "acme", &[], &file.id.to_string()).request()).await.unwrap();
+    let response = handle(&app.delete, delete("alice", "acme", &[], &file.id.to_string()).request()).await.unwrap();
 
     assert_eq!(response.status(), 204);
     assert_eq!(app.status_of(file.id).await, None);
-    assert!(!object_exists(&app, &file.file_key).await);
+    assert!(!object_exists(&app, file.file_key.as_str()).await);
     assert!(app.stored_paths().is_empty(), "{:?}", app.stored_paths());
-    let again = handle(&app.state, delete("alice", "acme", &[], &file.id.to_string()).request()).await.unwrap();
+    let again = handle(&app.delete, delete("alice", "acme", &[], &file.id.to_string()).request()).await.unwrap();
     assert_eq!(again.status(), 404);
 }
 
@@ -36,11 +36,11 @@ async fn another_member_needs_the_admin_role() {
     let file = app.upload(&caller("alice", "acme", &[]), "a.txt", "text/plain", b"abc").await;
     let id = file.id.to_string();
 
-    let member = handle(&app.state, delete("bob", "acme", &[], &id).request()).await.unwrap();
+    let member = handle(&app.delete, delete("bob", "acme", &[], &id).request()).await.unwrap();
     assert_eq!((member.status().as_u16(), json_of(&member)["code"].as_str()), (403, Some("forbidden")));
-    assert!(object_exists(&app, &file.file_key).await);
+    assert!(object_exists(&app, file.file_key.as_str()).await);
 
-    let admin = handle(&app.state, delete("carol", "acme", &["admin"], &id).request()).await.unwrap();
+    let admin = handle(&app.delete, delete("carol", "acme", &["admin"], &id).request()).await.unwrap();
     assert_eq!(admin.status(), 204);
     assert_eq!(app.status_of(file.id).await, None);
 }
@@ -51,9 +51,9 @@ async fn another_organization_cannot_delete_even_as_admin() {
     let file = app.upload(&caller("alice", "acme", &[]), "a.txt", "text/plain", b"abc").await;
 
     let response =
-        handle(&app.state, delete("mallory", "evil-corp", &["admin"], &file.id.to_string()).request()).await.unwrap();
+        handle(&app.delete, delete("mallory", "evil-corp", &["admin"], &file.id.to_string()).request()).await.unwrap();
 
     assert_eq!(response.status(), 404);
     assert_eq!(app.status_of(file.id).await.as_deref(), Some("available"));
-    assert!(object_exists(&app, &file.file_key).await);
+    assert!(object_exists(&app, file.file_key.as_str()).await);
 }

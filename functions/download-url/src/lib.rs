@@ -3,7 +3,8 @@
 
 use files_core::disposition::DispositionKind;
 use files_core::http::{path_id, query_map, respond, Reply};
-use files_core::{ApiError, AppState};
+use files_core::services::ReadFile;
+use files_core::{ApiError, AppState, Code};
 use lambda_http::{Body, Error, Request, Response};
 
 /// The function's handler; failures are problem+json responses, never runtime errors.
@@ -11,18 +12,17 @@ use lambda_http::{Body, Error, Request, Response};
 /// # Errors
 /// None in practice: every failure is a response.
 #[tracing::instrument(skip_all)]
-pub async fn handle(state: &AppState, request: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(state: &AppState<ReadFile>, request: Request) -> Result<Response<Body>, Error> {
     Ok(respond(download_url(state, &request).await))
 }
 
-async fn download_url(state: &AppState, request: &Request) -> Result<Reply, ApiError> {
+async fn download_url(state: &AppState<ReadFile>, request: &Request) -> Result<Reply, ApiError> {
     let caller = state.auth.authenticate(request)?;
     let id = path_id(request)?;
     let disposition = match query_map(request).get("disposition") {
         None => DispositionKind::Attachment,
-        Some(raw) => DispositionKind::parse(raw).ok_or_else(|| {
-            ApiError::bad_request("invalid_disposition", "disposition must be `attachment` or `inline`")
-        })?,
+        Some(raw) => DispositionKind::parse(raw)
+            .ok_or_else(|| ApiError::new(Code::InvalidDisposition, "disposition must be `attachment` or `inline`"))?,
     };
     let signed = state.files.download_url(&caller, id, disposition).await?;
     Reply::ok(&signed)

@@ -14,8 +14,8 @@ async fn an_available_file_gets_a_signed_attachment_url_by_default_and_inline_on
     let file = app.upload(&caller("alice", "acme", &[]), "Größe.txt", "text/plain", b"data").await;
     let id = file.id.to_string();
 
-    let attachment = handle(&app.state, download("bob", "acme", &id).request()).await.unwrap();
-    let inline = handle(&app.state, download("bob", "acme", &id).query("disposition=inline").request()).await.unwrap();
+    let attachment = handle(&app.read, download("bob", "acme", &id).request()).await.unwrap();
+    let inline = handle(&app.read, download("bob", "acme", &id).query("disposition=inline").request()).await.unwrap();
 
     assert_eq!(attachment.status(), 200);
     let body = json_of(&attachment);
@@ -32,10 +32,10 @@ async fn a_pending_file_is_409_and_a_bad_disposition_or_id_is_400() {
     let upload = app.initiate(&caller("alice", "acme", &[]), "a.txt", "text/plain", b"x", false).await;
     let id = upload.file_id.to_string();
 
-    let pending = handle(&app.state, download("alice", "acme", &id).request()).await.unwrap();
+    let pending = handle(&app.read, download("alice", "acme", &id).request()).await.unwrap();
     let bad_disposition =
-        handle(&app.state, download("alice", "acme", &id).query("disposition=evil").request()).await.unwrap();
-    let bad_id = handle(&app.state, download("alice", "acme", "not-a-uuid").request()).await.unwrap();
+        handle(&app.read, download("alice", "acme", &id).query("disposition=evil").request()).await.unwrap();
+    let bad_id = handle(&app.read, download("alice", "acme", "not-a-uuid").request()).await.unwrap();
 
     assert_eq!((pending.status().as_u16(), json_of(&pending)["code"].as_str()), (409, Some("file_not_available")));
     assert_eq!(
@@ -50,8 +50,8 @@ async fn another_organizations_file_is_404_as_is_a_file_that_does_not_exist() {
     let app = TestApp::new().await;
     let file = app.upload(&caller("alice", "acme", &[]), "a.txt", "text/plain", b"x").await;
 
-    let foreign = handle(&app.state, download("mallory", "evil-corp", &file.id.to_string()).request()).await.unwrap();
-    let missing = handle(&app.state, download("alice", "acme", &uuid_v4()).request()).await.unwrap();
+    let foreign = handle(&app.read, download("mallory", "evil-corp", &file.id.to_string()).request()).await.unwrap();
+    let missing = handle(&app.read, download("alice", "acme", &uuid_v4()).request()).await.unwrap();
 
     assert_eq!(foreign.status(), 404);
     assert_eq!(json_of(&foreign), json_of(&missing), "the two answers must not tell each other apart");

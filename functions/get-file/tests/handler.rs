@@ -12,7 +12,7 @@ async fn a_member_of_the_organization_reads_the_file_with_a_download_url() {
     let app = TestApp::new().await;
     let file = app.upload(&caller("alice", "acme", &[]), "a.txt", "text/plain", b"abc").await;
 
-    let response = handle(&app.state, get("bob", "acme", &file.id.to_string()).request()).await.unwrap();
+    let response = handle(&app.read, get("bob", "acme", &file.id.to_string()).request()).await.unwrap();
 
     assert_eq!(response.status(), 200);
     let body = json_of(&response);
@@ -28,7 +28,7 @@ async fn a_pending_file_has_no_download_url() {
     let app = TestApp::new().await;
     let upload = app.initiate(&caller("alice", "acme", &[]), "a.txt", "text/plain", b"abc", false).await;
 
-    let body = json_of(&handle(&app.state, get("alice", "acme", &upload.file_id.to_string()).request()).await.unwrap());
+    let body = json_of(&handle(&app.read, get("alice", "acme", &upload.file_id.to_string()).request()).await.unwrap());
 
     assert_eq!(body["status"], "pending");
     assert!(body["download_url"].is_null());
@@ -39,7 +39,7 @@ async fn another_organizations_file_is_404() {
     let app = TestApp::new().await;
     let file = app.upload(&caller("alice", "acme", &[]), "a.txt", "text/plain", b"abc").await;
 
-    let response = handle(&app.state, get("mallory", "evil-corp", &file.id.to_string()).request()).await.unwrap();
+    let response = handle(&app.read, get("mallory", "evil-corp", &file.id.to_string()).request()).await.unwrap();
 
     assert_eq!(response.status(), 404);
     assert_eq!(json_of(&response)["code"], "file_not_found");

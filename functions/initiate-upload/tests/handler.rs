@@ -15,7 +15,7 @@ async fn initiate_upload_returns_a_signed_put_and_records_a_pending_row() {
     let app = TestApp::new().await;
 
     let response = handle(
-        &app.state,
+        &app.initiate,
         initiate(json!({"filename": "Q3 report.pdf", "content_type": "application/pdf", "size": 1024})).request(),
     )
     .await
@@ -55,7 +55,7 @@ async fn initiate_upload_reads_the_caller_from_the_api_gateway_authorizer() {
     let app = TestApp::with_env(&[("AUTH_MODE", "apigateway")]).await;
     let event = include_str!("../../../infra/events/apigw-v2-initiate-upload.json");
 
-    let response = handle(&app.state, lambda_http::request::from_str(event).unwrap()).await.unwrap();
+    let response = handle(&app.initiate, lambda_http::request::from_str(event).unwrap()).await.unwrap();
 
     assert_eq!(response.status(), 201);
     let row =
@@ -74,13 +74,13 @@ async fn initiate_upload_without_a_valid_caller_is_401_and_writes_nothing() {
     );
 
     for event in [no_token, bad_token, expired] {
-        let response = handle(&app.state, event.request()).await.unwrap();
+        let response = handle(&app.initiate, event.request()).await.unwrap();
         assert_eq!(response.status(), 401);
         assert_eq!(response.headers()["content-type"], "application/problem+json");
         assert_eq!(json_of(&response)["code"], "unauthorized");
     }
     let apigw = TestApp::with_env(&[("AUTH_MODE", "apigateway")]).await;
-    let response = handle(&apigw.state, initiate(body).without_authorizer().request()).await.unwrap();
+    let response = handle(&apigw.initiate, initiate(body).without_authorizer().request()).await.unwrap();
     assert_eq!(response.status(), 401);
     assert_eq!(app.db.count_files().await + apigw.db.count_files().await, 0);
 }
@@ -128,7 +128,7 @@ async fn bad_input_gets_a_clear_problem_and_writes_nothing() {
     ];
 
     for (event, status, code) in cases {
-        let response = handle(&app.state, event.request()).await.unwrap();
+        let response = handle(&app.initiate, event.request()).await.unwrap();
         let body = json_of(&response);
         assert_eq!(response.status(), status, "{body}");
         assert_eq!(response.headers()["content-type"], "application/problem+json");
@@ -147,7 +147,8 @@ async fn a_database_outage_is_a_503_with_retry_after_and_the_service_recovers() 
     let media = tempfile::tempdir().unwrap();
     let mut env = files_testkit::test_env(media.path(), &via(&db.url, proxy.addr));
     env.insert("DATABASE_TIMEOUT_SECONDS".into(), "1".into());
-    let state = files_core::AppState::build(files_core::Settings::from_map(&env).unwrap()).await.unwrap();
+    let state: files_core::AppState<files_core::services::InitiateUpload> =
+        files_core::AppState::build(&files_core::Settings::from_map(&env).unwrap()).await.unwrap();
     let body = json!({"filename": "a.txt", "content_type": "text/plain", "size": 1});
 
     assert_eq!(handle(&state, initiate(body.clone()).request()).await.unwrap().status(), 201);

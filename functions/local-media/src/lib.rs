@@ -7,13 +7,14 @@
 
 use bytes::Bytes;
 use chrono::Utc;
+use files_core::config::StorageSettings;
 use files_core::config::{ConfigError, Settings};
 use files_core::http::{body_bytes, method_not_allowed, query_map, respond, Reply};
 use files_core::keys::{Checksum, ContentType, FileKey};
-use files_core::signing::Grant;
-use files_core::storage::local::{decode_key_path, LocalFileStorage, UrlError};
-use files_core::storage::{FileStorage, PutConstraints, StorageError};
-use files_core::{ApiError, ErrorKind};
+use files_core::storage::local::url::{decode_key_path, Grant, UrlError};
+use files_core::storage::local::LocalFileStorage;
+use files_core::storage::{ObjectStore, PutConstraints, StorageError};
+use files_core::{ApiError, Code};
 use futures_util::TryStreamExt;
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
@@ -29,11 +30,16 @@ impl MediaState {
     /// Builds the state for the local backend.
     ///
     /// # Errors
-    /// A [`ConfigError`] when the backend is not local or not configured.
+    /// A [`ConfigError`] when the backend is not local.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let storage = LocalFileStorage::from_settings(settings)?;
-        let url_prefix = settings.local.as_ref().map(|l| l.url_prefix.clone()).unwrap_or_else(|| "/media".to_owned());
-        Ok(Self { storage, url_prefix })
+        match &settings.storage {
+            StorageSettings::Local(local) => {
+                Ok(Self { storage: LocalFileStorage::from_settings(local), url_prefix: local.url_prefix.clone() })
+            }
+            StorageSettings::S3(_) => {
+                Err(ConfigError::new("FILE_STORAGE_BACKEND", "local-media serves the local backend only"))
+            }
+        }
     }
 }
 
@@ -48,20 +54,14 @@ pub async fn handle(state: &MediaState, request: Request) -> Result<Response<Bod
 
 fn forbidden(err: UrlError) -> ApiError {
     match err {
-        UrlError::Expired => ApiError::new(ErrorKind::Forbidden, "url_expired", "The signed URL has expired."),
-        UrlError::BadSignature => {
-            ApiError::new(ErrorKind::Forbidden, "invalid_signature", "The URL signature is invalid.")
-        }
+        UrlError::Expired => ApiError::new(Code::UrlExpired, "The signed URL has expired."),
+        UrlError::BadSignature => ApiError::new(Code::InvalidSignature, "The URL signature is invalid."),
         UrlError::Method => method_not_allowed(),
     }
 }
 
 fn header_mismatch(name: &str) -> ApiError {
-    ApiError::new(
-        ErrorKind::Forbidden,
-        "header_mismatch",
-        format!("The {name} header differs from the one the URL was signed for."),
-    )
+    ApiError::new(Code::HeaderMismatch, format!("The {name} header differs from the one the URL was signed for."))
 }
 
 async fn serve(state: &MediaState, request: &Request) -> Result<Reply, ApiError> {
@@ -69,10 +69,11 @@ async fn serve(state: &MediaState, request: &Request) -> Result<Reply, ApiError>
     let raw_key = path
         .strip_prefix(state.url_prefix.as_str())
         .and_then(|rest| rest.strip_prefix('/'))
-        .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "object_not_found", "No such object."))?;
-    let key = decode_key_path(raw_key).map_err(|e| ApiError::bad_request("invalid_key", e.0))?;
+        .ok_or_else(|| ApiError::new(Code::ObjectNotFound, "No such object."))?;
+    let key = decode_key_path(raw_key).map_err(|e| ApiError::new(Code::InvalidKey, e.0))?;
     let method = request.method().as_str();
-    let grant = state.storage.authorize(method, &key, &query_map(request), Utc::now()).map_err(forbidden)?;
+    let grant =
+        state.storage.url_signer().authorize(method, &key, &query_map(request), Utc::now()).map_err(forbidden)?;
     match grant {
         Grant::Put { size, content_type, checksum_sha256, .. } => {
             put(state, request, &key, size, &content_type, checksum_sha256.as_deref()).await
@@ -103,8 +104,7 @@ async fn put(
     let body = body_bytes(request)?;
     if body.len() as u64 > size {
         return Err(ApiError::new(
-            ErrorKind::PayloadTooLarge,
-            "payload_too_large",
+            Code::PayloadTooLarge,
             format!("The URL was signed for {size} bytes; the body is larger."),
         ));
     }
@@ -115,14 +115,14 @@ async fn put(
         checksum_sha256: checksum
             .map(Checksum::parse_base64)
             .transpose()
-            .map_err(|e| ApiError::bad_request("invalid_checksum", e.0))?,
+            .map_err(|e| ApiError::new(Code::InvalidChecksum, e.0))?,
     };
     let bytes = Bytes::copy_from_slice(body);
     let stream = Box::pin(futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes) }));
     let meta = state.storage.save_proxied_file(key, stream, &constraints).await?;
     let mut response = Response::new(Body::Empty);
     if let Some(checksum) = meta.checksum_sha256 {
-        if let Ok(value) = HeaderValue::from_str(&checksum) {
+        if let Ok(value) = HeaderValue::from_str(&checksum.to_base64()) {
             response.headers_mut().insert("x-amz-checksum-sha256", value);
         }
     }
@@ -136,10 +136,7 @@ async fn get(
     content_type: &str,
     head_only: bool,
 ) -> Result<Reply, ApiError> {
-    let stream = state.storage.get_file_stream(key).await.map_err(|e| match e {
-        StorageError::NotFound => ApiError::new(ErrorKind::NotFound, "object_not_found", "No such object."),
-        other => other.into(),
-    })?;
+    let stream = state.storage.get_file_stream(key).await?;
     // A Lambda response is buffered whole (6 MB on AWS); objects that arrive over HTTP are
     // capped at that size, so the local backend can afford to collect them here.
     let chunks: Vec<Bytes> = stream.try_collect().await.map_err(|e| ApiError::from(StorageError::Io(e)))?;

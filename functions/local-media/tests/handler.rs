@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
+use files_core::config::StorageSettings;
 use files_core::disposition::DispositionKind;
-use files_core::keys::{Checksum, ContentType, FileKey};
-use files_core::signing::{Grant, UrlSigner};
+use files_core::keys::{Checksum, ContentType, FileKey, OriginalFilename};
+use files_core::storage::local::url::{Grant, UrlSigner};
 use files_core::storage::local::LocalFileStorage;
-use files_core::storage::{DownloadRequest, FileStorage, UploadGrantRequest};
+use files_core::storage::{DownloadRequest, SignUrls, UploadGrantRequest};
 use files_core::Settings;
 use files_testkit::{json_of, sha256_base64, ApiEvent, SIGNING_SECRET};
 use local_media::{handle, MediaState};
@@ -25,7 +26,8 @@ impl Media {
         std::fs::create_dir_all(&root).unwrap();
         let settings = Settings::from_map(&files_testkit::test_env(&root, "postgres://unused@127.0.0.1:1/x")).unwrap();
         let state = MediaState::from_settings(&settings).unwrap();
-        let storage = LocalFileStorage::from_settings(&settings).unwrap();
+        let StorageSettings::Local(local) = &settings.storage else { panic!("the local backend") };
+        let storage = LocalFileStorage::from_settings(local);
         Self { dir, state, storage }
     }
 
@@ -41,10 +43,12 @@ impl Media {
     }
 
     async fn download_url(&self, key: &str, filename: &str) -> String {
+        let (filename, content_type) =
+            (OriginalFilename::parse(filename).unwrap(), ContentType::parse("text/plain").unwrap());
         let request = DownloadRequest {
-            filename: filename.to_owned(),
+            filename: &filename,
             disposition: DispositionKind::Attachment,
-            content_type: "text/plain".to_owned(),
+            content_type: &content_type,
             expires_in: Duration::from_secs(60),
         };
         self.storage.get_download_url(&FileKey::parse(key).unwrap(), &request).await.unwrap().url

@@ -7,6 +7,7 @@
 
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use files_core::indexing::{Change, Indexer, Outcome};
+use files_core::keys::FileKey;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
 
@@ -50,19 +51,36 @@ pub fn decode_key(raw: &str) -> Option<String> {
     percent_encoding::percent_decode_str(&raw.replace('+', " ")).decode_utf8().ok().map(|k| k.into_owned())
 }
 
-/// The change a record describes, if it is an object notification.
-pub fn change_of(record: &S3EventRecord) -> Option<Result<Change, String>> {
+/// What a record is to the indexer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// Not an object notification (e.g. `s3:TestEvent`).
+    Ignored,
+    /// A key that does not decode: reported as failed.
+    Undecodable(String),
+    /// A key this service could never have written (not a valid [`FileKey`]): no file has it,
+    /// so nothing is indexed and no state is kept.
+    Foreign(String),
+    /// A change to apply.
+    Change(Change),
+}
+
+/// What `record` describes.
+pub fn change_of(record: &S3EventRecord) -> Record {
     let name = record.event_name.as_deref().unwrap_or_default();
     let created = name.starts_with("ObjectCreated:");
     if !created && !name.starts_with("ObjectRemoved:") {
-        return None;
+        return Record::Ignored;
     }
     let raw = record.s3.object.key.as_deref().unwrap_or_default();
-    let Some(key) = decode_key(raw).filter(|k| !k.is_empty()) else {
-        return Some(Err(raw.to_owned()));
+    let Some(decoded) = decode_key(raw).filter(|k| !k.is_empty()) else {
+        return Record::Undecodable(raw.to_owned());
+    };
+    let Ok(key) = FileKey::parse(&decoded) else {
+        return Record::Foreign(decoded);
     };
     let sequencer = record.s3.object.sequencer.clone();
-    Some(Ok(if created { Change::Created { key, sequencer } } else { Change::Removed { key, sequencer } }))
+    Record::Change(if created { Change::Created { key, sequencer } } else { Change::Removed { key, sequencer } })
 }
 
 /// The function's handler.
@@ -77,9 +95,13 @@ pub async fn handle(indexer: &Indexer, event: LambdaEvent<S3Event>) -> Result<Re
     let mut changes = Vec::new();
     for record in &event.payload.records {
         match change_of(record) {
-            None => report.ignored += 1,
-            Some(Ok(change)) => changes.push(change),
-            Some(Err(raw)) => {
+            Record::Ignored => report.ignored += 1,
+            Record::Change(change) => changes.push(change),
+            Record::Foreign(key) => {
+                tracing::info!(key, "a key this service never writes; not indexed");
+                report.not_tracked += 1;
+            }
+            Record::Undecodable(raw) => {
                 tracing::error!(key = raw, "an event key that does not decode");
                 failed.push(raw);
             }
@@ -93,9 +115,9 @@ pub async fn handle(indexer: &Indexer, event: LambdaEvent<S3Event>) -> Result<Re
             Ok(Outcome::Stale) => report.stale += 1,
             Ok(Outcome::NotTracked) => report.not_tracked += 1,
             Err(e) => {
-                tracing::error!(key = change.key(), error = %files_core::telemetry::error_chain(&e), "record failed");
+                tracing::error!(key = %change.key(), error = %files_core::telemetry::error_chain(&e), "record failed");
                 retryable |= e.is_transient();
-                failed.push(change.key().to_owned());
+                failed.push(change.key().as_str().to_owned());
             }
         }
     }

@@ -1,3 +1,5 @@
+use files_core::indexing::Indexer;
+use files_core::state::FromSettings as _;
 use files_core::Settings;
 use lambda_runtime::{run, service_fn, Error};
 
@@ -8,6 +10,6 @@ fn main() -> Result<(), Error> {
 
 async fn serve() -> Result<(), Error> {
     files_core::telemetry::init();
-    let (indexer, _, _) = files_core::state::build_parts(&Settings::from_env()?).await?;
+    let indexer = Indexer::from_settings(&Settings::from_env()?).await?;
     run(service_fn(|event| s3_indexer::handle(&indexer, event))).await
 }

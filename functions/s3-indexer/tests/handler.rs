@@ -3,8 +3,10 @@
 //! bodies are handed to the handler as Lambda would receive them.
 
 use aws_lambda_events::event::s3::S3Event;
-use files_core::db::{FileStatus, NewStoredFile};
+use files_core::config::StorageBackendKind;
+use files_core::file::{FileRecord, FileStatus, NewFile, StorageLocation};
 use files_core::indexing::Indexer;
+use files_core::keys::{ContentType, FileKey, OriginalFilename};
 use files_testkit::{caller, CutProxy, TestApp};
 use lambda_runtime::{Context, LambdaEvent};
 use s3_indexer::{handle, BatchFailure, Report};
@@ -40,26 +42,17 @@ async fn run(indexer: &Indexer, event: S3Event) -> Result<Report, BatchFailure> 
 
 /// A confirmed file under `key`, recorded directly (as if it came from another system).
 async fn tracked(app: &TestApp, key: &str, filename: &str) -> uuid::Uuid {
-    let row = app
-        .state
-        .files
-        .repository()
-        .insert(&NewStoredFile {
-            id: uuid::Uuid::new_v4(),
-            file_key: key.to_owned(),
-            original_filename: filename.to_owned(),
-            content_type: "application/pdf".to_owned(),
-            size: 1024,
-            checksum_sha256: None,
-            status: FileStatus::Available,
-            storage_backend: "s3".to_owned(),
-            bucket_name: Some("files".to_owned()),
-            uploaded_by: "alice".to_owned(),
-            organization_id: "acme".to_owned(),
-            owner: None,
-        })
-        .await
-        .unwrap();
+    let file = NewFile {
+        key: FileKey::parse(key).unwrap(),
+        filename: OriginalFilename::parse(filename).unwrap(),
+        content_type: ContentType::parse("application/pdf").unwrap(),
+        size: 1024,
+        checksum: None,
+        owner: None,
+    };
+    let location = StorageLocation { backend: StorageBackendKind::S3, bucket: Some("files".to_owned()) };
+    let row = FileRecord::new(&caller("alice", "acme", &[]), &location, file, FileStatus::Available);
+    app.repo.insert(&row).await.unwrap();
     row.id
 }
 
@@ -68,7 +61,7 @@ async fn a_real_notification_with_an_encoded_key_indexes_the_file_it_names() {
     let app = TestApp::with_elasticsearch(&[]).await;
     let key = "uploads/Rapport trimestriel été+2025.pdf";
     let id = tracked(&app, key, "Rapport trimestriel été 2025.pdf").await;
-    let indexer = app.state.files.indexer().unwrap();
+    let indexer = &app.indexer;
 
     let report = run(indexer, created(key, "0069296B3E7F1A2B3C")).await.unwrap();
 
@@ -81,7 +74,7 @@ async fn the_same_record_twice_leaves_one_document() {
     let app = TestApp::with_elasticsearch(&[]).await;
     let key = "uploads/twice.pdf";
     let id = tracked(&app, key, "twice.pdf").await;
-    let indexer = app.state.files.indexer().unwrap();
+    let indexer = &app.indexer;
 
     run(indexer, created(key, "0069296B3E7F1A2B3C")).await.unwrap();
     run(indexer, created(key, "0069296B3E7F1A2B3C")).await.unwrap();
@@ -96,7 +89,7 @@ async fn a_remove_followed_by_a_late_create_leaves_no_document() {
     let app = TestApp::with_elasticsearch(&[]).await;
     let key = "uploads/late+arrival.pdf";
     tracked(&app, key, "late arrival.pdf").await;
-    let indexer = app.state.files.indexer().unwrap();
+    let indexer = &app.indexer;
     run(indexer, created(key, "0069296B3E7F1A2B3C")).await.unwrap();
 
     let removal = run(indexer, removed(key, "0069296B3E7F1A2B4D")).await.unwrap();
@@ -111,10 +104,10 @@ async fn a_remove_followed_by_a_late_create_leaves_no_document() {
 async fn an_object_without_an_available_file_is_not_made_searchable() {
     let app = TestApp::with_elasticsearch(&[]).await;
     let upload = app.initiate(&caller("alice", "acme", &[]), "pending gecko.txt", "text/plain", b"gecko", false).await;
-    let indexer = app.state.files.indexer().unwrap();
+    let indexer = &app.indexer;
 
     let unknown = run(indexer, created("uploads/not-ours.txt", "01")).await.unwrap();
-    let pending = run(indexer, created(&upload.file_key, "02")).await.unwrap();
+    let pending = run(indexer, created(upload.file_key.as_str(), "02")).await.unwrap();
 
     assert_eq!(unknown, Report { not_tracked: 1, ..Report::default() });
     assert_eq!(pending, Report { not_tracked: 1, ..Report::default() });
@@ -135,7 +128,7 @@ async fn a_search_outage_fails_the_invocation_and_a_retry_converges_on_the_datab
     for key in &keys[1..] {
         batch.records.push(created(key, "11").records.remove(0));
     }
-    let indexer = app.state.files.indexer().unwrap();
+    let indexer = &app.indexer;
 
     proxy.down();
     let failure = run(indexer, batch.clone()).await.expect_err("the search server is down");
@@ -155,7 +148,7 @@ async fn a_search_outage_fails_the_invocation_and_a_retry_converges_on_the_datab
 async fn notifications_delivered_through_sqs_keep_the_index_in_step_with_the_bucket() {
     let app = TestApp::with_backend(files_testkit::Backend::S3, &files_testkit::search_env_refs()).await;
     app.elastic().ensure_index().await.unwrap();
-    let s3 = files_core::storage::s3::S3FileStorage::from_settings(&app.settings).await.unwrap();
+    let s3 = files_core::storage::s3::S3ObjectStore::new(app.settings.storage.s3().unwrap()).await.unwrap();
     let sqs = sqs_client();
     let queue = sqs.create_queue().queue_name(format!("q-{}", uuid::Uuid::new_v4().simple())).send().await.unwrap();
     let queue_url = queue.queue_url().unwrap().to_owned();
@@ -187,7 +180,7 @@ async fn notifications_delivered_through_sqs_keep_the_index_in_step_with_the_buc
         .await
         .unwrap();
     let alice = caller("alice", "acme", &[]);
-    let indexer = app.state.files.indexer().unwrap();
+    let indexer = &app.indexer;
 
     // An object arrives for a file recorded as available (e.g. by another system): only its
     // ObjectCreated notification can make it searchable.

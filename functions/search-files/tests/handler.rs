@@ -17,7 +17,7 @@ async fn a_search_returns_the_organizations_matching_files_with_highlights() {
     app.upload(&caller("mallory", "evil-corp", &[]), "pangolin.txt", "text/plain", b"pangolin").await;
     app.refresh_search().await;
 
-    let response = handle(&app.state, search("bob", "acme", "q=pangolin&limit=10").request()).await.unwrap();
+    let response = handle(&app.finder, search("bob", "acme", "q=pangolin&limit=10").request()).await.unwrap();
 
     assert_eq!(response.status(), 200);
     let body = json_of(&response);
@@ -43,7 +43,7 @@ async fn bad_parameters_and_missing_callers_get_problems() {
     ];
 
     for (event, status, code) in cases {
-        let response = handle(&app.state, event.request()).await.unwrap();
+        let response = handle(&app.finder, event.request()).await.unwrap();
         assert_eq!(response.status(), status);
         assert_eq!(json_of(&response)["code"], code);
     }
@@ -56,9 +56,9 @@ async fn a_search_outage_is_a_503_and_search_answers_again_once_it_is_back() {
     let app = TestApp::with_elasticsearch(&[("ELASTICSEARCH_URL", &url)]).await;
 
     proxy.down();
-    let down = handle(&app.state, search("bob", "acme", "q=anything").request()).await.unwrap();
+    let down = handle(&app.finder, search("bob", "acme", "q=anything").request()).await.unwrap();
     proxy.up();
-    let up = handle(&app.state, search("bob", "acme", "q=anything").request()).await.unwrap();
+    let up = handle(&app.finder, search("bob", "acme", "q=anything").request()).await.unwrap();
 
     assert_eq!(down.status(), 503);
     assert_eq!(down.headers()["retry-after"], "2");

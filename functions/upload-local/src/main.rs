@@ -1,3 +1,4 @@
+use files_core::services::ProxiedUpload;
 use files_core::{AppState, Settings};
 use lambda_http::{run, service_fn, Error};
 
@@ -8,6 +9,6 @@ fn main() -> Result<(), Error> {
 
 async fn serve() -> Result<(), Error> {
     files_core::telemetry::init();
-    let state = AppState::build(Settings::from_env()?).await?;
+    let state = AppState::<ProxiedUpload>::build(&Settings::from_env()?).await?;
     run(service_fn(|request| upload_local::handle(&state, request))).await
 }

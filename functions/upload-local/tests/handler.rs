@@ -42,7 +42,7 @@ async fn a_multipart_upload_is_stored_and_recorded_as_available() {
         ("file", Some("photo.png"), Some("image/png"), b"\x89PNG\r\n\x1a\n"),
     ]);
 
-    let response = handle(&app.state, upload(&body).request()).await.unwrap();
+    let response = handle(&app.proxied, upload(&body).request()).await.unwrap();
 
     assert_eq!(response.status(), 201, "{}", json_of(&response));
     let file = json_of(&response);
@@ -75,7 +75,7 @@ async fn bad_uploads_get_a_problem_and_store_nothing() {
     ];
 
     for (event, status, code) in cases {
-        let response = handle(&app.state, event.request()).await.unwrap();
+        let response = handle(&app.proxied, event.request()).await.unwrap();
         assert_eq!(response.status(), status, "{}", json_of(&response));
         assert_eq!(json_of(&response)["code"], code);
     }
@@ -89,7 +89,7 @@ async fn a_body_over_the_lambda_payload_limit_is_413_before_it_is_parsed() {
     let big = vec![b'x'; 6 * 1024 * 1024 + 1];
 
     let response =
-        handle(&app.state, upload(&multipart(&[("file", Some("big.txt"), Some("text/plain"), &big)])).request())
+        handle(&app.proxied, upload(&multipart(&[("file", Some("big.txt"), Some("text/plain"), &big)])).request())
             .await
             .unwrap();
 
@@ -106,7 +106,7 @@ async fn an_unauthenticated_upload_is_401() {
     let event = ApiEvent::new("POST", "/files/upload-local", "/files/upload-local")
         .binary(&format!("multipart/form-data; boundary={BOUNDARY}"), &body);
 
-    let response = handle(&app.state, event.request()).await.unwrap();
+    let response = handle(&app.proxied, event.request()).await.unwrap();
 
     assert_eq!(response.status(), 401);
     assert!(app.stored_paths().is_empty());

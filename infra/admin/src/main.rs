@@ -147,22 +147,28 @@ async fn create_index() -> Result<String, AnyError> {
 async fn reindex(batch: i64) -> Result<String, AnyError> {
     use std::sync::Arc;
 
-    use files_core::indexing::{Change, Indexer};
+    use files_core::db::{FileRepository, PgFileRepository, PgIndexVersions};
+    use files_core::indexing::{Change, IndexWriter, Indexer};
     use files_core::search::elastic::ElasticIndex;
-    use files_core::search::SearchIndex;
+    use files_core::search::extract::{Extractor, Limits};
+    use files_core::state::{build_index_writer, build_pool};
 
     let settings = files_core::Settings::from_env()?;
-    let (indexer, repo, storage) = files_core::state::build_parts(&settings).await?;
-    let (target, fresh): (Indexer, Option<(ElasticIndex, String)>) = match &settings.search.elasticsearch_url {
+    let pool = build_pool(&settings, &settings.database).await?;
+    let repo = PgFileRepository::new(pool.clone());
+    let (writer, fresh): (IndexWriter, Option<(ElasticIndex, String)>) = match &settings.search.elasticsearch_url {
         Some(_) => {
             let elastic = ElasticIndex::from_settings(&settings.search)?;
             let name = format!("{}-v{}", settings.search.index, chrono::Utc::now().format("%Y%m%d%H%M%S"));
             elastic.create_index(&name).await?;
-            let writer: Arc<dyn SearchIndex> = Arc::new(elastic.writing_to(&name));
-            (Indexer::new(repo.clone(), storage, writer, &settings.search), Some((elastic, name)))
+            let versions = Arc::new(PgIndexVersions::new(pool.clone()));
+            (IndexWriter::new(versions, Arc::new(elastic.writing_to(&name))), Some((elastic, name)))
         }
-        None => (indexer, None),
+        None => (build_index_writer(&settings, pool)?, None),
     };
+    let objects = files_core::storage::build_objects(&settings.storage).await?;
+    let text = Arc::new(Extractor::new(objects, Limits::of(&settings.search)));
+    let target = Indexer::new(writer, text, settings.search.indexer_concurrency);
     let total = u64::try_from(repo.count_available().await?).unwrap_or(0);
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(

@@ -8,10 +8,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _};
 use files_core::auth::issue_local_token;
 use files_core::disposition::DispositionKind;
-use files_core::keys::{ContentType, FileKey};
-use files_core::services::{ConfirmUploadRequest, FileView, InitiateUploadRequest};
-use files_core::storage::PutConstraints;
-use files_core::{AppState, Caller, Settings};
+use files_core::keys::ContentType;
+use files_core::services::{
+    ConfirmUpload, ConfirmUploadRequest, FileView, InitiateUpload, InitiateUploadRequest, ReadFile,
+};
+use files_core::state::FromSettings as _;
+use files_core::storage::{ObjectStore, PutConstraints};
+use files_core::{Caller, Settings};
 use files_testkit::{sha256_base64, ApiEvent, Backend};
 use serde_json::json;
 
@@ -140,8 +143,8 @@ pub struct Fixture {
     pub env: Vec<(String, String)>,
     /// The settings of `env`.
     pub settings: Settings,
-    /// The state a function builds from `env`.
-    pub state: AppState,
+    /// The workflows the functions build from `env`, for seeding.
+    pub state: Seeder,
     caller: Caller,
     token: String,
     available: FileView,
@@ -168,12 +171,18 @@ impl Fixture {
         }
         let settings = Settings::from_map(&env).context("the bench settings are valid")?;
         if backend == Backend::S3 {
-            let storage = files_core::storage::s3::S3FileStorage::from_settings(&settings).await?;
+            let storage =
+                files_core::storage::s3::S3ObjectStore::new(settings.storage.s3().context("the S3 settings")?).await?;
             files_core::storage::s3::ensure_bucket(&storage)
                 .await
                 .with_context(|| format!("S3 at {s3_endpoint} is required (bucket {bucket})"))?;
         }
-        let state = AppState::build(settings.clone()).await?;
+        let state = Seeder {
+            initiate: InitiateUpload::from_settings(&settings).await?,
+            confirm: ConfirmUpload::from_settings(&settings).await?,
+            read: ReadFile::from_settings(&settings).await?,
+            objects: files_core::storage::build_objects(&settings.storage).await?,
+        };
         let caller = Caller { user_id: "bench".to_owned(), org_id: "bench-org".to_owned(), roles: Vec::new() };
         let token = issue_local_token(
             files_testkit::JWT_SECRET,
@@ -244,14 +253,15 @@ impl Fixture {
                 http(event, 201)
             }
             Probe::LocalMediaGet => {
+                let files_core::config::StorageSettings::Local(local) = &self.settings.storage else {
+                    bail!("local-media serves the local backend only");
+                };
                 let signed =
-                    self.state.files.download_url(&self.caller, self.available.id, DispositionKind::Attachment).await?;
-                let rest = signed
-                    .url
-                    .strip_prefix(&self.settings.public_base_url)
-                    .context("the signed URL is on PUBLIC_BASE_URL")?;
+                    self.state.read.download_url(&self.caller, self.available.id, DispositionKind::Attachment).await?;
+                let rest =
+                    signed.url.strip_prefix(&local.public_base_url).context("the signed URL is on PUBLIC_BASE_URL")?;
                 let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-                let prefix = self.settings.local.as_ref().map(|l| l.url_prefix.as_str()).unwrap_or("/media");
+                let prefix = local.url_prefix.as_str();
                 let key = path.strip_prefix(prefix).unwrap_or(path).trim_start_matches('/');
                 let event =
                     ApiEvent::new("GET", &format!("{prefix}/{{key+}}"), path).path_param("key", key).query(query);
@@ -272,7 +282,15 @@ fn events_dir() -> &'static Path {
 
 /// Initiates, stores and confirms a 1 KiB file through the service: an available file owned
 /// by `caller`.
-async fn seed_file(state: &AppState, caller: &Caller) -> anyhow::Result<FileView> {
+/// The workflows a fixture seeds files with.
+pub struct Seeder {
+    initiate: InitiateUpload,
+    confirm: ConfirmUpload,
+    read: ReadFile,
+    objects: std::sync::Arc<dyn ObjectStore>,
+}
+
+async fn seed_file(state: &Seeder, caller: &Caller) -> anyhow::Result<FileView> {
     let bytes = sample_bytes();
     let request = InitiateUploadRequest {
         filename: SAMPLE_NAME.to_owned(),
@@ -282,8 +300,8 @@ async fn seed_file(state: &AppState, caller: &Caller) -> anyhow::Result<FileView
         owner: None,
         upload_method: Default::default(),
     };
-    let upload = state.files.initiate_upload(caller, request).await.context("initiate a seed upload")?;
-    let key = FileKey::parse(&upload.file_key)?;
+    let upload = state.initiate.initiate_upload(caller, request).await.context("initiate a seed upload")?;
+    let key = upload.file_key;
     let data = bytes::Bytes::from(bytes);
     let body = Box::pin(futures_util::stream::once(async move { Ok::<_, std::io::Error>(data) }));
     let constraints = PutConstraints {
@@ -292,7 +310,7 @@ async fn seed_file(state: &AppState, caller: &Caller) -> anyhow::Result<FileView
         max_size: u64::MAX,
         checksum_sha256: None,
     };
-    state.files.storage().save_proxied_file(&key, body, &constraints).await.context("store a seed object")?;
-    let confirm = ConfirmUploadRequest { file_key: upload.file_key };
-    state.files.confirm_upload(caller, confirm).await.context("confirm a seed upload")
+    state.objects.save_proxied_file(&key, body, &constraints).await.context("store a seed object")?;
+    let confirm = ConfirmUploadRequest { file_key: key.to_string() };
+    state.confirm.confirm_upload(caller, confirm).await.context("confirm a seed upload")
 }

@@ -15,16 +15,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context as _};
 use bytes::Bytes;
-use files_core::db::{FileRepository, FileStatus, NewStoredFile};
-use files_core::indexing::{Change, Indexer, Outcome};
+use files_core::config::StorageBackendKind;
+use files_core::db::{FileRepository, PgFileRepository, PgIndexVersions, PgSearchIndex};
+use files_core::file::{FileRecord, FileStatus, NewFile, StorageLocation};
+use files_core::indexing::{Change, IndexWriter, Indexer, Outcome};
 use files_core::keys::{ContentType, FileKey, OriginalFilename};
 use files_core::search::elastic::ElasticIndex;
-use files_core::search::extract::{self, Limits};
-use files_core::search::SearchIndex;
-use files_core::storage::{FileStorage, PutConstraints};
-use files_core::Settings;
+use files_core::search::extract::{self, Extractor, Limits};
+use files_core::search::IndexDocuments;
+use files_core::storage::{ObjectStore, PutConstraints};
+use files_core::{Caller, Settings};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::report::{Figure, Target, Unit};
 
@@ -56,7 +57,7 @@ pub struct ExtractResult {
 /// One batch configuration: its rows, and the index it writes to.
 struct Batch {
     label: &'static str,
-    keys: Vec<String>,
+    keys: Vec<FileKey>,
 }
 
 /// The figures: rates over `runs` batches per configuration, then the PDF child `runs` times.
@@ -75,14 +76,15 @@ pub async fn figures(
     env.insert("ELASTICSEARCH_URL".to_owned(), elasticsearch_url.to_owned());
     env.insert("ELASTICSEARCH_INDEX".to_owned(), "files-bench".to_owned());
     let settings = Settings::from_map(&env).context("the indexer bench settings are valid")?;
-    let (_, repo, storage) = files_core::state::build_parts(&settings).await?;
-    let pool = files_core::state::build_pool(&settings).await?;
+    let mut database = settings.database.clone();
+    database.pool_size = database.pool_size.max(settings.search.indexer_concurrency);
+    let pool = files_core::state::build_pool(&settings, &database).await?;
+    let repo: Arc<dyn FileRepository> = Arc::new(PgFileRepository::new(pool.clone()));
+    let storage = files_core::storage::build_objects(&settings.storage).await?;
     let elastic = ElasticIndex::from_settings(&settings.search)?;
     elastic.ensure_index().await.with_context(|| format!("the search server at {elasticsearch_url} is required"))?;
-    let indexes: [(&str, Arc<dyn SearchIndex>); 2] = [
-        ("Elasticsearch", Arc::new(elastic)),
-        ("PostgreSQL fallback", Arc::new(files_core::search::pg::PgSearchIndex::new(pool))),
-    ];
+    let indexes: [(&str, Arc<dyn IndexDocuments>); 2] =
+        [("Elasticsearch", Arc::new(elastic)), ("PostgreSQL fallback", Arc::new(PgSearchIndex::new(pool.clone())))];
 
     eprintln!("files-bench: indexer: seeding {BATCH} metadata-only rows and {BATCH} text objects in S3");
     let batches = [
@@ -94,7 +96,9 @@ pub async fn figures(
     // Every run's changes carry a newer sequencer than the last, as fresh S3 events would.
     let mut sequencer = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(1) << 8;
     for (index_label, index) in &indexes {
-        let indexer = Indexer::new(repo.clone(), storage.clone(), index.clone(), &settings.search);
+        let writer = IndexWriter::new(Arc::new(PgIndexVersions::new(pool.clone())), index.clone());
+        let text = Arc::new(Extractor::new(storage.clone(), Limits::of(&settings.search)));
+        let indexer = Indexer::new(writer, text, settings.search.indexer_concurrency);
         for batch in &batches {
             let mut rates = Vec::with_capacity(runs);
             for _ in 0..runs {
@@ -162,10 +166,10 @@ pub async fn figures(
 /// each, when `with_objects`); returns their keys.
 async fn seed(
     repo: &dyn FileRepository,
-    storage: &dyn FileStorage,
+    storage: &dyn ObjectStore,
     content_type: &str,
     with_objects: bool,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Vec<FileKey>> {
     let mut keys = Vec::with_capacity(BATCH);
     for i in 0..BATCH {
         let name = format!("bench {i} {}.{}", MARKER, if with_objects { "txt" } else { "png" });
@@ -174,23 +178,19 @@ async fn seed(
         if with_objects {
             save(storage, &key, content_type, Bytes::from(body.clone())).await?;
         }
-        repo.insert(&NewStoredFile {
-            id: Uuid::new_v4(),
-            file_key: key.as_str().to_owned(),
-            original_filename: name,
-            content_type: content_type.to_owned(),
-            size: i64::try_from(body.len())?,
-            checksum_sha256: None,
-            status: FileStatus::Available,
-            storage_backend: "s3".to_owned(),
-            bucket_name: None,
-            uploaded_by: "bench".to_owned(),
-            organization_id: "bench-org".to_owned(),
+        let file = NewFile {
+            key: key.clone(),
+            filename: OriginalFilename::parse(&name)?,
+            content_type: ContentType::parse(content_type)?,
+            size: u64::try_from(body.len())?,
+            checksum: None,
             owner: None,
-        })
-        .await
-        .context("insert a row")?;
-        keys.push(key.as_str().to_owned());
+        };
+        let caller = Caller { user_id: "bench".to_owned(), org_id: "bench-org".to_owned(), roles: Vec::new() };
+        let location = StorageLocation { backend: StorageBackendKind::S3, bucket: None };
+        let record = FileRecord::new(&caller, &location, file, FileStatus::Available);
+        repo.insert(&record).await.context("insert a row")?;
+        keys.push(key);
     }
     Ok(keys)
 }
@@ -230,7 +230,7 @@ const WORDS: &[&str] = &[
     "policy",
 ];
 
-async fn save(storage: &dyn FileStorage, key: &FileKey, content_type: &str, body: Bytes) -> anyhow::Result<()> {
+async fn save(storage: &dyn ObjectStore, key: &FileKey, content_type: &str, body: Bytes) -> anyhow::Result<()> {
     let size = body.len() as u64;
     let constraints = PutConstraints {
         content_type: ContentType::parse(content_type)?,
@@ -323,12 +323,12 @@ pub fn generate_pdf(target: usize) -> anyhow::Result<Vec<u8>> {
 /// When the settings are invalid or storage fails.
 pub async fn child(key: &str) -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
-    let storage = files_core::storage::build_storage(&settings).await?;
+    let storage = files_core::storage::build_objects(&settings.storage).await?;
     let key = FileKey::parse(key)?;
     let size = storage.head(&key).await.context("the PDF's size")?.context("the PDF is missing")?.size;
     let limits = Limits::of(&settings.search);
     let started = Instant::now();
-    let text = extract::extract(storage.as_ref(), &key, "application/pdf", size, &limits).await?;
+    let text = extract::extract(storage.as_ref(), &key, &ContentType::parse("application/pdf")?, size, &limits).await?;
     let seconds = started.elapsed().as_secs_f64();
     let text = text.map_err(|reason| anyhow::anyhow!("not extracted: {reason}"))?;
     let peak_rss_kib = crate::emulator::peak_rss_kib("/proc/self/status")? + children_peak_rss_kib()?;

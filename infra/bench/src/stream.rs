@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use bytes::Bytes;
 use files_core::keys::{ContentType, FileKey, OriginalFilename};
-use files_core::storage::{build_storage, ByteStream, PutConstraints};
+use files_core::storage::{build_objects, ByteStream, PutConstraints};
 use files_core::Settings;
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
@@ -68,7 +68,7 @@ fn generated_body(size: u64) -> ByteStream {
 /// When the settings are invalid or the storage fails.
 pub async fn child(mib: u64) -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
-    let storage = build_storage(&settings).await?;
+    let storage = build_objects(&settings.storage).await?;
     let size = mib * 1024 * 1024;
     let key = FileKey::generate(&OriginalFilename::parse("stream.bin")?);
     let constraints = PutConstraints {

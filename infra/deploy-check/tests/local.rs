@@ -73,7 +73,7 @@ fn the_env_example_is_a_valid_s3_configuration_that_points_at_the_compose_servic
     assert!(unknown.is_empty(), "variables in .env.example the code never reads: {unknown:?}");
 
     let settings = Settings::from_map(&env).unwrap_or_else(|e| panic!(".env.example: {e}"));
-    assert_eq!(settings.storage_backend, StorageBackendKind::S3);
+    assert_eq!(settings.storage.kind(), StorageBackendKind::S3);
 
     let endpoint = &env["AWS_S3_ENDPOINT_URL"];
     assert!(published_ports("minio").contains(&port_of(endpoint)), "no compose service answers at {endpoint}");

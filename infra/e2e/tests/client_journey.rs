@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 enum Store {
     Local(std::path::PathBuf),
-    S3(files_core::storage::s3::S3FileStorage),
+    S3(files_core::storage::s3::S3ObjectStore),
 }
 
 struct Env {
@@ -47,7 +47,7 @@ async fn backends() -> Vec<Env> {
         _ => None,
     })
     .unwrap();
-    let s3 = files_core::storage::s3::S3FileStorage::from_settings(&settings).await.unwrap();
+    let s3 = files_core::storage::s3::S3ObjectStore::new(settings.storage.s3().unwrap()).await.unwrap();
     files_core::storage::s3::ensure_bucket(&s3).await.expect("the S3 server answers");
     vec![
         env("local", "E2E_BASE_URL", Store::Local(required("E2E_MEDIA_ROOT").into())),
@@ -60,7 +60,7 @@ impl Env {
         match &self.store {
             Store::Local(root) => root.join(key).exists(),
             Store::S3(storage) => {
-                use files_core::storage::FileStorage as _;
+                use files_core::storage::ObjectStore as _;
                 let key = files_core::keys::FileKey::parse(key).unwrap();
                 storage.file_exists(&key).await.unwrap()
             }

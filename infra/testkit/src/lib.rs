@@ -11,6 +11,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use files_core::auth::issue_local_token;
+use files_core::db::{FileRepository, PgFileRepository};
+use files_core::indexing::Indexer;
+use files_core::services::{ConfirmUpload, DeleteFile, InitiateUpload, ProxiedUpload, ReadFile, SearchFiles};
+use files_core::state::FromSettings as _;
+use files_core::storage::s3::{S3ObjectStore, S3UrlSigner};
+use files_core::storage::ObjectStore;
 use files_core::{AppState, Settings};
 use lambda_http::Request;
 use serde_json::{json, Value};
@@ -195,11 +201,28 @@ pub fn s3_env(bucket: &str) -> Vec<(String, String)> {
     .collect()
 }
 
+/// Both halves of the S3 backend for one bucket, as tests use them together: dereferences to
+/// the object store; `signer` signs its URLs.
+pub struct S3Storage {
+    /// The URL signer.
+    pub signer: S3UrlSigner,
+    /// The object store.
+    pub objects: S3ObjectStore,
+}
+
+impl std::ops::Deref for S3Storage {
+    type Target = S3ObjectStore;
+
+    fn deref(&self) -> &S3ObjectStore {
+        &self.objects
+    }
+}
+
 /// An S3 storage on a fresh bucket of the test server, with `overrides` applied to its settings.
 ///
 /// # Panics
 /// When the server cannot be reached: a test that needs S3 fails without it.
-pub async fn s3_storage(overrides: &[(&str, &str)]) -> files_core::storage::s3::S3FileStorage {
+pub async fn s3_storage(overrides: &[(&str, &str)]) -> S3Storage {
     let media = std::path::Path::new("/nonexistent");
     let mut env = test_env(media, "postgres://unused@127.0.0.1:1/x");
     env.extend(s3_env(&bucket_name()));
@@ -210,12 +233,13 @@ pub async fn s3_storage(overrides: &[(&str, &str)]) -> files_core::storage::s3::
 }
 
 /// The S3 storage of `settings`, with its bucket created on the test server.
-async fn bucket_for(settings: &Settings) -> files_core::storage::s3::S3FileStorage {
-    let storage = files_core::storage::s3::S3FileStorage::from_settings(settings).await.expect("S3 storage builds");
-    files_core::storage::s3::ensure_bucket(&storage)
+async fn bucket_for(settings: &Settings) -> S3Storage {
+    let s3 = settings.storage.s3().expect("S3 settings");
+    let objects = S3ObjectStore::new(s3).await.expect("S3 storage builds");
+    files_core::storage::s3::ensure_bucket(&objects)
         .await
         .unwrap_or_else(|e| panic!("the S3 server at {} is required: {e:?}", s3_endpoint()));
-    storage
+    S3Storage { signer: S3UrlSigner::new(s3).await.expect("S3 signer builds"), objects }
 }
 
 /// The Elasticsearch-compatible server tests use (osmem-server, started by `make test`).
@@ -245,10 +269,27 @@ pub enum Backend {
     S3,
 }
 
-/// Everything a handler test needs: a fresh database, a temporary media root, and the state.
+/// Everything a handler test needs: a fresh database, a temporary media root, and the state of
+/// every function, each as that function builds it at cold start.
 pub struct TestApp {
-    /// The application state, as a function builds it at cold start.
-    pub state: AppState,
+    /// initiate-upload's.
+    pub initiate: AppState<InitiateUpload>,
+    /// confirm-upload's.
+    pub confirm: AppState<ConfirmUpload>,
+    /// upload-local's.
+    pub proxied: AppState<ProxiedUpload>,
+    /// get-file's and download-url's.
+    pub read: AppState<ReadFile>,
+    /// delete-file's.
+    pub delete: AppState<DeleteFile>,
+    /// search-files'.
+    pub finder: AppState<SearchFiles>,
+    /// s3-indexer's.
+    pub indexer: Indexer,
+    /// The object store of the backend.
+    pub objects: Arc<dyn ObjectStore>,
+    /// The file records.
+    pub repo: Arc<dyn FileRepository>,
     /// The settings it was built from.
     pub settings: Settings,
     /// The database.
@@ -287,8 +328,22 @@ impl TestApp {
             env.insert((*k).to_owned(), (*v).to_owned());
         }
         let settings = Settings::from_map(&env).expect("test settings are valid");
-        let state = AppState::build(settings.clone()).await.expect("state builds");
-        Self { state, settings, db, media }
+        Self {
+            initiate: AppState::build(&settings).await.expect("initiate-upload's state builds"),
+            confirm: AppState::build(&settings).await.expect("confirm-upload's state builds"),
+            proxied: AppState::build(&settings).await.expect("upload-local's state builds"),
+            read: AppState::build(&settings).await.expect("get-file's state builds"),
+            delete: AppState::build(&settings).await.expect("delete-file's state builds"),
+            finder: AppState::build(&settings).await.expect("search-files' state builds"),
+            indexer: Indexer::from_settings(&settings).await.expect("the indexer builds"),
+            objects: files_core::storage::build_objects(&settings.storage).await.expect("storage builds"),
+            repo: Arc::new(PgFileRepository::new(
+                files_core::state::build_pool(&settings, &settings.database).await.expect("the pool builds"),
+            )),
+            settings,
+            db,
+            media,
+        }
     }
 
     /// Every regular file under the media root (objects, sidecars and temporaries alike).
@@ -533,7 +588,7 @@ impl TestApp {
     pub async fn search(&self, caller: &files_core::Caller, q: &str) -> files_core::services::SearchResults {
         self.refresh_search().await;
         let request = files_core::services::SearchRequest { q: q.to_owned(), ..Default::default() };
-        self.state.files.search(caller, request).await.expect("search succeeds")
+        self.finder.files.search(caller, request).await.expect("search succeeds")
     }
 
     /// The ids of the files a search finds.
@@ -558,7 +613,7 @@ impl TestApp {
             owner: None,
             upload_method: Default::default(),
         };
-        self.state.files.initiate_upload(caller, request).await.expect("initiate succeeds")
+        self.initiate.files.initiate_upload(caller, request).await.expect("initiate succeeds")
     }
 
     /// Stores an object directly, as a client's PUT to the signed URL would (or a client that
@@ -573,7 +628,7 @@ impl TestApp {
             max_size: u64::MAX,
             checksum_sha256: None,
         };
-        self.state.files.storage().save_proxied_file(&key, body, &constraints).await.expect("store succeeds");
+        self.objects.save_proxied_file(&key, body, &constraints).await.expect("store succeeds");
     }
 
     /// Initiates, stores and confirms a file: an available file owned by `caller`.
@@ -585,9 +640,9 @@ impl TestApp {
         bytes: &[u8],
     ) -> files_core::services::FileView {
         let upload = self.initiate(caller, filename, content_type, bytes, true).await;
-        self.store(&upload.file_key, content_type, bytes).await;
-        let confirm = files_core::services::ConfirmUploadRequest { file_key: upload.file_key };
-        self.state.files.confirm_upload(caller, confirm).await.expect("confirm succeeds")
+        self.store(upload.file_key.as_str(), content_type, bytes).await;
+        let confirm = files_core::services::ConfirmUploadRequest { file_key: upload.file_key.as_str().to_owned() };
+        self.confirm.files.confirm_upload(caller, confirm).await.expect("confirm succeeds")
     }
 
     /// The status of the file with `id`, or `None` when there is no row.

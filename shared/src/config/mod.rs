@@ -86,7 +86,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn new(variable: &'static str, reason: impl Into<String>) -> Self {
+    pub fn new(variable: &'static str, reason: impl Into<String>) -> Self {
         Self { variable, reason: reason.into() }
     }
 }
@@ -185,7 +185,9 @@ impl SearchSettings {
     /// # Errors
     /// A [`ConfigError`] naming the first malformed variable.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::parse(&|name: &'static str| std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
+        Self::parse(&|name: &'static str| {
+            std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        })
     }
 }
 
@@ -222,7 +224,9 @@ pub(crate) fn parse_url(raw: &str, name: &'static str) -> Result<String, ConfigE
     let rest = trimmed.strip_prefix("http://").or_else(|| trimmed.strip_prefix("https://"));
     match rest {
         Some(host) if !host.is_empty() && !host.contains(['?', '#', ' ']) => Ok(trimmed.to_owned()),
-        _ => Err(ConfigError::new(name, format!("expected an http(s) URL such as `http://127.0.0.1:9000`, got `{raw}`"))),
+        _ => {
+            Err(ConfigError::new(name, format!("expected an http(s) URL such as `http://127.0.0.1:9000`, got `{raw}`")))
+        }
     }
 }
 

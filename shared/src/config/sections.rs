@@ -57,7 +57,8 @@ impl StorageSettings {
         )?;
         // Validated whatever the backend, as before: a malformed prefix is a mistake either way.
         let url_prefix = parse_url_prefix(get("LOCAL_MEDIA_URL_PREFIX"))?;
-        let public_base_url = parse_url(&get("PUBLIC_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()), "PUBLIC_BASE_URL")?;
+        let public_base_url =
+            parse_url(&get("PUBLIC_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()), "PUBLIC_BASE_URL")?;
         Ok(match kind {
             StorageBackendKind::Local => Self::Local(LocalStorageSettings::parse(get, url_prefix, public_base_url)?),
             StorageBackendKind::S3 => Self::S3(S3Settings::parse(get)?),
@@ -250,8 +251,12 @@ impl StaticCredentials {
                 session_token: get("AWS_SESSION_TOKEN").map(Secret::new),
             })),
             (None, None) => Ok(None),
-            (Some(_), None) => Err(ConfigError::new("AWS_SECRET_ACCESS_KEY", "is required when AWS_ACCESS_KEY_ID is set")),
-            (None, Some(_)) => Err(ConfigError::new("AWS_ACCESS_KEY_ID", "is required when AWS_SECRET_ACCESS_KEY is set")),
+            (Some(_), None) => {
+                Err(ConfigError::new("AWS_SECRET_ACCESS_KEY", "is required when AWS_ACCESS_KEY_ID is set"))
+            }
+            (None, Some(_)) => {
+                Err(ConfigError::new("AWS_ACCESS_KEY_ID", "is required when AWS_SECRET_ACCESS_KEY is set"))
+            }
         }
     }
 }

@@ -127,10 +127,7 @@ impl IndexDocuments for PgSearchIndex {
         let removed_versions: Vec<i64> = removals.iter().map(|r| r.version).collect();
         let client = self.pool.get().await.map_err(from_repo)?;
         let statement = client.prepare_cached(WRITE).await.map_err(from_pg)?;
-        client
-            .query_one(&statement, &[&ids, &contents, &versions, &keys, &removed_versions])
-            .await
-            .map_err(from_pg)?;
+        client.query_one(&statement, &[&ids, &contents, &versions, &keys, &removed_versions]).await.map_err(from_pg)?;
         Ok(())
     }
 }

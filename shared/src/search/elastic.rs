@@ -14,7 +14,9 @@ use elasticsearch::{BulkParts, Elasticsearch, SearchParts};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{document_id, IndexDocuments, Removal, SearchError, SearchFiles, SearchHit, SearchPage, SearchQuery, Upsert};
+use super::{
+    document_id, IndexDocuments, Removal, SearchError, SearchFiles, SearchHit, SearchPage, SearchQuery, Upsert,
+};
 use crate::config::{ConfigError, SearchSettings};
 
 /// Attempts of a bulk request whose items the server throttled or failed.

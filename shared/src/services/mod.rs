@@ -179,7 +179,11 @@ impl Views {
     ///
     /// # Errors
     /// `Storage(Unavailable)` when signing needs credentials that cannot be had.
-    pub async fn sign_download(&self, file: &FileRecord, disposition: DispositionKind) -> Result<SignedUrl, ServiceError> {
+    pub async fn sign_download(
+        &self,
+        file: &FileRecord,
+        disposition: DispositionKind,
+    ) -> Result<SignedUrl, ServiceError> {
         let request = DownloadRequest {
             filename: &file.original_filename,
             disposition,

@@ -129,8 +129,8 @@ impl InitiateUpload {
 
     fn declaration(&self, request: InitiateUploadRequest) -> Result<(NewFile, RequestedUploadMethod), ServiceError> {
         let (filename, content_type) = name_and_type(&self.limits, &request.filename, &request.content_type)?;
-        let size = u64::try_from(request.size)
-            .map_err(|_| ServiceError::invalid(Field::Size, "size must not be negative"))?;
+        let size =
+            u64::try_from(request.size).map_err(|_| ServiceError::invalid(Field::Size, "size must not be negative"))?;
         if size > self.limits.max_size_bytes {
             return Err(ServiceError::TooLarge { limit: self.limits.max_size_bytes });
         }
@@ -314,13 +314,18 @@ impl ProxiedUpload {
         let (filename, content_type) = name_and_type(&self.limits, filename, content_type)?;
         let key = FileKey::generate(&filename);
         let limit = self.limits.max_size_bytes.min(LAMBDA_MAX_BODY_BYTES);
-        let constraints =
-            PutConstraints { content_type: content_type.clone(), exact_size: None, max_size: limit, checksum_sha256: None };
+        let constraints = PutConstraints {
+            content_type: content_type.clone(),
+            exact_size: None,
+            max_size: limit,
+            checksum_sha256: None,
+        };
         let meta = self.objects.save_proxied_file(&key, body, &constraints).await.map_err(|e| match e {
             StorageError::TooLarge { limit } => ServiceError::TooLarge { limit },
             other => other.into(),
         })?;
-        let file = NewFile { key, filename, content_type, size: meta.size, checksum: meta.checksum_sha256, owner: None };
+        let file =
+            NewFile { key, filename, content_type, size: meta.size, checksum: meta.checksum_sha256, owner: None };
         let record = FileRecord::new(caller, &self.location, file, FileStatus::Available);
         if let Err(e) = self.repo.insert(&record).await {
             // No row, no object: take the bytes back out so nothing is orphaned.

@@ -227,7 +227,7 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
 /// A [`ConfigError`] when no region can be found for S3.
 pub async fn build_signer(settings: &StorageSettings) -> Result<Arc<dyn SignUrls>, ConfigError> {
     match settings {
-        StorageSettings::Local(local) => Ok(Arc::new(local::LocalFileStorage::new(local))),
+        StorageSettings::Local(local) => Ok(Arc::new(local::LocalFileStorage::from_settings(local))),
         StorageSettings::S3(s3) => Ok(Arc::new(s3::S3UrlSigner::new(s3).await?)),
     }
 }
@@ -239,7 +239,7 @@ pub async fn build_signer(settings: &StorageSettings) -> Result<Arc<dyn SignUrls
 /// A [`ConfigError`] when no region can be found for S3.
 pub async fn build_objects(settings: &StorageSettings) -> Result<Arc<dyn ObjectStore>, ConfigError> {
     match settings {
-        StorageSettings::Local(local) => Ok(Arc::new(local::LocalFileStorage::new(local))),
+        StorageSettings::Local(local) => Ok(Arc::new(local::LocalFileStorage::from_settings(local))),
         StorageSettings::S3(s3) => Ok(Arc::new(s3::S3ObjectStore::new(s3).await?)),
     }
 }

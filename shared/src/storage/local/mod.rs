@@ -50,13 +50,14 @@ pub struct LocalFileStorage {
 }
 
 impl LocalFileStorage {
+    /// A store rooted at `root` whose URLs start with `url_base` (base URL + prefix).
+    pub fn new(root: impl Into<PathBuf>, signing_secret: &[u8], url_base: impl Into<String>) -> Self {
+        Self { root: root.into(), signer: UrlSigner::new(signing_secret), url_base: url_base.into() }
+    }
+
     /// The store the local settings describe. Touches nothing on disk.
-    pub fn new(settings: &LocalStorageSettings) -> Self {
-        Self {
-            root: settings.media_root.clone(),
-            signer: UrlSigner::new(settings.signing_secret.expose().as_bytes()),
-            url_base: settings.url_base(),
-        }
+    pub fn from_settings(settings: &LocalStorageSettings) -> Self {
+        Self::new(&settings.media_root, settings.signing_secret.expose().as_bytes(), settings.url_base())
     }
 
     /// The root folder.

@@ -115,7 +115,7 @@ mod tests {
 
     use super::signer::{canonical_header_name, form_url};
     use super::*;
-    use crate::config::AddressingStyle;
+    use crate::config::{AddressingStyle, S3Settings};
     use crate::keys::{Checksum, FileKey};
     use crate::storage::{SignUrls, UploadGrantRequest, UploadMethod, UploadTarget};
 

@@ -245,25 +245,13 @@ impl ObjectStore for S3ObjectStore {
 
     #[tracing::instrument(skip(self), fields(key = %key))]
     async fn delete_file(&self, key: &FileKey) -> Result<(), StorageError> {
-        self.client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .send()
-            .await
-            .map_err(classify_http)?;
+        self.client.delete_object().bucket(&self.bucket).key(key.as_str()).send().await.map_err(classify_http)?;
         Ok(())
     }
 
     async fn get_file_stream(&self, key: &FileKey) -> Result<ByteStream, StorageError> {
-        let object = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .send()
-            .await
-            .map_err(classify_http)?;
+        let object =
+            self.client.get_object().bucket(&self.bucket).key(key.as_str()).send().await.map_err(classify_http)?;
         Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(object.body.into_async_read(), 64 * 1024)))
     }
 

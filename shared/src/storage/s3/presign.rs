@@ -343,6 +343,10 @@ impl Presigner {
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
+    use chrono::{DateTime, Utc};
+
     use super::super::sigv4::trim_all;
     use super::*;
     use aws_credential_types::provider::SharedCredentialsProvider;

@@ -16,7 +16,9 @@ use super::{region_and_credentials, unavailable};
 use crate::config::{ConfigError, S3Settings};
 use crate::disposition::content_disposition;
 use crate::keys::FileKey;
-use crate::storage::{DownloadRequest, SignUrls, SignedUrl, StorageError, UploadGrantRequest, UploadMethod, UploadTarget};
+use crate::storage::{
+    DownloadRequest, SignUrls, SignedUrl, StorageError, UploadGrantRequest, UploadMethod, UploadTarget,
+};
 
 /// Signs URLs for one bucket; built once per cold start.
 #[derive(Debug, Clone)]
@@ -80,7 +82,7 @@ impl S3UrlSigner {
 
     /// The lifetime to sign for: the requested one, clamped to the credentials' expiry, since a
     /// URL signed with temporary credentials dies with them.
-    fn lifetime(requested: Duration, credentials: &Credentials, now: SystemTime) -> Duration {
+    pub(super) fn lifetime(requested: Duration, credentials: &Credentials, now: SystemTime) -> Duration {
         match credentials.expiry().and_then(|e| e.duration_since(now).ok()) {
             Some(left) => requested.min(left),
             None => requested,

@@ -154,4 +154,3 @@ pub(super) fn trim_all(value: &str) -> Cow<'_, str> {
     }
     Cow::Owned(out)
 }
-

@@ -122,7 +122,7 @@ async fn a_search_outage_fails_the_invocation_and_a_retry_converges_on_the_datab
     let keys = ["uploads/a.pdf", "uploads/b.pdf", "uploads/c.pdf"];
     let mut ids = Vec::new();
     for key in keys {
-        ids.push(tracked(&app, key, &format!("outage {key}")).await);
+        ids.push(tracked(&app, key, &format!("outage {}", key.trim_start_matches("uploads/"))).await);
     }
     let mut batch = created(keys[0], "10");
     for key in &keys[1..] {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::config::StorageBackendKind;
+use crate::config::{StorageBackendKind, StorageSettings};
 use crate::keys::{Checksum, ContentType, FileKey, OriginalFilename};
 
 /// Where a file is in its life.
@@ -56,6 +56,16 @@ pub struct StorageLocation {
     pub backend: StorageBackendKind,
     /// The bucket, for S3.
     pub bucket: Option<String>,
+}
+
+impl StorageLocation {
+    /// Where the configured backend keeps files.
+    pub fn of(settings: &StorageSettings) -> Self {
+        match settings {
+            StorageSettings::Local(_) => Self { backend: StorageBackendKind::Local, bucket: None },
+            StorageSettings::S3(s3) => Self { backend: StorageBackendKind::S3, bucket: Some(s3.bucket.clone()) },
+        }
+    }
 }
 
 /// What a new file is: the validated declaration of an upload (or what a proxied save

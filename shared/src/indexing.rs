@@ -14,13 +14,12 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use futures_util::StreamExt;
 
 use crate::db::{ClaimedVersion, IndexVersions, RepositoryError, VersionClaim};
 use crate::file::FileRecord;
 use crate::keys::FileKey;
-use crate::search::{IndexDocuments, Removal, SearchDocument, SearchError, Upsert};
+use crate::search::{IndexDocuments, Removal, SearchDocument, SearchError, TextSource, Upsert};
 use crate::storage::StorageError;
 
 /// What happened to an object.
@@ -118,16 +117,6 @@ impl IndexError {
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Transient(_))
     }
-}
-
-/// Where the text of a created file comes from (see [`crate::search::extract::Extractor`]).
-#[async_trait]
-pub trait TextSource: Send + Sync + std::fmt::Debug {
-    /// The file's text, or why there is none (unsupported type, too large, unreadable).
-    ///
-    /// # Errors
-    /// A [`StorageError`] when the object cannot be read for a reason retrying may fix.
-    async fn text(&self, file: &FileRecord) -> Result<Result<String, String>, StorageError>;
 }
 
 /// A change's version and, for created objects, the file with its key; `None` when the change

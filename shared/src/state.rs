@@ -9,11 +9,17 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::auth::Authenticator;
+use crate::config::SearchSettings;
 use crate::config::{ConfigError, DatabaseSettings, Settings};
-use crate::db::{DbPool, FileRepository, PgFileRepository, PgIndexVersions};
+use crate::db::{DbPool, FileRepository, PgFileRepository, PgIndexVersions, PgSearchIndex};
+use crate::file::StorageLocation;
 use crate::indexing::{IndexWriter, Indexer};
+use crate::search::elastic::ElasticIndex;
 use crate::search::extract::{Extractor, Limits};
-use crate::services::{ConfirmUpload, DeleteFile, InitiateUpload, ProxiedUpload, ReadFile, SearchFiles, Views};
+use crate::search::{IndexDocuments, SearchFiles as SearchPort};
+use crate::services::{
+    Availability, ConfirmUpload, DeleteFile, InitiateUpload, ProxiedUpload, ReadFile, SearchFiles, Views,
+};
 use crate::storage::{build_objects, build_signer, ObjectStore};
 
 /// The state of an API function: who is calling, and the workflow it serves.
@@ -54,6 +60,42 @@ pub async fn build_pool(settings: &Settings, database: &DatabaseSettings) -> Res
     DbPool::new(database, settings.storage.s3()).await
 }
 
+/// The configured search backend: Elasticsearch when `ELASTICSEARCH_URL` is set, PostgreSQL
+/// over `pool` otherwise.
+enum Backend {
+    Elastic(ElasticIndex),
+    Postgres(PgSearchIndex),
+}
+
+fn backend(settings: &SearchSettings, pool: Arc<DbPool>) -> Result<Backend, ConfigError> {
+    Ok(match &settings.elasticsearch_url {
+        Some(_) => Backend::Elastic(ElasticIndex::from_settings(settings)?),
+        None => Backend::Postgres(PgSearchIndex::new(pool)),
+    })
+}
+
+/// The query side of the configured search.
+///
+/// # Errors
+/// A [`ConfigError`] naming `ELASTICSEARCH_URL` when the client cannot be built.
+pub fn build_search(settings: &SearchSettings, pool: Arc<DbPool>) -> Result<Arc<dyn SearchPort>, ConfigError> {
+    Ok(match backend(settings, pool)? {
+        Backend::Elastic(index) => Arc::new(index),
+        Backend::Postgres(index) => Arc::new(index),
+    })
+}
+
+/// The write side of the configured search.
+///
+/// # Errors
+/// As [`build_search`].
+pub fn build_index(settings: &SearchSettings, pool: Arc<DbPool>) -> Result<Arc<dyn IndexDocuments>, ConfigError> {
+    Ok(match backend(settings, pool)? {
+        Backend::Elastic(index) => Arc::new(index),
+        Backend::Postgres(index) => Arc::new(index),
+    })
+}
+
 async fn views(settings: &Settings) -> Result<Views, ConfigError> {
     Ok(Views::new(build_signer(&settings.storage).await?, settings.presigned_url_expiry))
 }
@@ -68,7 +110,7 @@ async fn repository(settings: &Settings) -> Result<(Arc<DbPool>, Arc<dyn FileRep
 /// # Errors
 /// A [`ConfigError`] naming `ELASTICSEARCH_URL` when its client cannot be built.
 pub fn build_index_writer(settings: &Settings, pool: Arc<DbPool>) -> Result<IndexWriter, ConfigError> {
-    let index = crate::search::build_index(&settings.search, pool.clone())?;
+    let index = build_index(&settings.search, pool.clone())?;
     Ok(IndexWriter::new(Arc::new(PgIndexVersions::new(pool)), index))
 }
 
@@ -89,28 +131,32 @@ pub fn build_indexer(
 impl FromSettings for InitiateUpload {
     async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         let (_, repo) = repository(settings).await?;
-        Ok(Self::new(views(settings).await?, repo, settings.storage.location(), settings.upload.clone()))
+        Ok(Self::new(views(settings).await?, repo, StorageLocation::of(&settings.storage), settings.upload.clone()))
+    }
+}
+
+#[async_trait]
+impl FromSettings for Availability {
+    async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let (pool, repo) = repository(settings).await?;
+        let objects = build_objects(&settings.storage).await?;
+        let indexer = build_indexer(settings, pool, objects.clone())?;
+        Ok(Self { views: views(settings).await?, objects, repo, indexer })
     }
 }
 
 #[async_trait]
 impl FromSettings for ConfirmUpload {
     async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let (pool, repo) = repository(settings).await?;
-        let objects = build_objects(&settings.storage).await?;
-        let indexer = build_indexer(settings, pool, objects.clone())?;
-        Ok(Self::new(views(settings).await?, objects, repo, indexer))
+        Ok(Self::new(Availability::from_settings(settings).await?))
     }
 }
 
 #[async_trait]
 impl FromSettings for ProxiedUpload {
     async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let (pool, repo) = repository(settings).await?;
-        let objects = build_objects(&settings.storage).await?;
-        let indexer = build_indexer(settings, pool, objects.clone())?;
-        let (location, limits) = (settings.storage.location(), settings.upload.clone());
-        Ok(Self::new(views(settings).await?, objects, repo, indexer, location, limits))
+        let parts = Availability::from_settings(settings).await?;
+        Ok(Self::new(parts, StorageLocation::of(&settings.storage), settings.upload.clone()))
     }
 }
 
@@ -135,7 +181,7 @@ impl FromSettings for DeleteFile {
 impl FromSettings for SearchFiles {
     async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         let (pool, repo) = repository(settings).await?;
-        let index = crate::search::build_search(&settings.search, pool)?;
+        let index = build_search(&settings.search, pool)?;
         Ok(Self::new(views(settings).await?, repo, index))
     }
 }

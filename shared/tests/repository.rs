@@ -6,7 +6,7 @@ use std::sync::Arc;
 use files_core::config::{DatabaseSettings, DatabaseSource, StorageBackendKind};
 use files_core::db::{
     ConfirmOutcome, DbPool, FileRepository, IndexVersions, PgFileRepository, PgIndexVersions, RepositoryError,
-    VersionClaim,
+    Verified, VersionClaim,
 };
 use files_core::file::{FileRecord, FileStatus, NewFile, OwnerEntity, StorageLocation};
 use files_core::keys::{Checksum, ContentType, FileKey, OriginalFilename};
@@ -86,7 +86,14 @@ async fn exactly_one_concurrent_confirm_moves_the_row() {
         .map(|_| {
             let repo = repo.clone();
             tokio::spawn(async move {
-                repo.mark_available("acme", row.id, 5, Some(&Checksum::from_digest([7; 32]))).await.unwrap().unwrap()
+                repo.mark_available(
+                    "acme",
+                    row.id,
+                    &Verified { size: 5, checksum: Some(Checksum::from_digest([7; 32])) },
+                )
+                .await
+                .unwrap()
+                .unwrap()
             })
         })
         .collect();
@@ -105,7 +112,7 @@ async fn exactly_one_concurrent_confirm_moves_the_row() {
     let stored = repo.find_by_id("acme", row.id).await.unwrap().unwrap();
     assert_eq!(stored.checksum_sha256, Some(Checksum::from_digest([7; 32])));
     assert!(stored.confirmed_at.is_some());
-    assert_eq!(repo.mark_available("other", row.id, 5, None).await.unwrap(), None);
+    assert_eq!(repo.mark_available("other", row.id, &Verified { size: 5, checksum: None }).await.unwrap(), None);
 }
 
 #[tokio::test]

@@ -6,12 +6,14 @@
 //! that carry their own settings (the storage backend, the auth mode, where the database
 //! credentials come from), so whatever a builder is handed is already complete.
 
+mod search;
 mod sections;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
+pub use search::SearchSettings;
 pub use sections::*;
 
 /// Every environment variable the service reads, in one place.

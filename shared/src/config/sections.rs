@@ -7,7 +7,6 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{parse_choice, parse_number, parse_url, ConfigError, Lookup, Secret};
-use crate::file::StorageLocation;
 use crate::keys::ContentTypePolicy;
 
 /// Where file bytes live.
@@ -78,14 +77,6 @@ impl StorageSettings {
         match self {
             Self::S3(s3) => Some(s3),
             Self::Local(_) => None,
-        }
-    }
-
-    /// What every file stored here records about where it is.
-    pub fn location(&self) -> StorageLocation {
-        match self {
-            Self::Local(_) => StorageLocation { backend: StorageBackendKind::Local, bucket: None },
-            Self::S3(s3) => StorageLocation { backend: StorageBackendKind::S3, bucket: Some(s3.bucket.clone()) },
         }
     }
 }
@@ -375,88 +366,5 @@ impl UploadSettings {
         let allowed_content_types = ContentTypePolicy::parse(&get("UPLOAD_ALLOWED_CONTENT_TYPES").unwrap_or_default())
             .map_err(|reason| ConfigError::new("UPLOAD_ALLOWED_CONTENT_TYPES", reason))?;
         Ok(Self { max_size_bytes, allowed_content_types })
-    }
-}
-
-/// Search and indexing settings.
-#[derive(Debug, Clone)]
-pub struct SearchSettings {
-    /// `ELASTICSEARCH_URL`; without it search and indexing use PostgreSQL.
-    pub elasticsearch_url: Option<String>,
-    /// `ELASTICSEARCH_INDEX`: the alias searched and written (default `files`); the versioned
-    /// indexes behind it are `<alias>-v<n>`.
-    pub index: String,
-    /// `ELASTICSEARCH_API_KEY` (base64 `id:key`), preferred over basic credentials.
-    pub api_key: Option<Secret>,
-    /// `ELASTICSEARCH_USERNAME` / `ELASTICSEARCH_PASSWORD`: basic credentials.
-    pub basic: Option<(String, Secret)>,
-    /// `EXTRACT_MAX_BYTES`: objects larger than this are indexed with metadata only.
-    pub extract_max_bytes: u64,
-    /// `EXTRACT_MAX_CHARS`: extracted text is cut at this many characters.
-    pub extract_max_chars: usize,
-    /// `EXTRACT_TIMEOUT_SECONDS`: a PDF whose text takes longer is indexed with metadata only.
-    pub extract_timeout: Duration,
-    /// `EXTRACT_MAX_MEMORY_BYTES`: the address space a PDF extraction may use.
-    pub extract_max_memory: u64,
-    /// `EXTRACT_PROGRAM`: the executable that extracts PDF text in a child process; by default
-    /// the running one (every function that extracts serves it, see
-    /// [`crate::search::extract::serve_if_asked`]). Tests and tools point it at `files-extract`.
-    pub extract_program: Option<PathBuf>,
-    /// `INDEXER_CONCURRENCY`: records of one batch processed at once.
-    pub indexer_concurrency: usize,
-}
-
-impl SearchSettings {
-    pub(super) fn parse(get: &impl Lookup) -> Result<Self, ConfigError> {
-        let elasticsearch_url = get("ELASTICSEARCH_URL").map(|raw| parse_url(&raw, "ELASTICSEARCH_URL")).transpose()?;
-        let index = get("ELASTICSEARCH_INDEX").unwrap_or_else(|| "files".to_owned());
-        if !valid_index(&index) {
-            return Err(ConfigError::new(
-                "ELASTICSEARCH_INDEX",
-                format!("`{index}` is not a valid lower-case index name"),
-            ));
-        }
-        let settings = Self {
-            elasticsearch_url,
-            index,
-            api_key: get("ELASTICSEARCH_API_KEY").map(Secret::new),
-            basic: parse_basic(get)?,
-            extract_max_bytes: parse_number(get, "EXTRACT_MAX_BYTES", 32 * 1024 * 1024)?,
-            extract_max_chars: parse_number(get, "EXTRACT_MAX_CHARS", 100_000)?,
-            extract_timeout: Duration::from_secs(parse_number(get, "EXTRACT_TIMEOUT_SECONDS", 30)?),
-            extract_max_memory: parse_number(get, "EXTRACT_MAX_MEMORY_BYTES", 256 * 1024 * 1024)?,
-            extract_program: get("EXTRACT_PROGRAM").map(PathBuf::from),
-            indexer_concurrency: parse_number(get, "INDEXER_CONCURRENCY", 8)?,
-        };
-        if settings.extract_timeout.is_zero() {
-            return Err(ConfigError::new("EXTRACT_TIMEOUT_SECONDS", "must be at least 1"));
-        }
-        if settings.extract_max_memory < 16 * 1024 * 1024 {
-            return Err(ConfigError::new("EXTRACT_MAX_MEMORY_BYTES", "must be at least 16 MiB (16777216)"));
-        }
-        if settings.indexer_concurrency == 0 {
-            return Err(ConfigError::new("INDEXER_CONCURRENCY", "must be at least 1"));
-        }
-        Ok(settings)
-    }
-}
-
-fn valid_index(index: &str) -> bool {
-    !index.is_empty()
-        && index.len() <= 200
-        && !index.starts_with(['-', '_', '+'])
-        && index.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
-}
-
-fn parse_basic(get: &impl Lookup) -> Result<Option<(String, Secret)>, ConfigError> {
-    match (get("ELASTICSEARCH_USERNAME"), get("ELASTICSEARCH_PASSWORD")) {
-        (Some(user), Some(password)) => Ok(Some((user, Secret::new(password)))),
-        (None, None) => Ok(None),
-        (Some(_), None) => {
-            Err(ConfigError::new("ELASTICSEARCH_PASSWORD", "is required when ELASTICSEARCH_USERNAME is set"))
-        }
-        (None, Some(_)) => {
-            Err(ConfigError::new("ELASTICSEARCH_USERNAME", "is required when ELASTICSEARCH_PASSWORD is set"))
-        }
     }
 }

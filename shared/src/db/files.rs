@@ -9,7 +9,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::pool::{classify, DbPool};
-use super::{ConfirmOutcome, FileRepository, RepositoryError};
+use super::{ConfirmOutcome, Confirmed, FileRepository, RepositoryError, Verified};
 use crate::config::StorageBackendKind;
 use crate::file::{FileRecord, FileStatus, OwnerEntity};
 use crate::keys::{Checksum, ContentType, FileKey, OriginalFilename};
@@ -169,16 +169,11 @@ impl FileRepository for PgFileRepository {
         self.record(BY_KEY, &[&key.as_str(), &org_id]).await
     }
 
-    #[tracing::instrument(skip(self, checksum))]
-    async fn mark_available(
-        &self,
-        org_id: &str,
-        id: Uuid,
-        size: u64,
-        checksum: Option<&Checksum>,
-    ) -> Result<Option<ConfirmOutcome>, RepositoryError> {
-        let checksum = checksum.map(Checksum::to_base64);
-        if let Some(file) = self.record(MARK_AVAILABLE, &[&id, &org_id, &size_of(size)?, &checksum]).await? {
+    #[tracing::instrument(skip(self, verified))]
+    async fn mark_available(&self, org_id: &str, id: Uuid, verified: &Verified) -> Result<Confirmed, RepositoryError> {
+        let checksum = verified.checksum.map(|c| c.to_base64());
+        let size = size_of(verified.size)?;
+        if let Some(file) = self.record(MARK_AVAILABLE, &[&id, &org_id, &size, &checksum]).await? {
             return Ok(Some(ConfirmOutcome::Confirmed(file)));
         }
         Ok(self.record(BY_ID, &[&id, &org_id]).await?.map(ConfirmOutcome::AlreadyAvailable))

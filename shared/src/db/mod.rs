@@ -47,6 +47,18 @@ pub enum ConfirmOutcome {
     AlreadyAvailable(FileRecord),
 }
 
+/// What a confirm verified of the stored bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    /// The stored size.
+    pub size: u64,
+    /// The stored SHA-256, when the store had it or it was computed.
+    pub checksum: Option<Checksum>,
+}
+
+/// What marking a file available found: `None` when the file does not exist (any more).
+pub type Confirmed = Option<ConfirmOutcome>;
+
 /// File records, always scoped to an organization: a lookup never returns another
 /// organization's file.
 #[async_trait]
@@ -75,13 +87,7 @@ pub trait FileRepository: Send + Sync + std::fmt::Debug {
     ///
     /// # Errors
     /// `Unavailable`; `Query`.
-    async fn mark_available(
-        &self,
-        org_id: &str,
-        id: Uuid,
-        size: u64,
-        checksum: Option<&Checksum>,
-    ) -> Result<Option<ConfirmOutcome>, RepositoryError>;
+    async fn mark_available(&self, org_id: &str, id: Uuid, verified: &Verified) -> Result<Confirmed, RepositoryError>;
 
     /// Deletes the organization's file; `false` when there was none. Safe to repeat.
     ///

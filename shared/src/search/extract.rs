@@ -17,9 +17,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::SearchSettings;
 use crate::file::FileRecord;
-use crate::indexing::TextSource;
 use crate::keys::{ContentType, FileKey};
 use crate::storage::{ObjectStore, StorageError};
+
+use super::TextSource;
 
 /// What can be extracted from a type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

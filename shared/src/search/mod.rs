@@ -1,8 +1,9 @@
 //! Search: the document shape and two ports, one per side — [`SearchFiles`] answers queries
 //! (search-files holds only it), [`IndexDocuments`] takes versioned writes (the indexer). Each
 //! has two adapters: Elasticsearch here (the `elasticsearch` crate; OpenSearch-compatible
-//! servers work too) and the PostgreSQL fallback in [`crate::db::PgSearchIndex`], used when
-//! `ELASTICSEARCH_URL` is not set, so local development needs no search server.
+//! servers work too) and the PostgreSQL fallback in `db::PgSearchIndex`, used when
+//! `ELASTICSEARCH_URL` is not set, so local development needs no search server. Which one a
+//! function gets is decided in `state`.
 //!
 //! Every write carries an external version (from `index_state`): a write older than the one
 //! applied is ignored, so out-of-order work converges on the newest state.
@@ -10,18 +11,15 @@
 pub mod elastic;
 pub mod extract;
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use serde::ser::SerializeStruct as _;
 use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::config::{ConfigError, SearchSettings};
-use crate::db::{DbPool, PgSearchIndex};
 use crate::file::FileRecord;
 use crate::keys::FileKey;
+use crate::storage::StorageError;
 
 /// The indexed form of an available file: its record, and the text found in it. Serialised,
 /// it is the index's document (see [`elastic::mapping`]).
@@ -144,6 +142,16 @@ pub enum SearchError {
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// Where the text of a created file comes from (see [`extract::Extractor`]).
+#[async_trait]
+pub trait TextSource: Send + Sync + std::fmt::Debug {
+    /// The file's text, or why there is none (unsupported type, too large, unreadable).
+    ///
+    /// # Errors
+    /// A [`StorageError`] when the object cannot be read for a reason retrying may fix.
+    async fn text(&self, file: &FileRecord) -> Result<Result<String, String>, StorageError>;
+}
+
 /// The query side of search: organization-scoped pages of matching files.
 #[async_trait]
 pub trait SearchFiles: Send + Sync + std::fmt::Debug {
@@ -163,42 +171,6 @@ pub trait IndexDocuments: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `Unavailable` (retry later) or `Backend`.
     async fn write(&self, upserts: &[Upsert], removals: &[Removal]) -> Result<(), SearchError>;
-}
-
-/// The configured search backend: Elasticsearch when `ELASTICSEARCH_URL` is set, PostgreSQL
-/// over `pool` otherwise.
-enum Backend {
-    Elastic(elastic::ElasticIndex),
-    Postgres(PgSearchIndex),
-}
-
-fn backend(settings: &SearchSettings, pool: Arc<DbPool>) -> Result<Backend, ConfigError> {
-    Ok(match &settings.elasticsearch_url {
-        Some(_) => Backend::Elastic(elastic::ElasticIndex::from_settings(settings)?),
-        None => Backend::Postgres(PgSearchIndex::new(pool)),
-    })
-}
-
-/// The query side of the configured search.
-///
-/// # Errors
-/// A [`ConfigError`] naming `ELASTICSEARCH_URL` when the client cannot be built.
-pub fn build_search(settings: &SearchSettings, pool: Arc<DbPool>) -> Result<Arc<dyn SearchFiles>, ConfigError> {
-    Ok(match backend(settings, pool)? {
-        Backend::Elastic(index) => Arc::new(index),
-        Backend::Postgres(index) => Arc::new(index),
-    })
-}
-
-/// The write side of the configured search.
-///
-/// # Errors
-/// As [`build_search`].
-pub fn build_index(settings: &SearchSettings, pool: Arc<DbPool>) -> Result<Arc<dyn IndexDocuments>, ConfigError> {
-    Ok(match backend(settings, pool)? {
-        Backend::Elastic(index) => Arc::new(index),
-        Backend::Postgres(index) => Arc::new(index),
-    })
 }
 
 #[cfg(test)]

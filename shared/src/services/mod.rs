@@ -20,8 +20,8 @@ pub use delete::DeleteFile;
 pub use download::ReadFile;
 pub use search::{SearchFiles, SearchRequest, SearchResult, SearchResults};
 pub use upload::{
-    ConfirmUpload, ConfirmUploadRequest, InitiateUpload, InitiateUploadRequest, InitiatedUpload, ProxiedUpload,
-    RequestedUploadMethod,
+    Availability, ConfirmUpload, ConfirmUploadRequest, InitiateUpload, InitiateUploadRequest, InitiatedUpload,
+    ProxiedUpload, RequestedUploadMethod,
 };
 
 use crate::db::RepositoryError;

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{Field, FileView, Mismatch, ServiceError, Views};
 use crate::auth::Caller;
 use crate::config::{UploadSettings, LAMBDA_MAX_BODY_BYTES};
-use crate::db::{ConfirmOutcome, FileRepository};
+use crate::db::{ConfirmOutcome, FileRepository, Verified};
 use crate::file::{FileRecord, FileStatus, NewFile, OwnerEntity, StorageLocation};
 use crate::indexing::{Change, Indexer};
 use crate::keys::{Checksum, ContentType, FileKey, OriginalFilename};
@@ -184,24 +184,30 @@ impl InitiateUpload {
     }
 }
 
+/// What the workflows that make a file available hold: its bytes, its record, its search
+/// document and its answer.
+#[derive(Debug, Clone)]
+pub struct Availability {
+    /// Signs the answer's download URL.
+    pub views: Views,
+    /// Where the bytes are.
+    pub objects: Arc<dyn ObjectStore>,
+    /// The file records.
+    pub repo: Arc<dyn FileRepository>,
+    /// Updates the search index.
+    pub indexer: Indexer,
+}
+
 /// confirm-upload: verifies stored bytes against the declaration.
 #[derive(Debug, Clone)]
 pub struct ConfirmUpload {
-    views: Views,
-    objects: Arc<dyn ObjectStore>,
-    repo: Arc<dyn FileRepository>,
-    indexer: Indexer,
+    parts: Availability,
 }
 
 impl ConfirmUpload {
     /// The workflow over its capabilities.
-    pub fn new(views: Views, objects: Arc<dyn ObjectStore>, repo: Arc<dyn FileRepository>, indexer: Indexer) -> Self {
-        Self { views, objects, repo, indexer }
-    }
-
-    /// The indexer confirms update the search index with.
-    pub fn indexer(&self) -> &Indexer {
-        &self.indexer
+    pub fn new(parts: Availability) -> Self {
+        Self { parts }
     }
 
     /// Verifies that the caller's pending upload is really stored as declared (size, type,
@@ -219,18 +225,19 @@ impl ConfirmUpload {
         request: ConfirmUploadRequest,
     ) -> Result<FileView, ServiceError> {
         let key = FileKey::parse(&request.file_key).map_err(|e| ServiceError::invalid(Field::FileKey, e))?;
-        let file = self.repo.find_by_key(&caller.org_id, &key).await?.ok_or(ServiceError::UploadNotFound)?;
+        let file = self.parts.repo.find_by_key(&caller.org_id, &key).await?.ok_or(ServiceError::UploadNotFound)?;
         if file.is_available() {
-            return self.views.view(file).await;
+            return self.parts.views.view(file).await;
         }
         let checksum = self.verify(&file).await?;
-        match self.repo.mark_available(&caller.org_id, file.id, file.size, checksum.as_ref()).await? {
+        let verified = Verified { size: file.size, checksum };
+        match self.parts.repo.mark_available(&caller.org_id, file.id, &verified).await? {
             Some(ConfirmOutcome::Confirmed(file)) => {
                 tracing::info!(file_id = %file.id, "upload confirmed");
-                index_created(&self.indexer, &file.file_key).await;
-                self.views.view(file).await
+                index_created(&self.parts.indexer, &file.file_key).await;
+                self.parts.views.view(file).await
             }
-            Some(ConfirmOutcome::AlreadyAvailable(file)) => self.views.view(file).await,
+            Some(ConfirmOutcome::AlreadyAvailable(file)) => self.parts.views.view(file).await,
             None => Err(ServiceError::UploadNotFound),
         }
     }
@@ -238,7 +245,7 @@ impl ConfirmUpload {
     /// The stored object's checksum, once its size, type and checksum match `file`'s
     /// declaration.
     async fn verify(&self, file: &FileRecord) -> Result<Option<Checksum>, ServiceError> {
-        let meta = self.objects.head(&file.file_key).await?.ok_or(ServiceError::UploadIncomplete)?;
+        let meta = self.parts.objects.head(&file.file_key).await?.ok_or(ServiceError::UploadIncomplete)?;
         if meta.size != file.size {
             return Err(ServiceError::Mismatch(Mismatch::Size));
         }
@@ -260,7 +267,7 @@ impl ConfirmUpload {
     async fn hash_object(&self, key: &FileKey) -> Result<Checksum, ServiceError> {
         use futures_util::TryStreamExt as _;
         use sha2::Digest as _;
-        let mut stream = self.objects.get_file_stream(key).await?;
+        let mut stream = self.parts.objects.get_file_stream(key).await?;
         let mut hasher = sha2::Sha256::new();
         while let Some(chunk) = stream.try_next().await.map_err(StorageError::Io)? {
             hasher.update(&chunk);
@@ -272,30 +279,15 @@ impl ConfirmUpload {
 /// upload-local: the proxied save.
 #[derive(Debug, Clone)]
 pub struct ProxiedUpload {
-    views: Views,
-    objects: Arc<dyn ObjectStore>,
-    repo: Arc<dyn FileRepository>,
-    indexer: Indexer,
+    parts: Availability,
     location: StorageLocation,
     limits: UploadSettings,
 }
 
 impl ProxiedUpload {
     /// The workflow over its capabilities.
-    pub fn new(
-        views: Views,
-        objects: Arc<dyn ObjectStore>,
-        repo: Arc<dyn FileRepository>,
-        indexer: Indexer,
-        location: StorageLocation,
-        limits: UploadSettings,
-    ) -> Self {
-        Self { views, objects, repo, indexer, location, limits }
-    }
-
-    /// The indexer proxied saves update the search index with.
-    pub fn indexer(&self) -> &Indexer {
-        &self.indexer
+    pub fn new(parts: Availability, location: StorageLocation, limits: UploadSettings) -> Self {
+        Self { parts, location, limits }
     }
 
     /// Stores a proxied upload (the seed's local flow) and records it as available.
@@ -320,22 +312,22 @@ impl ProxiedUpload {
             max_size: limit,
             checksum_sha256: None,
         };
-        let meta = self.objects.save_proxied_file(&key, body, &constraints).await.map_err(|e| match e {
+        let meta = self.parts.objects.save_proxied_file(&key, body, &constraints).await.map_err(|e| match e {
             StorageError::TooLarge { limit } => ServiceError::TooLarge { limit },
             other => other.into(),
         })?;
         let file =
             NewFile { key, filename, content_type, size: meta.size, checksum: meta.checksum_sha256, owner: None };
         let record = FileRecord::new(caller, &self.location, file, FileStatus::Available);
-        if let Err(e) = self.repo.insert(&record).await {
+        if let Err(e) = self.parts.repo.insert(&record).await {
             // No row, no object: take the bytes back out so nothing is orphaned.
-            if let Err(cleanup) = self.objects.delete_file(&record.file_key).await {
+            if let Err(cleanup) = self.parts.objects.delete_file(&record.file_key).await {
                 tracing::warn!(error = %cleanup, key = %record.file_key, "could not remove the object of a failed upload");
             }
             return Err(e.into());
         }
         tracing::info!(file_id = %record.id, size = record.size, "proxied upload stored");
-        index_created(&self.indexer, &record.file_key).await;
-        self.views.view(record).await
+        index_created(&self.parts.indexer, &record.file_key).await;
+        self.parts.views.view(record).await
     }
 }

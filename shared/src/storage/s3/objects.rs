@@ -130,23 +130,9 @@ impl S3ObjectStore {
         let mut hasher = Sha256::new();
         let mut total: u64 = 0;
         let mut parts = Vec::new();
-        let mut done = false;
-        while !done {
-            while buffer.len() < PART_SIZE {
-                match body.next().await {
-                    Some(chunk) => {
-                        let chunk = chunk.map_err(StorageError::Io)?;
-                        if total + (buffer.len() + chunk.len()) as u64 > limit {
-                            return Err(StorageError::TooLarge { limit });
-                        }
-                        buffer.extend_from_slice(&chunk);
-                    }
-                    None => {
-                        done = true;
-                        break;
-                    }
-                }
-            }
+        let mut ended = false;
+        while !ended {
+            ended = fill(&mut buffer, body, PART_SIZE, total, limit).await?;
             if buffer.is_empty() {
                 break;
             }
@@ -154,21 +140,7 @@ impl S3ObjectStore {
             total += part.len() as u64;
             hasher.update(&part);
             let number = i32::try_from(parts.len() + 1).unwrap_or(i32::MAX);
-            let uploaded = self
-                .client
-                .upload_part()
-                .bucket(&self.bucket)
-                .key(key.as_str())
-                .upload_id(upload_id)
-                .part_number(number)
-                .content_length(i64::try_from(part.len()).unwrap_or(i64::MAX))
-                .body(SdkByteStream::from(part))
-                .send()
-                .await
-                .map_err(classify_http)?;
-            parts.push(
-                CompletedPart::builder().part_number(number).set_e_tag(uploaded.e_tag().map(str::to_owned)).build(),
-            );
+            parts.push(self.upload_part(key, upload_id, number, part).await?);
         }
         let checksum = Checksum::from_digest(hasher.finalize().into());
         check_body(total, &checksum, constraints)?;
@@ -185,6 +157,48 @@ impl S3ObjectStore {
         complete.send().await.map_err(classify_http)?;
         Ok((total, checksum))
     }
+
+    async fn upload_part(
+        &self,
+        key: &FileKey,
+        upload_id: &str,
+        number: i32,
+        part: Bytes,
+    ) -> Result<CompletedPart, StorageError> {
+        let uploaded = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .upload_id(upload_id)
+            .part_number(number)
+            .content_length(i64::try_from(part.len()).unwrap_or(i64::MAX))
+            .body(SdkByteStream::from(part))
+            .send()
+            .await
+            .map_err(classify_http)?;
+        Ok(CompletedPart::builder().part_number(number).set_e_tag(uploaded.e_tag().map(str::to_owned)).build())
+    }
+}
+
+/// Reads `body` into `buffer` until it holds `target` bytes or the body ends (`true`), refusing
+/// to go over `limit` bytes in all (`already` were read before).
+async fn fill(
+    buffer: &mut BytesMut,
+    body: &mut ByteStream,
+    target: usize,
+    already: u64,
+    limit: u64,
+) -> Result<bool, StorageError> {
+    while buffer.len() < target {
+        let Some(chunk) = body.next().await else { return Ok(true) };
+        let chunk = chunk.map_err(StorageError::Io)?;
+        if already + (buffer.len() + chunk.len()) as u64 > limit {
+            return Err(StorageError::TooLarge { limit });
+        }
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok(false)
 }
 
 fn check_body(total: u64, checksum: &Checksum, constraints: &PutConstraints) -> Result<(), StorageError> {
@@ -210,32 +224,18 @@ impl ObjectStore for S3ObjectStore {
     ) -> Result<ObjectMeta, StorageError> {
         let limit = constraints.exact_size.unwrap_or(constraints.max_size).min(constraints.max_size);
         let mut buffer = BytesMut::new();
-        while buffer.len() < MULTIPART_THRESHOLD {
-            match body.next().await {
-                Some(chunk) => {
-                    let chunk = chunk.map_err(StorageError::Io)?;
-                    if (buffer.len() + chunk.len()) as u64 > limit {
-                        return Err(StorageError::TooLarge { limit });
-                    }
-                    buffer.extend_from_slice(&chunk);
-                }
-                None => {
-                    let size = buffer.len() as u64;
-                    let checksum = Checksum::of(&buffer);
-                    check_body(size, &checksum, constraints)?;
-                    self.put_single(key, buffer.freeze(), constraints, &checksum).await?;
-                    return Ok(ObjectMeta {
-                        size,
-                        content_type: Some(constraints.content_type.as_str().to_owned()),
-                        checksum_sha256: Some(checksum),
-                    });
-                }
+        let (size, checksum) = if fill(&mut buffer, &mut body, MULTIPART_THRESHOLD, 0, limit).await? {
+            let size = buffer.len() as u64;
+            let checksum = Checksum::of(&buffer);
+            check_body(size, &checksum, constraints)?;
+            self.put_single(key, buffer.freeze(), constraints, &checksum).await?;
+            (size, checksum)
+        } else {
+            if !self.overwrite && self.head(key).await?.is_some() {
+                return Err(StorageError::AlreadyExists);
             }
-        }
-        if !self.overwrite && self.head(key).await?.is_some() {
-            return Err(StorageError::AlreadyExists);
-        }
-        let (size, checksum) = self.put_multipart(key, buffer, &mut body, constraints, limit).await?;
+            self.put_multipart(key, buffer, &mut body, constraints, limit).await?
+        };
         Ok(ObjectMeta {
             size,
             content_type: Some(constraints.content_type.as_str().to_owned()),

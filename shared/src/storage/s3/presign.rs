@@ -35,32 +35,7 @@ use sha2::{Digest, Sha256};
 use super::sigv4::{
     canonical_request, check, encode_query, push_query, signing_region, Timestamp, ALGORITHM, PATH_ENCODE, SERVICE,
 };
-
-/// The longest lifetime SigV4 accepts for a presigned URL: seven days.
-pub const MAX_EXPIRES_IN: Duration = Duration::from_secs(7 * 24 * 60 * 60);
-
-/// Why a URL cannot be presigned, or a [`Presigner`] cannot be built.
-#[derive(Debug, thiserror::Error)]
-pub enum PresignError {
-    /// The SDK's endpoint resolver refused the endpoint, bucket or region.
-    #[error("cannot resolve the S3 endpoint: {0}")]
-    Endpoint(String),
-    /// The resolved endpoint asks for a signing scheme other than SigV4 (SigV4a, S3 Express).
-    #[error("the S3 endpoint needs the {0} signing scheme, which this presigner does not implement")]
-    UnsupportedAuthScheme(String),
-    /// The object key is empty.
-    #[error("the object key is empty")]
-    EmptyKey,
-    /// A header value the request must carry is not a valid HTTP header value.
-    #[error("the {0} header value is not a valid HTTP header value")]
-    InvalidHeaderValue(&'static str),
-    /// The lifetime is longer than SigV4 allows ([`MAX_EXPIRES_IN`]).
-    #[error("a presigned URL cannot live longer than seven days")]
-    ExpiresTooLong,
-    /// The signing time is before 1970.
-    #[error("the signing time is before the Unix epoch")]
-    TimeBeforeEpoch,
-}
+pub use super::sigv4::{PresignError, MAX_EXPIRES_IN};
 
 /// Where the presigned URLs point: the same inputs the SDK's S3 endpoint resolver takes.
 #[derive(Debug, Clone, Copy, Default)]
@@ -115,6 +90,9 @@ pub struct PresignedRequest {
     /// `(name, value)` of each header the request must carry, exactly.
     pub headers: Vec<(&'static str, String)>,
 }
+
+/// A presigned request, or why it cannot be.
+pub type Presigned = Result<PresignedRequest, PresignError>;
 
 /// The derived SigV4 key of one day, and whose it is.
 struct CachedKey {
@@ -209,7 +187,7 @@ impl Presigner {
         format!("{}{}", self.origin, self.base_path)
     }
 
-    /// A presigned `GetObject` URL, valid `expires_in` from `start`.
+    /// A presigned `GetObject` URL signed with `creds`, valid `ttl` from `start`.
     ///
     /// # Errors
     /// [`PresignError::EmptyKey`], [`PresignError::ExpiresTooLong`] or
@@ -217,10 +195,10 @@ impl Presigner {
     pub fn get_object(
         &self,
         request: &GetObject<'_>,
-        credentials: &Credentials,
+        creds: &Credentials,
         start: SystemTime,
-        expires_in: Duration,
-    ) -> Result<PresignedRequest, PresignError> {
+        ttl: Duration,
+    ) -> Presigned {
         // In the order the SDK's serializer writes them.
         let mut query: Vec<(&str, &str)> = Vec::with_capacity(3);
         query.push(("x-id", "GetObject"));
@@ -230,10 +208,10 @@ impl Presigner {
         if let Some(content_type) = request.response_content_type {
             query.push(("response-content-type", content_type));
         }
-        self.presign("GET", request.key, &query, Vec::new(), credentials, start, expires_in)
+        self.presign("GET", request.key, &query, Vec::new(), creds, start, ttl)
     }
 
-    /// A presigned `PutObject` URL, valid `expires_in` from `start`, and the headers the upload
+    /// A presigned `PutObject` URL signed with `creds`, valid `ttl` from `start`, and the headers the upload
     /// must carry.
     ///
     /// # Errors
@@ -242,10 +220,10 @@ impl Presigner {
     pub fn put_object(
         &self,
         request: &PutObject<'_>,
-        credentials: &Credentials,
+        creds: &Credentials,
         start: SystemTime,
-        expires_in: Duration,
-    ) -> Result<PresignedRequest, PresignError> {
+        ttl: Duration,
+    ) -> Presigned {
         // In the order the SDK's serializer adds them.
         let mut headers: Vec<(&'static str, String)> = Vec::with_capacity(4);
         headers.push(("content-length", request.content_length.to_string()));
@@ -256,7 +234,7 @@ impl Presigner {
         if let Some(value) = request.if_none_match {
             headers.push(("if-none-match", value.to_owned()));
         }
-        self.presign("PUT", request.key, &[("x-id", "PutObject")], headers, credentials, start, expires_in)
+        self.presign("PUT", request.key, &[("x-id", "PutObject")], headers, creds, start, ttl)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -478,6 +456,33 @@ mod tests {
         ]
     }
 
+    /// One comparison setting: a target with its presigner, credentials with the SDK's client
+    /// for them, and a signing time (with its index, which picks the other inputs).
+    struct Case {
+        target: PresignTarget<'static>,
+        presigner: Presigner,
+        credentials: Credentials,
+        client: Client,
+        i: usize,
+        start: SystemTime,
+    }
+
+    /// Every target × credentials × time.
+    fn cases() -> Vec<Case> {
+        let mut out = Vec::new();
+        for target in targets() {
+            let presigner = Presigner::new(&target).unwrap();
+            for credentials in credentials() {
+                let client = sdk_client(&target, &credentials);
+                for (i, start) in times().into_iter().enumerate() {
+                    let (presigner, credentials, client) = (presigner.clone(), credentials.clone(), client.clone());
+                    out.push(Case { target, presigner, credentials, client, i, start });
+                }
+            }
+        }
+        out
+    }
+
     const LIFETIMES: [Duration; 3] = [Duration::from_secs(1), Duration::from_secs(3600), MAX_EXPIRES_IN];
 
     #[test]
@@ -487,32 +492,20 @@ mod tests {
         let start = at("2027-01-15T08:00:00Z");
         let hour = Duration::from_secs(3600);
 
-        let get = presigner
-            .get_object(
-                &GetObject {
-                    key: "uploads/a b+ü.txt",
-                    response_content_disposition: Some("attachment; filename=\"a b.txt\"; filename*=UTF-8''a%20b.txt"),
-                    response_content_type: Some("text/plain"),
-                },
-                &credentials,
-                start,
-                hour,
-            )
-            .unwrap();
-        let put = presigner
-            .put_object(
-                &PutObject {
-                    key: "uploads/x.txt",
-                    content_type: "text/plain",
-                    content_length: 5,
-                    checksum_sha256: Some("abc="),
-                    if_none_match: Some("*"),
-                },
-                &credentials,
-                start,
-                hour,
-            )
-            .unwrap();
+        let get = GetObject {
+            key: "uploads/a b+ü.txt",
+            response_content_disposition: Some("attachment; filename=\"a b.txt\"; filename*=UTF-8''a%20b.txt"),
+            response_content_type: Some("text/plain"),
+        };
+        let get = presigner.get_object(&get, &credentials, start, hour).unwrap();
+        let put = PutObject {
+            key: "uploads/x.txt",
+            content_type: "text/plain",
+            content_length: 5,
+            checksum_sha256: Some("abc="),
+            if_none_match: Some("*"),
+        };
+        let put = presigner.put_object(&put, &credentials, start, hour).unwrap();
 
         assert_eq!(
             get.url,
@@ -555,28 +548,22 @@ mod tests {
         let keys = ["uploads/a b+ü.txt", "uploads/x.txt", "a/b/c~d_e-f.G", "we!rd*(key)'$&=;:@,?#[]%^`{}|<>\\\".txt"];
         let content_types = [Some("text/plain"), Some("application/pdf; name=\"a b\""), None];
         let mut compared = 0;
-        for target in targets() {
-            let presigner = Presigner::new(&target).unwrap();
-            for credentials in credentials() {
-                let client = sdk_client(&target, &credentials);
-                for (i, start) in times().into_iter().enumerate() {
-                    let disposition = dispositions[i % dispositions.len()].as_deref();
-                    for (j, key) in keys.iter().enumerate() {
-                        let get = GetObject {
-                            key,
-                            response_content_disposition: disposition,
-                            response_content_type: content_types[(i + j) % content_types.len()],
-                        };
-                        let lifetime = LIFETIMES[(i + j) % LIFETIMES.len()];
+        for Case { target, presigner, credentials, client, i, start } in cases() {
+            let disposition = dispositions[i % dispositions.len()].as_deref();
+            for (j, key) in keys.iter().enumerate() {
+                let get = GetObject {
+                    key,
+                    response_content_disposition: disposition,
+                    response_content_type: content_types[(i + j) % content_types.len()],
+                };
+                let lifetime = LIFETIMES[(i + j) % LIFETIMES.len()];
 
-                        let ours = presigner.get_object(&get, &credentials, start, lifetime).unwrap();
-                        let sdk = sdk_get(&client, target.bucket, &get, start, lifetime).await;
+                let ours = presigner.get_object(&get, &credentials, start, lifetime).unwrap();
+                let sdk = sdk_get(&client, target.bucket, &get, start, lifetime).await;
 
-                        assert_eq!(ours.url, sdk.uri(), "{target:?} {get:?}");
-                        assert_eq!(our_headers(&ours), sdk_headers(&sdk), "{target:?} {get:?}");
-                        compared += 1;
-                    }
-                }
+                assert_eq!(ours.url, sdk.uri(), "{target:?} {get:?}");
+                assert_eq!(our_headers(&ours), sdk_headers(&sdk), "{target:?} {get:?}");
+                compared += 1;
             }
         }
         assert_eq!(compared, targets().len() * credentials().len() * times().len() * keys.len());
@@ -587,30 +574,24 @@ mod tests {
         let content_types = ["text/plain", "text/plain;  charset=utf-8 ", "application/octet-stream"];
         let keys = ["uploads/x.txt", "uploads/a b+ü.txt", "deep/ly/nested/k=v&w.bin"];
         let mut compared = 0;
-        for target in targets() {
-            let presigner = Presigner::new(&target).unwrap();
-            for credentials in credentials() {
-                let client = sdk_client(&target, &credentials);
-                for (i, start) in times().into_iter().enumerate() {
-                    for checksum in [None, Some("LCa0a2j/xo/5m0U8HTBBNBNCLXBkg7+g+YpeiGJm564=")] {
-                        for if_none_match in [None, Some("*")] {
-                            let put = PutObject {
-                                key: keys[i % keys.len()],
-                                content_type: content_types[i % content_types.len()],
-                                content_length: [0, 5, 10 * 1024 * 1024 * 1024][i % 3],
-                                checksum_sha256: checksum,
-                                if_none_match,
-                            };
-                            let lifetime = LIFETIMES[i % LIFETIMES.len()];
+        for Case { target, presigner, credentials, client, i, start } in cases() {
+            for checksum in [None, Some("LCa0a2j/xo/5m0U8HTBBNBNCLXBkg7+g+YpeiGJm564=")] {
+                for if_none_match in [None, Some("*")] {
+                    let put = PutObject {
+                        key: keys[i % keys.len()],
+                        content_type: content_types[i % content_types.len()],
+                        content_length: [0, 5, 10 * 1024 * 1024 * 1024][i % 3],
+                        checksum_sha256: checksum,
+                        if_none_match,
+                    };
+                    let lifetime = LIFETIMES[i % LIFETIMES.len()];
 
-                            let ours = presigner.put_object(&put, &credentials, start, lifetime).unwrap();
-                            let sdk = sdk_put(&client, target.bucket, &put, start, lifetime).await;
+                    let ours = presigner.put_object(&put, &credentials, start, lifetime).unwrap();
+                    let sdk = sdk_put(&client, target.bucket, &put, start, lifetime).await;
 
-                            assert_eq!(ours.url, sdk.uri(), "{target:?} {put:?}");
-                            assert_eq!(our_headers(&ours), sdk_headers(&sdk), "{target:?} {put:?}");
-                            compared += 1;
-                        }
-                    }
+                    assert_eq!(ours.url, sdk.uri(), "{target:?} {put:?}");
+                    assert_eq!(our_headers(&ours), sdk_headers(&sdk), "{target:?} {put:?}");
+                    compared += 1;
                 }
             }
         }

@@ -9,7 +9,31 @@ use aws_smithy_types::Document;
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use super::presign::{PresignError, MAX_EXPIRES_IN};
+/// The longest lifetime SigV4 accepts for a presigned URL: seven days.
+pub const MAX_EXPIRES_IN: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// Why a URL cannot be presigned, or a presigner cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum PresignError {
+    /// The SDK's endpoint resolver refused the endpoint, bucket or region.
+    #[error("cannot resolve the S3 endpoint: {0}")]
+    Endpoint(String),
+    /// The resolved endpoint asks for a signing scheme other than SigV4 (SigV4a, S3 Express).
+    #[error("the S3 endpoint needs the {0} signing scheme, which this presigner does not implement")]
+    UnsupportedAuthScheme(String),
+    /// The object key is empty.
+    #[error("the object key is empty")]
+    EmptyKey,
+    /// A header value the request must carry is not a valid HTTP header value.
+    #[error("the {0} header value is not a valid HTTP header value")]
+    InvalidHeaderValue(&'static str),
+    /// The lifetime is longer than SigV4 allows ([`MAX_EXPIRES_IN`]).
+    #[error("a presigned URL cannot live longer than seven days")]
+    ExpiresTooLong,
+    /// The signing time is before 1970.
+    #[error("the signing time is before the Unix epoch")]
+    TimeBeforeEpoch,
+}
 
 /// What SigV4 percent-encodes in query names and values: everything but `A-Z a-z 0-9 - . _ ~`
 /// (non-ASCII as UTF-8 bytes).

@@ -38,7 +38,7 @@ fn presign(c: &mut Criterion) {
         .region(Region::new(REGION))
         .credentials_provider(SharedCredentialsProvider::new(credentials.clone()))
         .build();
-    // As `S3FileStorage` builds its client for the default AWS endpoint, path style.
+    // As `S3ObjectStore` builds its client for the default AWS endpoint, path style.
     let client = Client::from_conf(
         aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(true)

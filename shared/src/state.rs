@@ -9,8 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::auth::Authenticator;
-use crate::config::SearchSettings;
-use crate::config::{ConfigError, DatabaseSettings, Settings};
+use crate::config::{ConfigError, DatabaseSettings, SearchSettings, Settings};
 use crate::db::{DbPool, FileRepository, PgFileRepository, PgIndexVersions, PgSearchIndex};
 use crate::file::StorageLocation;
 use crate::indexing::{IndexWriter, Indexer};

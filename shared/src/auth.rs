@@ -58,6 +58,9 @@ pub struct LocalClaims {
     pub extra: HashMap<String, serde_json::Value>,
 }
 
+/// Clock skew allowed on `exp` and `nbf` of local tokens, in seconds.
+pub const LEEWAY_SECONDS: u64 = 5;
+
 /// Turns a request into a [`Caller`], per `AUTH_MODE`. Built once per cold start.
 pub struct Authenticator {
     org_claim: String,
@@ -81,7 +84,9 @@ impl Authenticator {
             AuthMode::LocalJwt { secret } => {
                 let mut validation = Validation::new(Algorithm::HS256);
                 validation.set_required_spec_claims(&["exp", "sub"]);
-                validation.leeway = 5;
+                // `nbf` is checked when present, with the same leeway as `exp`.
+                validation.validate_nbf = true;
+                validation.leeway = LEEWAY_SECONDS;
                 Some((DecodingKey::from_secret(secret.expose().as_bytes()), validation))
             }
         };
@@ -312,6 +317,30 @@ mod tests {
         let bare = lambda_http::http::Request::builder().body(lambda_http::Body::Empty).unwrap();
         assert_eq!(local().authenticate(&bare), Err(AuthError::Missing));
         assert_eq!(local().authenticate(&with_bearer("a.b.c")), Err(AuthError::InvalidToken));
+    }
+
+    fn token_not_before(offset_seconds: i64) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let mut extra = HashMap::new();
+        extra.insert("org_id".to_owned(), serde_json::Value::from("o1"));
+        extra.insert("nbf".to_owned(), serde_json::Value::from(now + offset_seconds));
+        let claims = LocalClaims { sub: "u1".into(), exp: now + 600, roles: Vec::new(), extra };
+        hs256::install();
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET.as_bytes()))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_token_is_refused_before_its_nbf_beyond_the_leeway() {
+        let leeway = i64::try_from(LEEWAY_SECONDS).unwrap();
+        for future in [leeway + 2, 60, 3600, 365 * 86400] {
+            let token = token_not_before(future);
+            assert_eq!(local().authenticate(&with_bearer(&token)), Err(AuthError::InvalidToken), "nbf +{future}s");
+        }
+        for past_or_near in [-3600, -1, 0, leeway - 2] {
+            let token = token_not_before(past_or_near);
+            assert!(local().authenticate(&with_bearer(&token)).is_ok(), "nbf {past_or_near:+}s");
+        }
     }
 
     #[test]

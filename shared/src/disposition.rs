@@ -91,6 +91,20 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_name_gives_one_printable_ascii_header_value(name in "\\PC*|.{0,300}", inline in proptest::bool::ANY) {
+            let kind = if inline { DispositionKind::Inline } else { DispositionKind::Attachment };
+            let value = content_disposition(kind, &name);
+            proptest::prop_assert!(value.bytes().all(|b| (0x20..0x7f).contains(&b)), "{value:?}");
+            proptest::prop_assert_eq!(value.matches('"').count(), 2);
+            proptest::prop_assert!(value.starts_with(kind.as_str()));
+            proptest::prop_assert!(lambda_http::http::HeaderValue::from_str(&value).is_ok());
+        }
+    }
+
     #[test]
     fn quotes_backslashes_and_line_breaks_cannot_inject_anything() {
         let value = content_disposition(DispositionKind::Attachment, "a\"; filename=evil.exe\r\nX-Injected: 1\\");

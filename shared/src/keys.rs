@@ -86,8 +86,10 @@ impl fmt::Display for FileKey {
     }
 }
 
-/// The name the user gave the file: 1–255 bytes, no control characters, no path separators,
-/// not `.` or `..`. Stored as given; [`crate::disposition`] makes it header-safe.
+/// The name the user gave the file: 1–255 bytes, no control characters, no invisible format
+/// characters (general category Cf: bidi overrides and isolates, zero-width characters), no
+/// path separators, not `.` or `..`. Stored as given; [`crate::disposition`] makes it
+/// header-safe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OriginalFilename(String);
 
@@ -106,6 +108,9 @@ impl OriginalFilename {
         if raw.chars().any(char::is_control) {
             return Err(invalid("filename must not contain control characters"));
         }
+        if raw.chars().any(is_format_character) {
+            return Err(invalid("filename must not contain invisible format characters (bidi or zero-width)"));
+        }
         if raw.contains(['/', '\\']) || raw == "." || raw == ".." {
             return Err(invalid("filename must be a plain name, not a path"));
         }
@@ -122,6 +127,14 @@ impl OriginalFilename {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Whether `c` is a Unicode format character (general category Cf): bidi embeddings,
+/// overrides and isolates, zero-width spaces and joiners, the byte-order mark, and the like,
+/// which would make a name read differently from what it is.
+fn is_format_character(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
+    c.general_category() == GeneralCategory::Format
 }
 
 /// A media type such as `text/plain; charset=utf-8`: at most 100 bytes of printable ASCII with a
@@ -303,6 +316,73 @@ mod tests {
         assert!(OriginalFilename::parse(&"é".repeat(128)).is_err(), "256 bytes");
         assert!(OriginalFilename::parse(&"a".repeat(255)).is_ok());
         assert!(OriginalFilename::parse("Überweisung März \"final\".pdf").is_ok());
+    }
+
+    #[test]
+    fn filenames_with_each_kind_of_format_character_are_refused() {
+        // Bidi embeddings and overrides, isolates, zero-width space / joiners, word joiner,
+        // byte-order mark, soft hyphen, an Arabic number sign, a tag character.
+        for c in [
+            '\u{202A}',
+            '\u{202B}',
+            '\u{202C}',
+            '\u{202D}',
+            '\u{202E}',
+            '\u{2066}',
+            '\u{2067}',
+            '\u{2068}',
+            '\u{2069}',
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{200E}',
+            '\u{200F}',
+            '\u{2060}',
+            '\u{FEFF}',
+            '\u{00AD}',
+            '\u{0600}',
+            '\u{E0041}',
+        ] {
+            let name = format!("invoice{c}gpj.exe");
+            assert!(OriginalFilename::parse(&name).is_err(), "U+{:04X}", c as u32);
+        }
+        assert!(OriginalFilename::parse("Überweisung März 😀 عربى.pdf").is_ok());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_string_is_a_filename_or_a_reason_and_generates_a_safe_key(raw in "\\PC*|.{0,300}") {
+            match OriginalFilename::parse(&raw) {
+                Ok(name) => {
+                    proptest::prop_assert!(name.as_str().len() <= 255);
+                    proptest::prop_assert!(!name.as_str().chars().any(|c| c.is_control() || is_format_character(c)));
+                    proptest::prop_assert!(!name.as_str().contains(['/', '\\']));
+                    let key = FileKey::generate(&name);
+                    proptest::prop_assert!(key.as_str().is_ascii() && key.as_str().starts_with("uploads/"));
+                    proptest::prop_assert_eq!(FileKey::parse(key.as_str()), Ok(key));
+                }
+                Err(e) => proptest::prop_assert!(!e.0.is_empty()),
+            }
+        }
+
+        #[test]
+        fn any_string_is_a_key_or_a_reason_and_no_key_leaves_the_root(raw in "\\PC*|[a-z./\\\\]{0,20}") {
+            if let Ok(key) = FileKey::parse(&raw) {
+                let path = std::path::Path::new(key.as_str());
+                proptest::prop_assert!(path.is_relative());
+                proptest::prop_assert!(path.components().all(|c| matches!(c, std::path::Component::Normal(_))));
+            }
+        }
+
+        #[test]
+        fn any_string_is_a_content_type_or_a_reason(raw in "\\PC*|[a-zA-Z/;= +*.-]{0,40}") {
+            if let Ok(ct) = ContentType::parse(&raw) {
+                proptest::prop_assert!(ct.as_str().bytes().all(|b| (0x20..0x7f).contains(&b)));
+                proptest::prop_assert!(ct.essence().contains('/'));
+            }
+        }
     }
 
     #[test]

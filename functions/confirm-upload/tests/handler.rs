@@ -115,6 +115,26 @@ async fn another_organizations_upload_is_404() {
     assert_eq!(app.status_of(upload.file_id).await.as_deref(), Some("pending"));
 }
 
+#[tokio::test]
+async fn a_colleagues_confirm_is_404_and_the_uploaders_then_succeeds() {
+    let app = TestApp::new().await;
+    let upload = app.initiate(&caller("alice", "acme", &[]), "a.txt", "text/plain", b"abc", false).await;
+    app.store(upload.file_key.as_str(), "text/plain", b"abc").await;
+
+    let colleague = handle(&app.confirm, confirm("bob", "acme", upload.file_key.as_str()).request()).await.unwrap();
+    let status_after_colleague = app.status_of(upload.file_id).await;
+    let uploader = handle(&app.confirm, confirm("alice", "acme", upload.file_key.as_str()).request()).await.unwrap();
+    let colleague_again =
+        handle(&app.confirm, confirm("bob", "acme", upload.file_key.as_str()).request()).await.unwrap();
+
+    assert_eq!(colleague.status(), 404);
+    assert_eq!(json_of(&colleague)["code"], "upload_not_found");
+    assert_eq!(status_after_colleague.as_deref(), Some("pending"));
+    assert_eq!(uploader.status(), 200);
+    assert_eq!(app.status_of(upload.file_id).await.as_deref(), Some("available"));
+    assert_eq!(colleague_again.status(), 404, "an available file is not the colleague's to confirm either");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_confirms_of_one_key_give_one_row_and_the_same_answer() {
     let app = std::sync::Arc::new(TestApp::new().await);

@@ -103,6 +103,21 @@ async fn bad_input_gets_a_clear_problem_and_writes_nothing() {
         (initiate(json!({"filename": long_name, "content_type": "text/plain", "size": 1})), 400, "invalid_filename"),
         (initiate(json!({"filename": "a\r\nb.txt", "content_type": "text/plain", "size": 1})), 400, "invalid_filename"),
         (
+            initiate(json!({"filename": "invoice\u{202E}fdp.exe", "content_type": "text/plain", "size": 1})),
+            400,
+            "invalid_filename",
+        ),
+        (
+            initiate(json!({"filename": "a\u{200B}b.txt", "content_type": "text/plain", "size": 1})),
+            400,
+            "invalid_filename",
+        ),
+        (
+            initiate(json!({"filename": "\u{2066}a.txt\u{2069}", "content_type": "text/plain", "size": 1})),
+            400,
+            "invalid_filename",
+        ),
+        (
             initiate(json!({"filename": "../../etc/passwd", "content_type": "text/plain", "size": 1})),
             400,
             "invalid_filename",

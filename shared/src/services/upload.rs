@@ -211,12 +211,12 @@ impl ConfirmUpload {
     }
 
     /// Verifies that the caller's pending upload is really stored as declared (size, type,
-    /// checksum) and marks it available. Safe to repeat and to race: every call answers with the
+    /// checksum) and marks it available. Only the caller who initiated the upload may. Safe to repeat and to race: every call answers with the
     /// same file.
     ///
     /// # Errors
-    /// `Invalid` for a malformed key; `UploadNotFound` when the caller's organization has no
-    /// such upload; `UploadIncomplete` when the bytes are not there yet; `Mismatch` when they
+    /// `Invalid` for a malformed key; `UploadNotFound` when the caller has no such upload (it
+    /// is another user's, or another organization's, or was never issued); `UploadIncomplete` when the bytes are not there yet; `Mismatch` when they
     /// differ from what was declared (the file stays pending); `Storage`/`Repository`.
     #[tracing::instrument(skip_all, fields(org = %caller.org_id, user = %caller.user_id))]
     pub async fn confirm_upload(
@@ -225,7 +225,14 @@ impl ConfirmUpload {
         request: ConfirmUploadRequest,
     ) -> Result<FileView, ServiceError> {
         let key = FileKey::parse(&request.file_key).map_err(|e| ServiceError::invalid(Field::FileKey, e))?;
-        let file = self.parts.repo.find_by_key(&caller.org_id, &key).await?.ok_or(ServiceError::UploadNotFound)?;
+        // Only the uploader confirms: anyone else, colleague or not, finds no such upload.
+        let file = self
+            .parts
+            .repo
+            .find_by_key(&caller.org_id, &key)
+            .await?
+            .filter(|file| file.uploaded_by == caller.user_id)
+            .ok_or(ServiceError::UploadNotFound)?;
         if file.is_available() {
             return self.parts.views.view(file).await;
         }

@@ -106,6 +106,21 @@ async fn an_extractor_that_hangs_is_killed_at_the_timeout() {
 }
 
 #[tokio::test]
+async fn the_extractor_runs_with_an_empty_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    // A stand-in extractor that answers with its own environment as the "text".
+    let program = script(dir.path(), "cat >/dev/null; env");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "secret-that-must-not-reach-the-parser");
+    std::env::set_var("DATABASE_URL", "postgres://user:hunter2@db/x");
+
+    let text = extract_with(PDF.to_vec(), &limits(&program)).await.expect("the stand-in answers");
+
+    for leaked in ["secret-that-must-not-reach-the-parser", "hunter2", "AWS_", "DATABASE_URL", "HOME="] {
+        assert!(!text.contains(leaked), "{leaked} reached the extractor: {text}");
+    }
+}
+
+#[tokio::test]
 async fn an_extractor_that_crashes_is_a_reason() {
     let dir = tempfile::tempdir().expect("temp dir");
     let program = script(dir.path(), "cat >/dev/null; kill -ABRT $$");

@@ -132,6 +132,25 @@ async fn an_unreadable_pdf_is_indexed_with_metadata_only(app: TestApp) {
     assert_eq!(app.found(&alice, "walrus").await, vec![broken.id]);
 }
 
+async fn markup_in_names_and_text_comes_back_escaped_in_highlights(app: TestApp) {
+    let alice = caller("alice", "acme", &[]);
+    let name = "<img src=x onerror=alert(1)> kinkajou & co.txt";
+    let text = b"<script>alert('kinkajou')</script> \"quoted\" kinkajou <b>bold</b>";
+    let file = app.upload(&alice, name, "text/plain", text).await;
+
+    let results = app.search(&alice, "kinkajou").await;
+
+    assert_eq!(results.files.iter().map(|f| f.file.id).collect::<Vec<_>>(), vec![file.id]);
+    let highlights = &results.files[0].highlights;
+    assert!(!highlights.is_empty());
+    for fragment in highlights {
+        let without_marks = fragment.replace("<em>", "").replace("</em>", "");
+        assert!(!without_marks.contains(['<', '>']), "markup left in {fragment:?}");
+        assert!(fragment.contains("<em>kinkajou</em>"), "{fragment:?}");
+    }
+    assert!(highlights.iter().any(|h| h.contains("&lt;script&gt;") || h.contains("&lt;img")), "{highlights:?}");
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod elasticsearch {
@@ -151,4 +170,5 @@ both_backends!(
     pending_files_are_not_searchable_until_confirmed,
     a_remove_followed_by_a_late_create_leaves_no_document,
     an_unreadable_pdf_is_indexed_with_metadata_only,
+    markup_in_names_and_text_comes_back_escaped_in_highlights,
 );

@@ -72,14 +72,22 @@ fn like_pattern(word: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// `…text around <em>word</em> in context…` for the first word found, if any.
+/// `…text around <em>word</em> in context…` for the first word found (ignoring case), if any,
+/// with all the text escaped as HTML: the only markup is the `<em>` around the match.
+///
+/// Case folding can change a character's length in bytes (`İ` → `i̇`, `ẞ` → `ß`), so matches
+/// are found in the folded text and mapped back to whole characters of the original.
 fn snippet(text: &str, words: &[String]) -> Option<String> {
-    let lower = text.to_lowercase();
-    if lower.len() != text.len() {
-        return None; // case folding moved byte offsets; no reliable fragment
-    }
-    let (at, word) = words.iter().filter_map(|w| lower.find(&w.to_lowercase()).map(|at| (at, w))).min()?;
-    let end = at + word.len();
+    let folded = Folded::of(text);
+    let (at, end) = words
+        .iter()
+        .filter(|w| !w.is_empty())
+        .filter_map(|w| {
+            let word = w.to_lowercase();
+            folded.text.find(&word).map(|i| (i, i + word.len()))
+        })
+        .min()?;
+    let (at, end) = (folded.original_start(at), folded.original_end(end));
     let boundary = |mut i: usize| {
         while !text.is_char_boundary(i) {
             i -= 1;
@@ -88,7 +96,44 @@ fn snippet(text: &str, words: &[String]) -> Option<String> {
     };
     let start = boundary(at.saturating_sub(60));
     let stop = boundary((end + 60).min(text.len()));
-    Some(format!("{}<em>{}</em>{}", &text[start..at], &text[at..end], &text[end..stop]))
+    Some(format!("{}<em>{}</em>{}", escape(&text[start..at]), escape(&text[at..end]), escape(&text[end..stop])))
+}
+
+/// Lower-cased text, and where each of its characters came from.
+struct Folded {
+    text: String,
+    /// `(offset in the folded text, offset in the original)` of each original character.
+    starts: Vec<(usize, usize)>,
+    original_len: usize,
+}
+
+impl Folded {
+    fn of(original: &str) -> Self {
+        let mut text = String::with_capacity(original.len());
+        let mut starts = Vec::with_capacity(original.len());
+        for (i, c) in original.char_indices() {
+            starts.push((text.len(), i));
+            text.extend(c.to_lowercase());
+        }
+        Self { text, starts, original_len: original.len() }
+    }
+
+    /// The start of the original character whose folding holds folded offset `at`.
+    fn original_start(&self, at: usize) -> usize {
+        let i = self.starts.partition_point(|&(folded, _)| folded <= at).saturating_sub(1);
+        self.starts.get(i).map_or(0, |&(_, original)| original)
+    }
+
+    /// The end of the original character whose folding holds folded offset `end - 1`.
+    fn original_end(&self, end: usize) -> usize {
+        let i = self.starts.partition_point(|&(folded, _)| folded < end);
+        self.starts.get(i).map_or(self.original_len, |&(_, original)| original)
+    }
+}
+
+/// `text` with `&`, `<`, `>`, `"` and `'` as HTML character references.
+fn escape(text: &str) -> String {
+    html_escape::encode_quoted_attribute(text).into_owned()
 }
 
 /// Of each key's upserts and removals, the newest only: applied one after the other they would
@@ -175,5 +220,41 @@ mod tests {
         let words = vec!["Zebra".to_owned()];
         assert_eq!(snippet("the zebra sits", &words).as_deref(), Some("the <em>zebra</em> sits"));
         assert_eq!(snippet("nothing here", &words), None);
+    }
+
+    #[test]
+    fn snippets_escape_the_text_around_and_inside_the_match() {
+        let words = vec!["b".to_owned()];
+        assert_eq!(
+            snippet("<a href='x'>&\"<b>", &words).as_deref(),
+            Some("&lt;a href=&#x27;x&#x27;&gt;&amp;&quot;&lt;<em>b</em>&gt;")
+        );
+    }
+
+    #[test]
+    fn case_folding_that_changes_byte_lengths_marks_whole_characters() {
+        // İ (2 bytes) folds to i̇ (3), ẞ (3) to ß (2): the folded text is as long as the
+        // original, but its offsets are not the original's.
+        let text = "İẞx";
+        assert_eq!(snippet(text, &["ß".to_owned()]).as_deref(), Some("İ<em>ẞ</em>x"));
+        assert_eq!(snippet(text, &["x".to_owned()]).as_deref(), Some("İẞ<em>x</em>"));
+        assert_eq!(snippet("aİb", &["i".to_owned()]).as_deref(), Some("a<em>İ</em>b"));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn any_text_and_words_give_an_inert_snippet_or_none(
+            text in "\\PC{0,200}|.{0,200}|[İẞßıi̇a-zA-Z<>&]{0,40}",
+            words in proptest::collection::vec("\\PC{0,8}|[İẞßıi̇a-z]{1,3}", 0..4),
+        ) {
+            if let Some(fragment) = snippet(&text, &words) {
+                proptest::prop_assert_eq!(fragment.matches("<em>").count(), 1);
+                proptest::prop_assert_eq!(fragment.matches("</em>").count(), 1);
+                let without_marks = fragment.replacen("<em>", "", 1).replacen("</em>", "", 1);
+                proptest::prop_assert!(!without_marks.contains(['<', '>', '"', '\'']), "{}", fragment);
+            }
+        }
     }
 }

@@ -321,7 +321,11 @@ fn query_body(query: &SearchQuery) -> Value {
     };
     json!({
         "query": { "bool": { "filter": filter, "must": must } },
-        "highlight": { "fields": { "content": { "fragment_size": 150, "number_of_fragments": 3 }, "filename_words": {} } },
+        // The `html` encoder escapes the text around the marks: the only markup is `<em>`.
+        "highlight": {
+            "encoder": "html",
+            "fields": { "content": { "fragment_size": 150, "number_of_fragments": 3 }, "filename_words": {} }
+        },
         "_source": ["file_id"],
         "from": query.offset,
         "size": query.limit,

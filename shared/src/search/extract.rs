@@ -162,7 +162,10 @@ async fn pdf_text(bytes: Vec<u8>, limits: &Limits) -> Result<String, String> {
         Some(program) => program.clone(),
         None => std::env::current_exe().map_err(|e| format!("pdf extractor unavailable: {e}"))?,
     };
+    // No variable reaches the parser: not the AWS keys, the database secret or the search
+    // credentials a function holds.
     let mut child = tokio::process::Command::new(&program)
+        .env_clear()
         .arg(EXTRACTOR_ARG)
         .arg(limits.max_chars.to_string())
         .arg(limits.max_memory.to_string())

@@ -1,7 +1,26 @@
 //! `Content-Disposition` values for downloads (RFC 6266, with RFC 5987 `filename*` for
-//! non-ASCII names). Written by hand: the crates that exist parse this header, none builds it.
+//! non-ASCII names), and which types may be shown inline at all. Written by hand: the crates
+//! that exist parse this header, none builds it.
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use crate::keys::ContentType;
+
+/// The types a browser may show inline from our origins: they run no script. Raster images,
+/// PDF, plain text, audio and video. Everything else (HTML, XHTML, SVG, XML, scripts, and any
+/// type not listed) is always served as an attachment.
+pub const INLINE_TYPES: &[&str] = &[
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "image/avif",
+    "image/bmp",
+    "application/pdf",
+    "text/plain",
+    "audio/*",
+    "video/*",
+];
 
 /// RFC 5987 `attr-char` minus what must be escaped: everything but these is percent-encoded.
 const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
@@ -44,6 +63,21 @@ impl DispositionKind {
             Self::Inline => "inline",
         }
     }
+
+    /// What a download of `content_type` is served as when `self` is asked for: inline only
+    /// for [`INLINE_TYPES`], an attachment otherwise.
+    pub fn for_type(self, content_type: &ContentType) -> Self {
+        let essence = content_type.essence();
+        let inert = INLINE_TYPES.iter().any(|t| match t.strip_suffix("/*") {
+            Some(major) => essence.split('/').next() == Some(major),
+            None => *t == essence,
+        });
+        if inert {
+            self
+        } else {
+            Self::Attachment
+        }
+    }
 }
 
 /// The header value for `filename`: a quoted ASCII fallback in which anything non-ASCII, a
@@ -73,6 +107,32 @@ pub fn content_disposition(kind: DispositionKind, filename: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn active_content_is_always_an_attachment_and_inert_types_may_be_inline() {
+        let of = |raw: &str| DispositionKind::Inline.for_type(&ContentType::parse(raw).unwrap());
+        for active in [
+            "text/html",
+            "text/html; charset=utf-8",
+            "application/xhtml+xml",
+            "image/svg+xml",
+            "text/xml",
+            "application/xml",
+            "application/javascript",
+            "text/javascript",
+            "application/octet-stream",
+            "text/csv",
+        ] {
+            assert_eq!(of(active), DispositionKind::Attachment, "{active}");
+        }
+        for inert in
+            ["image/png", "IMAGE/JPEG", "application/pdf", "text/plain; charset=utf-8", "video/mp4", "audio/ogg"]
+        {
+            assert_eq!(of(inert), DispositionKind::Inline, "{inert}");
+        }
+        let png = ContentType::parse("image/png").unwrap();
+        assert_eq!(DispositionKind::Attachment.for_type(&png), DispositionKind::Attachment);
+    }
 
     #[test]
     fn ascii_names_are_quoted_plainly() {

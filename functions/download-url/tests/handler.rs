@@ -27,6 +27,49 @@ async fn an_available_file_gets_a_signed_attachment_url_by_default_and_inline_on
 }
 
 #[tokio::test]
+async fn active_content_asked_for_inline_is_signed_as_an_attachment() {
+    let app = TestApp::with_env(&[("UPLOAD_ALLOWED_CONTENT_TYPES", "")]).await;
+    let alice = caller("alice", "acme", &[]);
+    for (name, content_type) in [
+        ("page.html", "text/html"),
+        ("drawing.svg", "image/svg+xml"),
+        ("page.xhtml", "application/xhtml+xml"),
+        ("feed.xml", "application/xml"),
+    ] {
+        let file = app.upload(&alice, name, content_type, b"<script>alert(1)</script>").await;
+        let id = file.id.to_string();
+
+        let inline =
+            handle(&app.read, download("alice", "acme", &id).query("disposition=inline").request()).await.unwrap();
+
+        let url = json_of(&inline)["url"].as_str().unwrap().to_owned();
+        assert!(url.contains("disposition=attachment") && !url.contains("disposition=inline"), "{content_type}: {url}");
+    }
+}
+
+#[tokio::test]
+async fn on_s3_the_signed_get_of_active_content_fixes_an_attachment_and_its_type() {
+    let app = TestApp::with_backend(files_testkit::Backend::S3, &[("UPLOAD_ALLOWED_CONTENT_TYPES", "")]).await;
+    let alice = caller("alice", "acme", &[]);
+    let html = app.upload(&alice, "page.html", "text/html", b"<script>alert(1)</script>").await;
+    let png = app.upload(&alice, "pixel.png", "image/png", b"\x89PNG").await;
+
+    let html_url =
+        handle(&app.read, download("alice", "acme", &html.id.to_string()).query("disposition=inline").request());
+    let png_url =
+        handle(&app.read, download("alice", "acme", &png.id.to_string()).query("disposition=inline").request());
+    let (html_url, png_url) = (json_of(&html_url.await.unwrap()), json_of(&png_url.await.unwrap()));
+
+    let html_url = html_url["url"].as_str().unwrap();
+    assert!(html_url.contains("response-content-disposition=attachment"), "{html_url}");
+    assert!(html_url.contains("response-content-type=text%2Fhtml"), "{html_url}");
+    let response = reqwest::get(html_url).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-disposition"].to_str().unwrap().starts_with("attachment;"));
+    assert!(png_url["url"].as_str().unwrap().contains("response-content-disposition=inline"));
+}
+
+#[tokio::test]
 async fn a_pending_file_is_409_and_a_bad_disposition_or_id_is_400() {
     let app = TestApp::new().await;
     let upload = app.initiate(&caller("alice", "acme", &[]), "a.txt", "text/plain", b"x", false).await;

@@ -104,6 +104,8 @@ async fn a_signed_put_stores_the_bytes_and_a_signed_get_serves_them_with_name_an
         fetched.headers()["content-disposition"],
         "attachment; filename=\"Gr__e.txt\"; filename*=UTF-8''Gr%C3%BC%C3%9Fe.txt"
     );
+    assert_eq!(fetched.headers()["content-security-policy"], "sandbox");
+    assert_eq!(fetched.headers()["x-content-type-options"], "nosniff");
 }
 
 #[tokio::test]

@@ -175,7 +175,8 @@ impl Views {
         Self { signer, expiry }
     }
 
-    /// A signed download URL for `file` (available or not: callers check).
+    /// A signed download URL for `file` (available or not: callers check), served inline only
+    /// when asked and the type is inert ([`DispositionKind::for_type`]).
     ///
     /// # Errors
     /// `Storage(Unavailable)` when signing needs credentials that cannot be had.
@@ -186,7 +187,7 @@ impl Views {
     ) -> Result<SignedUrl, ServiceError> {
         let request = DownloadRequest {
             filename: &file.original_filename,
-            disposition,
+            disposition: disposition.for_type(&file.content_type),
             content_type: &file.content_type,
             expires_in: self.expiry,
         };

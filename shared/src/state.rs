@@ -19,7 +19,7 @@ use crate::search::{IndexDocuments, SearchFiles as SearchPort};
 use crate::services::{
     Availability, ConfirmUpload, DeleteFile, InitiateUpload, ProxiedUpload, ReadFile, SearchFiles, Views,
 };
-use crate::storage::{build_objects, build_signer, ObjectStore};
+use crate::storage::{build_objects, build_signer, build_storage, ObjectStore};
 
 /// The state of an API function: who is calling, and the workflow it serves.
 #[derive(Debug)]
@@ -138,9 +138,9 @@ impl FromSettings for InitiateUpload {
 impl FromSettings for Availability {
     async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         let (pool, repo) = repository(settings).await?;
-        let objects = build_objects(&settings.storage).await?;
+        let (signer, objects) = build_storage(&settings.storage).await?;
         let indexer = build_indexer(settings, pool, objects.clone())?;
-        Ok(Self { views: views(settings).await?, objects, repo, indexer })
+        Ok(Self { views: Views::new(signer, settings.presigned_url_expiry), objects, repo, indexer })
     }
 }
 

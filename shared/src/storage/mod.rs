@@ -232,6 +232,26 @@ pub async fn build_signer(settings: &StorageSettings) -> Result<Arc<dyn SignUrls
     }
 }
 
+/// Both capabilities of the configured backend from one configuration: the local store serves
+/// both; on S3, the signer and the client share one SDK configuration.
+///
+/// # Errors
+/// A [`ConfigError`] when no region can be found for S3.
+pub async fn build_storage(
+    settings: &StorageSettings,
+) -> Result<(Arc<dyn SignUrls>, Arc<dyn ObjectStore>), ConfigError> {
+    match settings {
+        StorageSettings::Local(local) => {
+            let storage = Arc::new(local::LocalFileStorage::from_settings(local));
+            Ok((storage.clone(), storage))
+        }
+        StorageSettings::S3(s3) => {
+            let (signer, objects) = s3::both(s3).await?;
+            Ok((Arc::new(signer), Arc::new(objects)))
+        }
+    }
+}
+
 /// The object store of the configured backend. Builds clients only; nothing here waits on the
 /// network.
 ///

@@ -25,8 +25,18 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 pub use objects::{ensure_bucket, S3ObjectStore, MULTIPART_THRESHOLD, PART_SIZE};
 pub use signer::S3UrlSigner;
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, S3Settings};
 use crate::storage::StorageError;
+
+/// The signer and the object store of one bucket, over one SDK configuration.
+///
+/// # Errors
+/// A [`ConfigError`] when no region can be found or the endpoint cannot be signed for.
+pub async fn both(s3: &S3Settings) -> Result<(S3UrlSigner, S3ObjectStore), ConfigError> {
+    let sdk = crate::aws::sdk_config(Some(s3), None).await;
+    let (region, credentials) = region_and_credentials(&sdk)?;
+    Ok((S3UrlSigner::with_config(&sdk, s3, region, credentials)?, S3ObjectStore::with_config(&sdk, s3)))
+}
 
 /// The region and credentials provider of an SDK configuration, both required to sign.
 fn region_and_credentials(sdk: &aws_config::SdkConfig) -> Result<(String, SharedCredentialsProvider), ConfigError> {

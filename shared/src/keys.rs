@@ -78,6 +78,12 @@ impl FileKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether the key is under the service's upload prefix (`uploads/`), as every key it
+    /// generates is.
+    pub fn is_upload(&self) -> bool {
+        self.0.strip_prefix(UPLOAD_PREFIX).is_some_and(|rest| rest.starts_with('/'))
+    }
 }
 
 impl fmt::Display for FileKey {

@@ -158,4 +158,12 @@ async fn index_claims_order_by_sequencer_and_join_rows() {
     assert_eq!(versions.claim(&[claim(&c, Some("04"))]).await.unwrap(), vec![None]);
     assert_eq!(versions.claim(&[claim(&a, Some("0B"))]).await.unwrap(), vec![Some((2, Some(row.clone())))]);
     assert_eq!(versions.claim(&[]).await.unwrap(), Vec::new());
+
+    // Sequencers of different lengths compare right-padded, as S3 documents: `1` is `10`, newer
+    // than `0F`; `0F` is older than `0F1`.
+    let d = key("uploads/d.txt");
+    assert_eq!(versions.claim(&[claim(&d, Some("0F"))]).await.unwrap(), vec![Some((1, None))]);
+    assert_eq!(versions.claim(&[claim(&d, Some("1"))]).await.unwrap(), vec![Some((2, None))]);
+    assert_eq!(versions.claim(&[claim(&d, Some("0f1"))]).await.unwrap(), vec![None]);
+    assert_eq!(versions.claim(&[claim(&d, Some("10"))]).await.unwrap(), vec![Some((3, None))], "equal: applied again");
 }

@@ -58,11 +58,35 @@ pub enum Record {
     Ignored,
     /// A key that does not decode: reported as failed.
     Undecodable(String),
-    /// A key this service could never have written (not a valid [`FileKey`]): no file has it,
-    /// so nothing is indexed and no state is kept.
+    /// A key this service could never have written (not a valid [`FileKey`], or outside its
+    /// upload prefix): no file has it, so nothing is indexed and no state is kept.
     Foreign(String),
+    /// A sequencer that is not what S3 sends (hexadecimal, at most [`MAX_SEQUENCER_LEN`]
+    /// digits): reported as failed, nothing applied.
+    Refused {
+        /// The object key.
+        key: String,
+        /// Why.
+        reason: &'static str,
+    },
     /// A change to apply.
     Change(Change),
+}
+
+/// The longest sequencer accepted: `index_state` compares sequencers right-padded to this many
+/// hexadecimal digits (S3's are 16 to 18 today).
+pub const MAX_SEQUENCER_LEN: usize = 64;
+
+/// Why a sequencer is refused, if it is.
+fn refusal(sequencer: Option<&str>) -> Option<&'static str> {
+    let sequencer = sequencer?;
+    if sequencer.is_empty() || !sequencer.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Some("the sequencer is not hexadecimal")
+    } else if sequencer.len() > MAX_SEQUENCER_LEN {
+        Some("the sequencer is longer than 64 digits")
+    } else {
+        None
+    }
 }
 
 /// What `record` describes.
@@ -76,10 +100,13 @@ pub fn change_of(record: &S3EventRecord) -> Record {
     let Some(decoded) = decode_key(raw).filter(|k| !k.is_empty()) else {
         return Record::Undecodable(raw.to_owned());
     };
-    let Ok(key) = FileKey::parse(&decoded) else {
+    let Some(key) = FileKey::parse(&decoded).ok().filter(FileKey::is_upload) else {
         return Record::Foreign(decoded);
     };
     let sequencer = record.s3.object.sequencer.clone();
+    if let Some(reason) = refusal(sequencer.as_deref()) {
+        return Record::Refused { key: decoded, reason };
+    }
     Record::Change(if created { Change::Created { key, sequencer } } else { Change::Removed { key, sequencer } })
 }
 
@@ -100,6 +127,10 @@ pub async fn handle(indexer: &Indexer, event: LambdaEvent<S3Event>) -> Result<Re
             Record::Foreign(key) => {
                 tracing::info!(key, "a key this service never writes; not indexed");
                 report.not_tracked += 1;
+            }
+            Record::Refused { key, reason } => {
+                tracing::error!(key, reason, "a record refused");
+                failed.push(key);
             }
             Record::Undecodable(raw) => {
                 tracing::error!(key = raw, "an event key that does not decode");

@@ -115,6 +115,42 @@ async fn an_object_without_an_available_file_is_not_made_searchable() {
 }
 
 #[tokio::test]
+async fn malformed_sequencers_are_refused_and_foreign_keys_leave_no_state() {
+    let app = TestApp::with_elasticsearch(&[]).await;
+    let id = tracked(&app, "uploads/capybara.pdf", "capybara.pdf").await;
+    let indexer = &app.indexer;
+    let state_rows = |key: &'static str| {
+        let app = &app;
+        async move {
+            let client = app.db.client().await;
+            client
+                .query_one("SELECT count(*) FROM index_state WHERE file_key = $1", &[&key])
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }
+    };
+
+    for bad in ["not-hex", "0x1F", "", &"F".repeat(65)] {
+        let failure = run(indexer, created("uploads/capybara.pdf", bad)).await.expect_err(bad);
+        assert_eq!(failure.keys, vec!["uploads/capybara.pdf".to_owned()], "{bad:?}");
+        assert!(!failure.retryable, "{bad:?}");
+    }
+    assert_eq!(state_rows("uploads/capybara.pdf").await, 0, "a refused record applies nothing");
+    assert!(app.found(&caller("alice", "acme", &[]), "capybara").await.is_empty());
+
+    for foreign in ["elsewhere/capybara.pdf", "uploadsX/a.pdf", "uploads/../etc/passwd"] {
+        let report = run(indexer, created(foreign, "01")).await.unwrap();
+        assert_eq!(report, Report { not_tracked: 1, ..Report::default() }, "{foreign}");
+    }
+    assert_eq!(state_rows("elsewhere/capybara.pdf").await, 0);
+
+    let report = run(indexer, created("uploads/capybara.pdf", "0069296b3e7f1a2b3c")).await.unwrap();
+    assert_eq!(report, Report { indexed: 1, ..Report::default() });
+    assert_eq!(app.found(&caller("alice", "acme", &[]), "capybara").await, vec![id]);
+}
+
+#[tokio::test]
 async fn a_search_outage_fails_the_invocation_and_a_retry_converges_on_the_database() {
     let proxy = CutProxy::start(&files_testkit::host_port(&files_testkit::elasticsearch_url())).await;
     let url = format!("http://{}", proxy.addr);

@@ -10,7 +10,9 @@ use super::{ClaimedVersion, IndexVersions, RepositoryError, VersionClaim};
 
 // '' stands for "no sequencer" (confirm, delete, reindex): always a new version, and the stored
 // sequencer kept. The column's own default is '' too. Sequencers are hex strings of varying
-// length: compared left-padded. The file's columns come last, from the fourth on.
+// length, compared as S3 documents: the shorter right-padded with zeros, then lexicographically
+// (upper-cased, as hex digits of either case are the same digit; the indexer refuses anything
+// but at most 64 hex digits). The file's columns come last, from the fourth on.
 const CLAIM: &str = concat!(
     "WITH input AS ( \
          SELECT t.file_key, t.sequencer, t.ord \
@@ -22,7 +24,7 @@ const CLAIM: &str = concat!(
            sequencer = CASE WHEN EXCLUDED.sequencer = '' THEN s.sequencer ELSE EXCLUDED.sequencer END, \
            version = s.version + 1, updated_at = now() \
          WHERE EXCLUDED.sequencer = '' \
-            OR lpad(upper(s.sequencer), 64, '0') <= lpad(upper(EXCLUDED.sequencer), 64, '0') \
+            OR rpad(upper(s.sequencer), 64, '0') <= rpad(upper(EXCLUDED.sequencer), 64, '0') \
          RETURNING s.file_key, s.version) \
      SELECT input.ord, v.version, f.id IS NOT NULL AS found, ",
     columns!(f),

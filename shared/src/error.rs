@@ -116,6 +116,7 @@ codes! {
     InvalidLimit => "invalid_limit", BadRequest;
     InvalidCursor => "invalid_cursor", BadRequest;
     InvalidMultipart => "invalid_multipart", BadRequest;
+    InvalidBody => "invalid_body", BadRequest;
     MissingFile => "missing_file", BadRequest;
     SizeMismatch => "size_mismatch", BadRequest;
     ChecksumMismatch => "checksum_mismatch", BadRequest;
@@ -300,6 +301,10 @@ impl From<StorageError> for ApiError {
             }
             StorageError::ChecksumMismatch => {
                 Self::new(Code::ChecksumMismatch, "The body does not match the declared SHA-256 checksum.")
+            }
+            StorageError::Body(_) => {
+                Self::new(Code::InvalidBody, "The request body broke off or is malformed; nothing was stored.")
+                    .with_source(e)
             }
             StorageError::Unavailable(_) => Self::unavailable("storage service", e),
             StorageError::MethodNotSupported(what) => Self::new(Code::UploadMethodNotSupported, format!("{what}.")),

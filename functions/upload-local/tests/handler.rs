@@ -60,6 +60,9 @@ async fn a_multipart_upload_is_stored_and_recorded_as_available() {
 async fn bad_uploads_get_a_problem_and_store_nothing() {
     let app = TestApp::with_env(&[("UPLOAD_MAX_SIZE_BYTES", "16")]).await;
     let long_name = format!("{}.txt", "a".repeat(300));
+    // The file part begins, and the body ends before its closing boundary.
+    let whole = multipart(&[("file", Some("a.txt"), Some("text/plain"), b"0123456789")]);
+    let truncated = whole[..whole.len() - format!("\r\n--{BOUNDARY}--\r\n").len()].to_vec();
     let cases: Vec<(ApiEvent, u16, &str)> = vec![
         (upload(&multipart(&[("other", Some("a.txt"), Some("text/plain"), b"x")])), 400, "missing_file"),
         (upload(&multipart(&[("file", None, Some("text/plain"), b"x")])), 400, "invalid_filename"),
@@ -71,6 +74,8 @@ async fn bad_uploads_get_a_problem_and_store_nothing() {
         ),
         (upload(&multipart(&[("file", Some("a.txt"), Some("text/plain"), &[b'x'; 17])])), 413, "file_too_large"),
         (upload(b"--nope"), 400, "invalid_multipart"),
+        (upload(&truncated), 400, "invalid_body"),
+        (upload(&truncated[..truncated.len() - 3]), 400, "invalid_body"),
         (upload(b"x").header("content-type", "application/json"), 415, "multipart_required"),
     ];
 

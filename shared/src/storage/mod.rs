@@ -55,6 +55,10 @@ pub enum StorageError {
     /// The storage service cannot be reached or is overloaded; retrying may succeed.
     #[error("storage unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The body being saved could not be read to its end (the client's stream broke off or
+    /// was malformed): nothing is stored.
+    #[error("the body could not be read")]
+    Body(#[source] io::Error),
     /// Any other I/O failure.
     #[error("storage I/O failed")]
     Io(#[source] io::Error),
@@ -185,7 +189,8 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// Nothing is left under the key when it fails. Never overwrites.
     ///
     /// # Errors
-    /// `AlreadyExists`, `TooLarge`, `SizeMismatch`, `ChecksumMismatch`, `Unavailable`, `Io`.
+    /// `AlreadyExists`, `TooLarge`, `SizeMismatch`, `ChecksumMismatch`, `Body` (the body
+    /// stream failed), `Unavailable`, `Io`.
     async fn save_proxied_file(
         &self,
         key: &FileKey,

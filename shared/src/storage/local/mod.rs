@@ -98,7 +98,7 @@ impl LocalFileStorage {
         let mut hasher = Sha256::new();
         let mut written: u64 = 0;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(StorageError::Io)?;
+            let chunk = chunk.map_err(StorageError::Body)?;
             written += chunk.len() as u64;
             if written > limit {
                 return Err(StorageError::TooLarge { limit });

@@ -192,7 +192,7 @@ async fn fill(
 ) -> Result<bool, StorageError> {
     while buffer.len() < target {
         let Some(chunk) = body.next().await else { return Ok(true) };
-        let chunk = chunk.map_err(StorageError::Io)?;
+        let chunk = chunk.map_err(StorageError::Body)?;
         if already + (buffer.len() + chunk.len()) as u64 > limit {
             return Err(StorageError::TooLarge { limit });
         }

@@ -19,27 +19,24 @@ use futures_util::TryStreamExt;
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 
-/// The local store and the path prefix it is served under.
+/// The local store and the path prefix it is served under; `None` when the backend is S3,
+/// where there is nothing to serve (every request is answered 404 at once).
 #[derive(Debug)]
 pub struct MediaState {
-    storage: LocalFileStorage,
-    url_prefix: String,
+    local: Option<(LocalFileStorage, String)>,
 }
 
 impl MediaState {
-    /// Builds the state for the local backend.
+    /// Builds the state: the local store for the local backend, nothing for S3.
     ///
     /// # Errors
-    /// A [`ConfigError`] when the backend is not local.
+    /// None today; a [`ConfigError`] is kept for settings it may need.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        match &settings.storage {
-            StorageSettings::Local(local) => {
-                Ok(Self { storage: LocalFileStorage::from_settings(local), url_prefix: local.url_prefix.clone() })
-            }
-            StorageSettings::S3(_) => {
-                Err(ConfigError::new("FILE_STORAGE_BACKEND", "local-media serves the local backend only"))
-            }
-        }
+        let local = match &settings.storage {
+            StorageSettings::Local(local) => Some((LocalFileStorage::from_settings(local), local.url_prefix.clone())),
+            StorageSettings::S3(_) => None,
+        };
+        Ok(Self { local })
     }
 }
 
@@ -65,27 +62,26 @@ fn header_mismatch(name: &str) -> ApiError {
 }
 
 async fn serve(state: &MediaState, request: &Request) -> Result<Reply, ApiError> {
+    let not_found = || ApiError::new(Code::ObjectNotFound, "No such object.");
+    let (storage, url_prefix) = state.local.as_ref().ok_or_else(not_found)?;
     let path = request.raw_http_path();
-    let raw_key = path
-        .strip_prefix(state.url_prefix.as_str())
-        .and_then(|rest| rest.strip_prefix('/'))
-        .ok_or_else(|| ApiError::new(Code::ObjectNotFound, "No such object."))?;
+    let raw_key =
+        path.strip_prefix(url_prefix.as_str()).and_then(|rest| rest.strip_prefix('/')).ok_or_else(not_found)?;
     let key = decode_key_path(raw_key).map_err(|e| ApiError::new(Code::InvalidKey, e.0))?;
     let method = request.method().as_str();
-    let grant =
-        state.storage.url_signer().authorize(method, &key, &query_map(request), Utc::now()).map_err(forbidden)?;
+    let grant = storage.url_signer().authorize(method, &key, &query_map(request), Utc::now()).map_err(forbidden)?;
     match grant {
         Grant::Put { size, content_type, checksum_sha256, .. } => {
-            put(state, request, &key, size, &content_type, checksum_sha256.as_deref()).await
+            put(storage, request, &key, size, &content_type, checksum_sha256.as_deref()).await
         }
         Grant::Get { disposition, content_type, .. } => {
-            get(state, &key, &disposition, &content_type, request.method() == Method::HEAD).await
+            get(storage, &key, &disposition, &content_type, request.method() == Method::HEAD).await
         }
     }
 }
 
 async fn put(
-    state: &MediaState,
+    storage: &LocalFileStorage,
     request: &Request,
     key: &FileKey,
     size: u64,
@@ -119,7 +115,7 @@ async fn put(
     };
     let bytes = Bytes::copy_from_slice(body);
     let stream = Box::pin(futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes) }));
-    let meta = state.storage.save_proxied_file(key, stream, &constraints).await?;
+    let meta = storage.save_proxied_file(key, stream, &constraints).await?;
     let mut response = Response::new(Body::Empty);
     if let Some(checksum) = meta.checksum_sha256 {
         if let Ok(value) = HeaderValue::from_str(&checksum.to_base64()) {
@@ -130,13 +126,13 @@ async fn put(
 }
 
 async fn get(
-    state: &MediaState,
+    storage: &LocalFileStorage,
     key: &FileKey,
     disposition: &str,
     content_type: &str,
     head_only: bool,
 ) -> Result<Reply, ApiError> {
-    let stream = state.storage.get_file_stream(key).await?;
+    let stream = storage.get_file_stream(key).await?;
     // A Lambda response is buffered whole (6 MB on AWS); objects that arrive over HTTP are
     // capped at that size, so the local backend can afford to collect them here.
     let chunks: Vec<Bytes> = stream.try_collect().await.map_err(|e| ApiError::from(StorageError::Io(e)))?;

@@ -238,3 +238,17 @@ async fn keys_with_spaces_and_non_ascii_round_trip_through_their_urls() {
     assert_eq!(fetched.status(), 200);
     assert_eq!(std::fs::read(media.dir.path().join("media").join(key)).unwrap(), b"hello");
 }
+
+#[tokio::test]
+async fn on_the_s3_backend_every_media_request_is_404_at_once() {
+    let mut env = files_testkit::test_env(std::path::Path::new("/nonexistent"), "postgres://unused@127.0.0.1:1/x");
+    env.extend(files_testkit::s3_env("any-bucket"));
+    let state = MediaState::from_settings(&Settings::from_map(&env).unwrap()).unwrap();
+
+    for method in ["GET", "PUT", "HEAD"] {
+        let request = event(method, "http://127.0.0.1:9000/media/uploads/a.txt?expires=1&signature=x").request();
+        let response = tokio::time::timeout(Duration::from_secs(2), handle(&state, request)).await.unwrap().unwrap();
+        assert_eq!(response.status(), 404, "{method}");
+        assert_eq!(json_of(&response)["code"], "object_not_found");
+    }
+}

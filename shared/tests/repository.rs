@@ -32,7 +32,7 @@ fn new_file(org: &str, raw_key: &str) -> FileRecord {
 
 async fn pool(url: &str, pool_size: usize, seconds: u64) -> Arc<DbPool> {
     let settings = DatabaseSettings {
-        source: DatabaseSource::Url(Box::new(url.parse().unwrap())),
+        source: DatabaseSource::Url(files_core::config::Secret::new(url)),
         pool_size,
         timeout: std::time::Duration::from_secs(seconds),
     };

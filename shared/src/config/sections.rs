@@ -1,7 +1,6 @@
 //! The sections of [`super::Settings`], each parsed from its own variables.
 
 use std::path::PathBuf;
-use std::str::FromStr as _;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -261,8 +260,9 @@ pub enum DatabaseSource {
         /// The secret's ARN.
         arn: String,
     },
-    /// `DATABASE_URL`, parsed.
-    Url(Box<tokio_postgres::Config>),
+    /// `DATABASE_URL` (parsed by the pool that uses it, so functions without a database never
+    /// link the parser).
+    Url(Secret),
     /// Neither: the functions that use the database refuse to start.
     Unset,
 }
@@ -292,10 +292,7 @@ impl DatabaseSettings {
     pub(super) fn parse(get: &impl Lookup) -> Result<Self, ConfigError> {
         let source = match (get("DB_SECRET_ARN"), get("DATABASE_URL")) {
             (Some(arn), _) => DatabaseSource::SecretsManager { arn },
-            (None, Some(url)) => DatabaseSource::Url(Box::new(
-                tokio_postgres::Config::from_str(&url)
-                    .map_err(|_| ConfigError::new("DATABASE_URL", "is not a valid PostgreSQL connection string"))?,
-            )),
+            (None, Some(url)) => DatabaseSource::Url(Secret::new(url)),
             (None, None) => DatabaseSource::Unset,
         };
         let settings = Self {

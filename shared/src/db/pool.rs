@@ -3,6 +3,7 @@
 //! instance's life, and read again when the database rejects the password (rotation), after
 //! which the pool is rebuilt once.
 
+use std::str::FromStr as _;
 use std::sync::Arc;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
@@ -64,10 +65,14 @@ impl DbPool {
     /// them). Connects to nothing.
     ///
     /// # Errors
-    /// A [`ConfigError`] naming `DATABASE_URL` when neither source is set.
+    /// A [`ConfigError`] naming `DATABASE_URL` when neither source is set or the URL is not a
+    /// PostgreSQL connection string.
     pub async fn new(settings: &DatabaseSettings, s3: Option<&S3Settings>) -> Result<Arc<Self>, ConfigError> {
         let source = match &settings.source {
-            DatabaseSource::Url(config) => Source::Url(config.clone()),
+            DatabaseSource::Url(url) => Source::Url(Box::new(
+                tokio_postgres::Config::from_str(url.expose())
+                    .map_err(|_| ConfigError::new("DATABASE_URL", "is not a valid PostgreSQL connection string"))?,
+            )),
             DatabaseSource::SecretsManager { arn } => {
                 let sdk = crate::aws::sdk_config(s3, crate::aws::region_of_arn(arn)).await;
                 Source::SecretsManager { client: aws_sdk_secretsmanager::Client::new(&sdk), arn: arn.clone() }

@@ -89,7 +89,7 @@ async fn initiate_upload_without_a_valid_caller_is_401_and_writes_nothing() {
 async fn bad_input_gets_a_clear_problem_and_writes_nothing() {
     let app = TestApp::new().await;
     let long_name = format!("{}.txt", "a".repeat(252));
-    let cases: Vec<(ApiEvent, u16, &str)> = vec![
+    let mut cases: Vec<(ApiEvent, u16, &str)> = vec![
         (initiate(json!({})).text("application/json", "{not json"), 400, "invalid_json"),
         (initiate(json!({})).text("application/json", ""), 400, "invalid_json"),
         (initiate(json!({"filename": "a.txt", "content_type": "text/plain"})), 400, "invalid_json"),
@@ -102,21 +102,6 @@ async fn bad_input_gets_a_clear_problem_and_writes_nothing() {
         (initiate(json!({"filename": "", "content_type": "text/plain", "size": 1})), 400, "invalid_filename"),
         (initiate(json!({"filename": long_name, "content_type": "text/plain", "size": 1})), 400, "invalid_filename"),
         (initiate(json!({"filename": "a\r\nb.txt", "content_type": "text/plain", "size": 1})), 400, "invalid_filename"),
-        (
-            initiate(json!({"filename": "invoice\u{202E}fdp.exe", "content_type": "text/plain", "size": 1})),
-            400,
-            "invalid_filename",
-        ),
-        (
-            initiate(json!({"filename": "a\u{200B}b.txt", "content_type": "text/plain", "size": 1})),
-            400,
-            "invalid_filename",
-        ),
-        (
-            initiate(json!({"filename": "\u{2066}a.txt\u{2069}", "content_type": "text/plain", "size": 1})),
-            400,
-            "invalid_filename",
-        ),
         (
             initiate(json!({"filename": "../../etc/passwd", "content_type": "text/plain", "size": 1})),
             400,
@@ -141,6 +126,14 @@ async fn bad_input_gets_a_clear_problem_and_writes_nothing() {
         ),
         (initiate(json!({})).text("text/plain", "filename=a.txt"), 415, "unsupported_media_type"),
     ];
+    // A right-to-left override, a zero-width space, an isolate pair: invisible format characters.
+    for name in ["invoice\u{202E}fdp.exe", "a\u{200B}b.txt", "\u{2066}a.txt\u{2069}"] {
+        cases.push((
+            initiate(json!({"filename": name, "content_type": "text/plain", "size": 1})),
+            400,
+            "invalid_filename",
+        ));
+    }
 
     for (event, status, code) in cases {
         let response = handle(&app.initiate, event.request()).await.unwrap();

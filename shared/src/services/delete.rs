@@ -26,11 +26,6 @@ impl DeleteFile {
         Self { objects, repo, index }
     }
 
-    /// The object store (for tests and tools that look at what is stored).
-    pub fn objects(&self) -> &Arc<dyn ObjectStore> {
-        &self.objects
-    }
-
     /// Deletes the file's object, record and search document. The uploader or an `admin` of
     /// the organization may. Safe to repeat until it succeeds: the object goes first, then the
     /// record; the document's removal is logged when it fails (the S3 event or a reindex

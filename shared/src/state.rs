@@ -137,6 +137,8 @@ impl FromSettings for InitiateUpload {
 #[async_trait]
 impl FromSettings for Availability {
     async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        // A confirm or a proxied save extracts one document at a time.
+        settings.search.check_extraction_memory(1)?;
         let (pool, repo) = repository(settings).await?;
         let (signer, objects) = build_storage(&settings.storage).await?;
         let indexer = build_indexer(settings, pool, objects.clone())?;
@@ -190,6 +192,7 @@ impl FromSettings for SearchFiles {
 #[async_trait]
 impl FromSettings for Indexer {
     async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        settings.search.check_extraction_memory(settings.search.indexer_concurrency)?;
         let mut database = settings.database.clone();
         database.pool_size = database.pool_size.max(settings.search.indexer_concurrency);
         let pool = build_pool(settings, &database).await?;

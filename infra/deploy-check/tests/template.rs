@@ -276,7 +276,7 @@ fn listed<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
 /// A function whose `main` builds the application state, the indexer or a pool uses the database.
 fn uses_database(crate_name: &str) -> bool {
     let main = read(&format!("functions/{crate_name}/src/main.rs"));
-    ["AppState::build", "build_parts", "build_pool"].iter().any(|builds| main.contains(builds))
+    ["AppState::", "from_settings", "build_pool"].iter().any(|builds| main.contains(builds))
 }
 
 #[test]
@@ -539,8 +539,20 @@ fn every_function_starts_with_the_environment_the_template_gives_it() {
             .iter()
             .map(|(name, value)| (name.clone(), deployment.text(value)))
             .collect();
-        if let Err(e) = Settings::from_map(&env) {
-            panic!("{} would not start: {e}", function.crate_name);
+        let settings =
+            Settings::from_map(&env).unwrap_or_else(|e| panic!("{} would not start: {e}", function.crate_name));
+        // As Lambda runs it: its memory in AWS_LAMBDA_FUNCTION_MEMORY_SIZE, which the extractions
+        // it runs at once must fit in.
+        let memory = memory_size(&template, &function);
+        let mut with_memory = env.clone();
+        with_memory.insert("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".to_owned(), memory.to_string());
+        let search = Settings::from_map(&with_memory).unwrap().search;
+        let main = read(&format!("functions/{}/src/main.rs", function.crate_name));
+        if main.contains("run_or_extract") {
+            let at_once = if function.crate_name == "s3-indexer" { settings.search.indexer_concurrency } else { 1 };
+            if let Err(e) = search.check_extraction_memory(at_once) {
+                panic!("{} ({memory} MB) would not start: {e}", function.crate_name);
+            }
         }
         buckets.insert(function.crate_name.clone(), env.get("AWS_S3_BUCKET_NAME").cloned().unwrap_or_default());
     }
@@ -684,6 +696,13 @@ fn referenced_resources(template: &Template, value: &Value) -> BTreeSet<String> 
         targets.extend(names.into_iter().filter(|n| template.resource(n).is_some()));
     }
     targets
+}
+
+/// A function's MemorySize: its own, else the Globals', else Lambda's default of 128.
+fn memory_size(template: &Template, function: &Function<'_>) -> u64 {
+    let own = function.resource.get("Properties").and_then(|p| p.get("MemorySize"));
+    let global = template.doc.get("Globals").and_then(|g| g.get("Function")).and_then(|f| f.get("MemorySize"));
+    own.or(global).and_then(Value::as_u64).unwrap_or(128)
 }
 
 /// A function's properties as SAM merges its Globals into them: maps merge key by key, lists

@@ -54,6 +54,7 @@ pub const VARIABLES: &[&str] = &[
     "EXTRACT_MAX_MEMORY_BYTES",
     "EXTRACT_PROGRAM",
     "INDEXER_CONCURRENCY",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
 ];
 
 /// Variables that only make sense on a developer's machine or in tests; a deployment never sets
@@ -70,9 +71,10 @@ pub const LOCAL_ONLY_VARIABLES: &[&str] = &[
     "EXTRACT_PROGRAM",
 ];
 
-/// Variables the Lambda runtime sets itself (the execution role's temporary credentials); a
-/// template must not set them.
-pub const RUNTIME_PROVIDED_VARIABLES: &[&str] = &["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"];
+/// Variables the Lambda runtime sets itself (the execution role's temporary credentials, the
+/// function's memory); a template must not set them.
+pub const RUNTIME_PROVIDED_VARIABLES: &[&str] =
+    &["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"];
 
 /// The largest request body a Lambda function receives (API Gateway's 6 MB payload limit).
 pub const LAMBDA_MAX_BODY_BYTES: u64 = 6 * 1024 * 1024;
@@ -321,6 +323,26 @@ pub(crate) mod tests {
         for name in LOCAL_ONLY_VARIABLES.iter().chain(RUNTIME_PROVIDED_VARIABLES) {
             assert!(VARIABLES.contains(name), "{name}");
         }
+    }
+
+    #[test]
+    fn extractions_at_once_must_fit_in_the_functions_memory() {
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut all = LOCAL.to_vec();
+            all.extend_from_slice(pairs);
+            settings(&all).unwrap().search
+        };
+        let indexer = with(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024"), ("EXTRACT_MAX_MEMORY_BYTES", "268435456")]);
+        assert!(indexer.check_extraction_memory(4).is_ok(), "4 x 256 MiB fit in 1024 MiB");
+        assert_eq!(indexer.check_extraction_memory(5).unwrap_err().variable, "EXTRACT_MAX_MEMORY_BYTES");
+        assert_eq!(indexer.check_extraction_memory(8).unwrap_err().variable, "EXTRACT_MAX_MEMORY_BYTES");
+        let small = with(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")]);
+        assert!(small.check_extraction_memory(1).is_err(), "256 MiB by default do not fit in 128");
+        assert!(with(&[]).check_extraction_memory(64).is_ok(), "outside Lambda nothing is known");
+        assert_eq!(
+            settings(&[LOCAL, &[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "lots")]].concat()).unwrap_err().variable,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
+        );
     }
 
     #[test]

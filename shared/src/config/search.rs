@@ -31,6 +31,9 @@ pub struct SearchSettings {
     pub extract_program: Option<PathBuf>,
     /// `INDEXER_CONCURRENCY`: records of one batch processed at once.
     pub indexer_concurrency: usize,
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (MiB, set by Lambda): the function's memory, which the
+    /// extractions it runs at once must fit in ([`SearchSettings::check_extraction_memory`]).
+    pub function_memory_mib: Option<u64>,
 }
 
 impl SearchSettings {
@@ -54,6 +57,9 @@ impl SearchSettings {
             extract_max_memory: parse_number(get, "EXTRACT_MAX_MEMORY_BYTES", 256 * 1024 * 1024)?,
             extract_program: get("EXTRACT_PROGRAM").map(PathBuf::from),
             indexer_concurrency: parse_number(get, "INDEXER_CONCURRENCY", 8)?,
+            function_memory_mib: get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+                .map(|_| parse_number(get, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0))
+                .transpose()?,
         };
         if settings.extract_timeout.is_zero() {
             return Err(ConfigError::new("EXTRACT_TIMEOUT_SECONDS", "must be at least 1"));
@@ -65,6 +71,31 @@ impl SearchSettings {
             return Err(ConfigError::new("INDEXER_CONCURRENCY", "must be at least 1"));
         }
         Ok(settings)
+    }
+}
+
+impl SearchSettings {
+    /// Whether `at_once` extractions, each allowed `EXTRACT_MAX_MEMORY_BYTES` of address space,
+    /// fit in the function's memory (when Lambda says what it is). Checked at start-up by the
+    /// functions that extract: the indexer runs `INDEXER_CONCURRENCY` at once, the API
+    /// functions one.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming `EXTRACT_MAX_MEMORY_BYTES` when they do not fit.
+    pub fn check_extraction_memory(&self, at_once: usize) -> Result<(), ConfigError> {
+        let Some(mib) = self.function_memory_mib else { return Ok(()) };
+        let needed = u64::try_from(at_once).unwrap_or(u64::MAX).saturating_mul(self.extract_max_memory);
+        if needed > mib.saturating_mul(1024 * 1024) {
+            return Err(ConfigError::new(
+                "EXTRACT_MAX_MEMORY_BYTES",
+                format!(
+                    "{at_once} extraction(s) at once of up to {} bytes each exceed the function's {mib} MiB \
+                     (AWS_LAMBDA_FUNCTION_MEMORY_SIZE): lower EXTRACT_MAX_MEMORY_BYTES or INDEXER_CONCURRENCY",
+                    self.extract_max_memory
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -211,26 +211,36 @@ impl Indexer {
         let planned: Vec<Result<Planned, IndexError>> =
             futures_util::stream::iter(plans).buffered(self.concurrency).collect().await;
 
+        // The documents move into the one write (their text may be large); each change keeps
+        // the outcome it will have once the write succeeds.
         let mut upserts = Vec::new();
         let mut removals = Vec::new();
-        for plan in &planned {
-            match plan {
-                Ok(Planned::Upsert(u)) => upserts.push(u.as_ref().clone()),
-                Ok(Planned::Remove(r)) => removals.push(r.clone()),
-                _ => {}
-            }
-        }
+        let pending: Vec<Result<Outcome, IndexError>> = planned
+            .into_iter()
+            .map(|plan| {
+                plan.map(|planned| match planned {
+                    Planned::Done(outcome) => outcome,
+                    Planned::Upsert(u) => {
+                        upserts.push(*u);
+                        Outcome::Indexed
+                    }
+                    Planned::Remove(r) => {
+                        removals.push(r);
+                        Outcome::Removed
+                    }
+                })
+            })
+            .collect();
         let written = if upserts.is_empty() && removals.is_empty() {
             Ok(())
         } else {
             self.writer.index.write(&upserts, &removals).await.map_err(IndexError::from)
         };
-        planned
+        pending
             .into_iter()
-            .map(|plan| match plan? {
-                Planned::Done(outcome) => Ok(outcome),
-                Planned::Upsert(_) => written.clone().map(|()| Outcome::Indexed),
-                Planned::Remove(_) => written.clone().map(|()| Outcome::Removed),
+            .map(|outcome| match outcome? {
+                written_outcome @ (Outcome::Indexed | Outcome::Removed) => written.clone().map(|()| written_outcome),
+                done => Ok(done),
             })
             .collect()
     }

@@ -31,6 +31,12 @@ pub const UPLOAD_PREFIX: &str = "uploads";
 #[error("{0}")]
 pub struct InvalidInput(pub String);
 
+impl From<InvalidInput> for String {
+    fn from(e: InvalidInput) -> Self {
+        e.0
+    }
+}
+
 fn invalid(msg: impl Into<String>) -> InvalidInput {
     InvalidInput(msg.into())
 }

@@ -7,8 +7,8 @@
 
 use bytes::Bytes;
 use chrono::Utc;
+use files_core::config::Settings;
 use files_core::config::StorageSettings;
-use files_core::config::{ConfigError, Settings};
 use files_core::http::{body_bytes, method_not_allowed, query_map, respond, Reply};
 use files_core::keys::{Checksum, ContentType, FileKey};
 use files_core::storage::local::url::{decode_key_path, Grant, UrlError};
@@ -27,16 +27,13 @@ pub struct MediaState {
 }
 
 impl MediaState {
-    /// Builds the state: the local store for the local backend, nothing for S3.
-    ///
-    /// # Errors
-    /// None today; a [`ConfigError`] is kept for settings it may need.
-    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+    /// The state for `settings`: the local store for the local backend, nothing for S3.
+    pub fn new(settings: &Settings) -> Self {
         let local = match &settings.storage {
             StorageSettings::Local(local) => Some((LocalFileStorage::from_settings(local), local.url_prefix.clone())),
             StorageSettings::S3(_) => None,
         };
-        Ok(Self { local })
+        Self { local }
     }
 }
 

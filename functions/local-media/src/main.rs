@@ -5,6 +5,6 @@ use local_media::MediaState;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     files_core::telemetry::init();
-    let state = MediaState::from_settings(&Settings::from_env()?)?;
+    let state = MediaState::new(&Settings::from_env()?);
     run(service_fn(|request| local_media::handle(&state, request))).await
 }

@@ -25,7 +25,7 @@ impl Media {
         let root = dir.path().join("media");
         std::fs::create_dir_all(&root).unwrap();
         let settings = Settings::from_map(&files_testkit::test_env(&root, "postgres://unused@127.0.0.1:1/x")).unwrap();
-        let state = MediaState::from_settings(&settings).unwrap();
+        let state = MediaState::new(&settings);
         let StorageSettings::Local(local) = &settings.storage else { panic!("the local backend") };
         let storage = LocalFileStorage::from_settings(local);
         Self { dir, state, storage }
@@ -243,7 +243,7 @@ async fn keys_with_spaces_and_non_ascii_round_trip_through_their_urls() {
 async fn on_the_s3_backend_every_media_request_is_404_at_once() {
     let mut env = files_testkit::test_env(std::path::Path::new("/nonexistent"), "postgres://unused@127.0.0.1:1/x");
     env.extend(files_testkit::s3_env("any-bucket"));
-    let state = MediaState::from_settings(&Settings::from_map(&env).unwrap()).unwrap();
+    let state = MediaState::new(&Settings::from_map(&env).unwrap());
 
     for method in ["GET", "PUT", "HEAD"] {
         let request = event(method, "http://127.0.0.1:9000/media/uploads/a.txt?expires=1&signature=x").request();

@@ -27,7 +27,6 @@ pub use upload::{
 use crate::db::RepositoryError;
 use crate::disposition::DispositionKind;
 use crate::file::FileRecord;
-use crate::keys::InvalidInput;
 use crate::search::SearchError;
 use crate::storage::{DownloadRequest, SignUrls, SignedUrl, StorageError};
 
@@ -118,25 +117,9 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
-    /// `field` is malformed for the reason `e` gives.
-    pub fn invalid(field: Field, e: impl Into<InvalidReason>) -> Self {
-        Self::Invalid { field, reason: e.into().0 }
-    }
-}
-
-/// Why a field was refused, safe to show.
-#[derive(Debug)]
-pub struct InvalidReason(String);
-
-impl From<InvalidInput> for InvalidReason {
-    fn from(e: InvalidInput) -> Self {
-        Self(e.0)
-    }
-}
-
-impl From<&str> for InvalidReason {
-    fn from(reason: &str) -> Self {
-        Self(reason.to_owned())
+    /// `field` is malformed for `reason`, which is safe to show.
+    pub fn invalid(field: Field, reason: impl Into<String>) -> Self {
+        Self::Invalid { field, reason: reason.into() }
     }
 }
 

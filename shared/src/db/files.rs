@@ -93,11 +93,10 @@ fn size_of(size: u64) -> Result<i64, RepositoryError> {
 /// The record of a row read with [`columns!`] (from column `offset` on).
 pub(super) fn record_of_at(row: &Row, offset: usize) -> Result<FileRecord, RepositoryError> {
     let text = |i: usize| -> String { row.get(offset + i) };
-    let key = text(1);
-    let content_type = text(3);
-    let status = text(6);
-    let backend = text(7);
-    let checksum: Option<String> = row.get(offset + 5);
+    // Columns that are parsed are borrowed from the row, not copied first.
+    let borrowed = |i: usize| -> &str { row.get(offset + i) };
+    let (key, content_type, status, backend) = (borrowed(1), borrowed(3), borrowed(6), borrowed(7));
+    let checksum: Option<&str> = row.get(offset + 5);
     let size: i64 = row.get(offset + 4);
     let owner = match (row.get::<_, Option<String>>(offset + 11), row.get::<_, Option<String>>(offset + 12)) {
         (Some(entity_type), Some(id)) => Some(OwnerEntity { entity_type, id }),
@@ -105,15 +104,15 @@ pub(super) fn record_of_at(row: &Row, offset: usize) -> Result<FileRecord, Repos
     };
     Ok(FileRecord {
         id: row.get(offset),
-        file_key: FileKey::parse(&key).map_err(|_| corrupt("file_key", &key))?,
+        file_key: FileKey::parse(key).map_err(|_| corrupt("file_key", key))?,
         original_filename: OriginalFilename::from_stored(text(2)),
-        content_type: ContentType::parse(&content_type).map_err(|_| corrupt("content_type", &content_type))?,
+        content_type: ContentType::parse(content_type).map_err(|_| corrupt("content_type", content_type))?,
         size: u64::try_from(size).map_err(|_| corrupt("size", &size.to_string()))?,
         checksum_sha256: checksum
-            .map(|c| Checksum::parse_base64(&c).map_err(|_| corrupt("checksum_sha256", &c)))
+            .map(|c| Checksum::parse_base64(c).map_err(|_| corrupt("checksum_sha256", c)))
             .transpose()?,
-        status: FileStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
-        storage_backend: StorageBackendKind::parse(&backend).ok_or_else(|| corrupt("storage_backend", &backend))?,
+        status: FileStatus::parse(status).ok_or_else(|| corrupt("status", status))?,
+        storage_backend: StorageBackendKind::parse(backend).ok_or_else(|| corrupt("storage_backend", backend))?,
         bucket_name: row.get(offset + 8),
         uploaded_by: text(9),
         organization_id: text(10),

@@ -31,11 +31,16 @@ export BENCH_DATABASE_URL
 # The release files-admin was just built with the rest; a debug build would cost minutes more.
 target/release/files-admin migrate --create-database --database-url "$BENCH_DATABASE_URL" >/dev/null
 
+log "PostgreSQL with TLS (a test CA): a migrated files_bench database for plain against verify-full"
+start_tls_cluster
+export BENCH_TLS_DATABASE_URL="postgres://postgres@localhost:$TLS_PG_PORT/files_bench" BENCH_TLS_ROOT_CERT="$TEST_TLS_CA"
+target/release/files-admin migrate --create-database --database-url "$BENCH_TLS_DATABASE_URL?sslmode=verify-full&sslrootcert=$TEST_TLS_CA" >/dev/null
+
 log "starting LocalStack (S3) and osmem-server (search)"
 LOCALSTACK_PID="$(start_localstack)"
 trap 'stop_group "$LOCALSTACK_PID"' EXIT
 OSMEM_PID="$(start_osmem)"
-trap 'stop_group "$LOCALSTACK_PID"; stop_group "$OSMEM_PID"' EXIT
+trap 'stop_group "$LOCALSTACK_PID"; stop_group "$OSMEM_PID"; stop_tls_cluster' EXIT
 
 COMMIT="$(git rev-parse --short HEAD)"
 git diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT+uncommitted"

@@ -102,13 +102,67 @@ start_auth_cluster() {
   echo "postgres://postgres:$password@127.0.0.1:$port/postgres"
 }
 
-stop_auth_cluster() {
+stop_cluster() { # data directory
   local bindir as=()
   bindir="$(pg_bindir)"
-  [ -f "$LOCAL/pg-auth/postmaster.pid" ] || return 0
+  [ -f "$1/postmaster.pid" ] || return 0
   if [ "$(id -u)" = 0 ]; then as=(runuser -u postgres --); fi
-  "${as[@]}" "$bindir/pg_ctl" -D "$LOCAL/pg-auth" -m fast stop >/dev/null 2>&1 || true
+  "${as[@]}" "$bindir/pg_ctl" -D "$1" -m fast stop >/dev/null 2>&1 || true
 }
+
+stop_auth_cluster() { stop_cluster "$LOCAL/pg-auth"; }
+
+# A third throw-away cluster with TLS on, on 127.0.0.1:55434, with a certificate for the host
+# name `localhost` issued by a CA made here (openssl), for the TLS tests and the bench (which
+# compares plain and TLS connections to it, so it takes both). Exports TEST_TLS_CA and
+# TEST_TLS_WRONG_CA (a CA that issued nothing of this server's), both PEM files.
+TLS_PG_PORT=55434
+
+start_tls_cluster() {
+  local data="$LOCAL/pg-tls" certs="$LOCAL/pg-tls-certs" bindir
+  bindir="$(pg_bindir)"
+  [ -n "$bindir" ] || { start_local_cluster >/dev/null; bindir="$(pg_bindir)"; }
+  if ! command -v openssl >/dev/null 2>&1; then
+    log "installing openssl (Debian package)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null \
+      || die "openssl is needed for the TLS tests"
+  fi
+  local as=()
+  if [ "$(id -u)" = 0 ]; then as=(runuser -u postgres --); fi
+  if [ ! -f "$certs/server.crt" ]; then
+    rm -rf "$certs" && mkdir -p "$certs"
+    (
+      cd "$certs"
+      openssl req -x509 -new -newkey rsa:2048 -nodes -days 3650 -subj "/CN=files test CA" \
+        -keyout ca.key -out ca.pem 2>/dev/null
+      openssl req -x509 -new -newkey rsa:2048 -nodes -days 3650 -subj "/CN=files wrong CA" \
+        -keyout wrong-ca.key -out wrong-ca.pem 2>/dev/null
+      openssl req -new -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr 2>/dev/null
+      printf 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n' >server.ext
+      openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+        -extfile server.ext -out server.crt 2>/dev/null
+    ) || die "openssl could not make the test certificates"
+    chmod 600 "$certs/server.key"
+    [ "$(id -u)" = 0 ] && chown postgres "$certs/server.key" "$certs/server.crt"
+  fi
+  if [ ! -f "$data/PG_VERSION" ]; then
+    mkdir -p "$data"
+    [ "$(id -u)" = 0 ] && chown postgres "$data" "$LOCAL"
+    "${as[@]}" "$bindir/initdb" -D "$data" -U postgres --auth=trust >/dev/null || die "initdb (TLS cluster) failed"
+  fi
+  if port_open 127.0.0.1 "$TLS_PG_PORT" && [ ! -f "$data/postmaster.pid" ]; then
+    die "port $TLS_PG_PORT is held by a PostgreSQL that is not $data: stop it first"
+  fi
+  if ! port_open 127.0.0.1 "$TLS_PG_PORT"; then
+    "${as[@]}" "$bindir/pg_ctl" -D "$data" -l "$data/server.log" -w start \
+      -o "-p $TLS_PG_PORT -k $data -c listen_addresses=127.0.0.1 -c fsync=off -c ssl=on \
+          -c ssl_cert_file=$certs/server.crt -c ssl_key_file=$certs/server.key" >/dev/null \
+      || die "pg_ctl start (TLS cluster) failed"
+  fi
+  export TEST_TLS_CA="$certs/ca.pem" TEST_TLS_WRONG_CA="$certs/wrong-ca.pem"
+}
+
+stop_tls_cluster() { stop_cluster "$LOCAL/pg-tls"; }
 
 # Prints the server URL (no database) to use: 127.0.0.1:5432 if it answers, else a local cluster.
 postgres_server_url() {

@@ -30,6 +30,7 @@ cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do stop_group "$pid"; done
   stop_auth_cluster
+  stop_tls_cluster
 }
 trap cleanup EXIT
 
@@ -44,6 +45,12 @@ export TEST_S3S_ENDPOINT="http://127.0.0.1:$S3S_PORT"
 log "starting a password-authenticated PostgreSQL for the credential tests"
 TEST_AUTH_DATABASE_URL="$(start_auth_cluster)"
 export TEST_AUTH_DATABASE_URL
+
+log "starting a PostgreSQL with TLS on and a test CA (openssl) for the TLS tests"
+start_tls_cluster
+# Created and migrated over verify-full, as a deployment's migration step would.
+export TEST_TLS_DATABASE_URL="postgres://postgres@localhost:$TLS_PG_PORT/files_tls"
+admin migrate --create-database --database-url "$TEST_TLS_DATABASE_URL?sslmode=verify-full&sslrootcert=$TEST_TLS_CA" >/dev/null
 
 # The end-to-end suite talks to `cargo lambda watch` over loopback, once per storage backend:
 # the local backend searches PostgreSQL, the S3 one Elasticsearch (osmem-server).

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use files_core::config::{DatabaseSettings, DatabaseSource};
+use files_core::config::{DatabaseSettings, DatabaseSource, DatabaseTls, RootCerts, SslMode};
 use files_core::db::{DbPool, FileRepository, PgFileRepository, RepositoryError};
 use serde_json::json;
 use tokio_postgres::NoTls;
@@ -33,7 +33,7 @@ async fn app_database(password: &str) -> (String, String) {
     admin.batch_execute(&format!("CREATE ROLE {role} LOGIN PASSWORD '{password}'")).await.unwrap();
     admin.batch_execute(&format!("CREATE DATABASE {db} OWNER {role}")).await.unwrap();
     let url = format!("postgres://{role}:{password}@127.0.0.1:{}/{db}", port());
-    files_core::db::run_migrations(&url).await.unwrap();
+    files_core::db::run_migrations(&url, &Default::default()).await.unwrap();
     (role, db)
 }
 
@@ -47,7 +47,12 @@ fn secret_json(role: &str, password: &str, db: &str) -> String {
 }
 
 fn settings() -> DatabaseSettings {
-    DatabaseSettings { source: DatabaseSource::Unset, pool_size: 2, timeout: Duration::from_secs(2) }
+    DatabaseSettings {
+        source: DatabaseSource::Unset,
+        tls: Default::default(),
+        pool_size: 2,
+        timeout: Duration::from_secs(2),
+    }
 }
 
 #[tokio::test]
@@ -122,4 +127,43 @@ async fn a_missing_secret_is_a_database_outage() {
     let result = repo.find_by_id("acme", uuid::Uuid::new_v4()).await;
 
     assert!(matches!(result, Err(RepositoryError::Unavailable(_))), "{result:?}");
+}
+
+/// The server with TLS on that `make test` starts (certificate for `localhost`, issued by `TEST_TLS_CA`).
+fn tls_secret() -> String {
+    let url =
+        std::env::var("TEST_TLS_DATABASE_URL").expect("TEST_TLS_DATABASE_URL is not set: run through `make test`");
+    let port: u16 = url.rsplit_once(':').and_then(|(_, rest)| rest.split('/').next()?.parse().ok()).expect("port");
+    json!({"engine": "postgres", "host": "localhost", "port": port, "username": "postgres", "password": "unused", "dbname": "files_tls"})
+        .to_string()
+}
+
+#[tokio::test]
+async fn credentials_from_a_secret_connect_with_the_tls_the_settings_ask_for() {
+    let secrets = secrets_client();
+    let name = format!("db/tls-{}", uuid::Uuid::new_v4().simple());
+    let created = secrets.create_secret().name(name).secret_string(tls_secret()).send().await.unwrap();
+    let arn = created.arn().unwrap();
+    let tls = |ca: &str| DatabaseSettings {
+        tls: DatabaseTls { mode: Some(SslMode::VerifyFull), root_cert: Some(RootCerts::File(ca.into())) },
+        ..settings()
+    };
+    let ca = std::env::var("TEST_TLS_CA").expect("TEST_TLS_CA");
+    let wrong = std::env::var("TEST_TLS_WRONG_CA").expect("TEST_TLS_WRONG_CA");
+
+    let pool = DbPool::from_secret(&tls(&ca), secrets.clone(), arn);
+    let client = pool.get().await.expect("verify-full with the right CA connects");
+    let row = client.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await.unwrap();
+    assert!(row.get::<_, bool>(0));
+
+    let repo = PgFileRepository::new(DbPool::from_secret(&tls(&wrong), secrets.clone(), arn));
+    let result = repo.find_by_id("acme", uuid::Uuid::new_v4()).await;
+    let Err(RepositoryError::Unavailable(cause)) = result else { panic!("{result:?}") };
+    assert!(cause.to_string().contains("sslmode=verify-full"), "{cause}");
+
+    // Plain, as `disable` asks.
+    let disable = DatabaseSettings { tls: DatabaseTls { mode: Some(SslMode::Disable), root_cert: None }, ..settings() };
+    let client = DbPool::from_secret(&disable, secrets, arn).get().await.unwrap();
+    let row = client.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await.unwrap();
+    assert!(!row.get::<_, bool>(0));
 }

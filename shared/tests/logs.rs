@@ -2,33 +2,14 @@
 //! search) logged at TRACE through the service's own filter leaves no bearer token, no URL
 //! signature and no database password in the output.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use files_core::services::{
     ConfirmUpload, ConfirmUploadRequest, InitiateUpload, InitiateUploadRequest, ReadFile, SearchFiles, SearchRequest,
 };
 use files_core::{AppState, Settings};
-use files_testkit::{sha256_base64, token, ApiEvent, TestApp};
+use files_testkit::{sha256_base64, token, ApiEvent, LogCapture, TestApp};
 use lambda_http::tracing::subscriber::filter::LevelFilter;
-use lambda_http::tracing::subscriber::layer::SubscriberExt as _;
 
 const PASSWORD: &str = "hunter2-database-password";
-
-/// Everything written to it, shared.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// `url` with a password for its user (the test server trusts every connection, so any works).
 fn with_password(url: &str) -> String {
@@ -53,13 +34,7 @@ async fn a_full_flow_logged_at_trace_holds_no_token_signature_or_password() {
     let mut env = files_testkit::test_env(app.media.path(), &with_password(&app.db.url));
     env.insert("ELASTICSEARCH_URL".into(), String::new());
     let settings = Settings::from_map(&env).unwrap();
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = lambda_http::tracing::subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .finish()
-        .with(files_core::telemetry::filter(LevelFilter::TRACE));
-    let _guard = lambda_http::tracing::subscriber::util::SubscriberInitExt::set_default(subscriber);
+    let captured = LogCapture::start(LevelFilter::TRACE);
     let bearer = token("alice", "acme", &[]);
 
     let initiate: AppState<InitiateUpload> = AppState::build(&settings).await.unwrap();
@@ -85,7 +60,7 @@ async fn a_full_flow_logged_at_trace_holds_no_token_signature_or_password() {
     let query = SearchRequest { q: "wombat".into(), ..Default::default() };
     let found = search.files.search(&caller, query).await.unwrap();
 
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     assert!(refused.is_err());
     assert_eq!(found.files.len(), 1);
     assert!(log.contains("upload confirmed"), "the flow was logged: {log}");

@@ -33,6 +33,7 @@ fn new_file(org: &str, raw_key: &str) -> FileRecord {
 async fn pool(url: &str, pool_size: usize, seconds: u64) -> Arc<DbPool> {
     let settings = DatabaseSettings {
         source: DatabaseSource::Url(files_core::config::Secret::new(url)),
+        tls: Default::default(),
         pool_size,
         timeout: std::time::Duration::from_secs(seconds),
     };
@@ -128,7 +129,7 @@ async fn an_unreachable_database_is_reported_as_unavailable() {
 async fn migrations_are_safe_to_repeat() {
     let db = TestDb::new().await;
 
-    let applied = files_core::db::run_migrations(&db.url).await.unwrap();
+    let applied = files_core::db::run_migrations(&db.url, &Default::default()).await.unwrap();
 
     assert!(applied.is_empty());
 }

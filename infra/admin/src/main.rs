@@ -68,8 +68,16 @@ async fn main() -> ExitCode {
     files_core::aws::use_default_provider_chain();
     match Cli::parse().command {
         Command::Migrate { database_url, create_database } => {
+            // DATABASE_SSL_MODE and DATABASE_SSL_ROOT_CERT, as for the functions.
+            let tls = match files_core::config::DatabaseTls::from_env() {
+                Ok(tls) => tls,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             if create_database {
-                match files_core::db::create_database_if_missing(&database_url).await {
+                match files_core::db::create_database_if_missing(&database_url, &tls).await {
                     Ok(true) => println!("migrations: created the database"),
                     Ok(false) => {}
                     Err(e) => {
@@ -78,7 +86,7 @@ async fn main() -> ExitCode {
                     }
                 }
             }
-            migrate(&database_url).await
+            migrate(&database_url, &tls).await
         }
         Command::CreateIndex => report(create_index().await),
         Command::Reindex { batch } => report(reindex(batch).await),
@@ -97,8 +105,8 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn migrate(database_url: &str) -> ExitCode {
-    match files_core::db::run_migrations(database_url).await {
+async fn migrate(database_url: &str, tls: &files_core::config::DatabaseTls) -> ExitCode {
+    match files_core::db::run_migrations(database_url, tls).await {
         Ok(applied) if applied.is_empty() => {
             println!("migrations: database is up to date");
             ExitCode::SUCCESS

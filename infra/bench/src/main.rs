@@ -45,6 +45,8 @@ enum Part {
     Stream,
     Indexer,
     Micro,
+    /// Plain against verify-full TLS to PostgreSQL (needs `--tls-database-url`).
+    Tls,
 }
 
 #[derive(Subcommand)]
@@ -112,8 +114,15 @@ struct RunArgs {
     /// Measure only these functions (default: all).
     #[arg(long, value_delimiter = ',')]
     functions: Vec<String>,
+    /// A migrated database on a PostgreSQL that takes both plain and TLS connections, for the
+    /// `tls` part (its host name is the one its certificate names).
+    #[arg(long, env = "BENCH_TLS_DATABASE_URL")]
+    tls_database_url: Option<String>,
+    /// The CA that issued that server's certificate (PEM).
+    #[arg(long, env = "BENCH_TLS_ROOT_CERT")]
+    tls_root_cert: Option<String>,
     /// Measure only these parts.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "size,cold,warm,stream,indexer,micro")]
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "size,cold,warm,stream,indexer,tls,micro")]
     only: Vec<Part>,
 }
 
@@ -146,6 +155,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         commit,
         functions,
         only,
+        tls_database_url,
+        tls_root_cert,
     } = args;
     let started = Instant::now();
     let machine = Machine::probe();
@@ -194,6 +205,20 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         let s3 = fixtures.iter().find(|f| f.backend == Backend::S3).context("the S3 fixture")?;
         let exe = std::env::current_exe().context("locate files-bench")?;
         figures.extend(indexer::figures(&s3.env, &elasticsearch_url, &exe, runs).await?);
+    }
+    if only.contains(&Part::Tls) {
+        let (url, ca) =
+            tls_database_url.zip(tls_root_cert).context("the tls part needs --tls-database-url and --tls-root-cert")?;
+        eprintln!("files-bench: database TLS ({runs} cold starts per function and mode)");
+        empty_files_table(&format!("{url}?sslmode=disable")).await?;
+        let mut variants = Vec::new();
+        for (label, params) in
+            [("plain", "sslmode=disable".to_owned()), ("verify-full", format!("sslmode=verify-full&sslrootcert={ca}"))]
+        {
+            variants
+                .push((label, Fixture::new(Backend::Local, &format!("{url}?{params}"), &s3_endpoint, &bucket).await?));
+        }
+        figures.extend(measure::database_tls(&plan, &variants).await?);
     }
     if only.contains(&Part::Micro) {
         let since = UNIX_EPOCH + Duration::from_secs(criterion_since);

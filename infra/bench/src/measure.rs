@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use files_testkit::Backend;
 
-use crate::emulator::Instance;
+use crate::emulator::{ColdStart, Instance};
 use crate::functions::{label, Fixture, Function, Probe};
 use crate::relay::DbRelay;
 use crate::report::{ms, percentile, Figure, Target, Unit};
@@ -85,17 +85,7 @@ pub async fn cold_starts(plan: &Plan, fixtures: &[Fixture]) -> anyhow::Result<Ve
         for fixture in fixtures.iter().filter(|f| applies(function, f)) {
             let (mut totals, mut inits, mut peaks) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..plan.runs {
-                let invocation = fixture.invocation(function.probe).await?;
-                let (instance, measured) = Instance::cold_start(
-                    &plan.binary(function),
-                    function.name,
-                    &fixture.env,
-                    &plan.log(function, fixture.backend),
-                    invocation.event.clone(),
-                    COLD_LIMIT,
-                )
-                .await?;
-                invocation.check(function.name, &measured.answer)?;
+                let (instance, measured) = cold_start(plan, function, fixture).await?;
                 peaks.push(instance.peak_rss_kib()? as f64 / 1024.0);
                 totals.push(ms(measured.total));
                 inits.push(ms(measured.init));
@@ -109,6 +99,48 @@ pub async fn cold_starts(plan: &Plan, fixtures: &[Fixture]) -> anyhow::Result<Ve
     }
     cold.extend(init);
     cold.extend(memory);
+    Ok(cold)
+}
+
+/// One fresh process of `function` in `fixture`, invoked once with its probe (the answer checked).
+async fn cold_start(plan: &Plan, function: &Function, fixture: &Fixture) -> anyhow::Result<(Instance, ColdStart)> {
+    let invocation = fixture.invocation(function.probe).await?;
+    let (instance, measured) = Instance::cold_start(
+        &plan.binary(function),
+        function.name,
+        &fixture.env,
+        &plan.log(function, fixture.backend),
+        invocation.event.clone(),
+        COLD_LIMIT,
+    )
+    .await?;
+    invocation.check(function.name, &measured.answer)?;
+    Ok((instance, measured))
+}
+
+/// TLS to PostgreSQL: cold start (spawn → first answer) and first request (first `/next` →
+/// answer: the connection is made then) of the functions that touch the database, over a
+/// plain connection and a `verify-full` one to the same server, each over `plan.runs` fresh
+/// processes. `variants` are (label, fixture) pairs on the local backend.
+///
+/// # Errors
+/// When a function fails to start or answers wrongly.
+pub async fn database_tls(plan: &Plan, variants: &[(&str, Fixture)]) -> anyhow::Result<Vec<Figure>> {
+    let (mut cold, mut first) = (Vec::new(), Vec::new());
+    for function in plan.functions.iter().filter(|f| matches!(f.name, "initiate-upload" | "get-file")) {
+        for (variant, fixture) in variants {
+            let (mut totals, mut requests) = (Vec::new(), Vec::new());
+            for _ in 0..plan.runs {
+                let (_instance, measured) = cold_start(plan, function, fixture).await?;
+                totals.push(ms(measured.total));
+                requests.push(ms(measured.total.saturating_sub(measured.init)));
+            }
+            let name = format!("{} ({variant})", function.name);
+            cold.push(Figure::new("cold start, database TLS", &name, Unit::Ms, totals, None));
+            first.push(Figure::new("first request, database TLS", &name, Unit::Ms, requests, None));
+        }
+    }
+    cold.extend(first);
     Ok(cold)
 }
 

@@ -61,7 +61,7 @@ impl TestDb {
         drop(client);
         let _ = driver.await;
         let url = with_dbname(&admin_url, &name);
-        files_core::db::run_migrations(&url).await.expect("migrations apply to a fresh database");
+        files_core::db::run_migrations(&url, &Default::default()).await.expect("migrations apply to a fresh database");
         Self { url, name, admin_url }
     }
 
@@ -654,5 +654,47 @@ impl TestApp {
             .await
             .expect("query")
             .map(|r| r.get(0))
+    }
+}
+
+/// Everything the service logs while it is held, through the service's own filter at `level`
+/// (on this thread: a `#[tokio::test]` runs on one).
+pub struct LogCapture {
+    written: Arc<std::sync::Mutex<Vec<u8>>>,
+    _guard: lambda_http::tracing::dispatcher::DefaultGuard,
+}
+
+#[derive(Clone)]
+struct CaptureWriter(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CaptureWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogCapture {
+    /// Starts capturing at `level`.
+    pub fn start(level: lambda_http::tracing::subscriber::filter::LevelFilter) -> Self {
+        use lambda_http::tracing::subscriber::layer::SubscriberExt as _;
+        let written = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = CaptureWriter(written.clone());
+        let subscriber = lambda_http::tracing::subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish()
+            .with(files_core::telemetry::filter(level));
+        let guard = lambda_http::tracing::subscriber::util::SubscriberInitExt::set_default(subscriber);
+        Self { written, _guard: guard }
+    }
+
+    /// What was logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.written.lock().expect("log buffer")).into_owned()
     }
 }

@@ -6,6 +6,7 @@
 //! that carry their own settings (the storage backend, the auth mode, where the database
 //! credentials come from), so whatever a builder is handed is already complete.
 
+mod database;
 mod search;
 mod sections;
 
@@ -13,6 +14,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
+pub use database::{DatabaseSettings, DatabaseSource, DatabaseTls, RootCerts, SslMode};
 pub use search::SearchSettings;
 pub use sections::*;
 
@@ -26,6 +28,8 @@ pub const VARIABLES: &[&str] = &[
     "DATABASE_URL",
     "DATABASE_POOL_SIZE",
     "DATABASE_TIMEOUT_SECONDS",
+    "DATABASE_SSL_MODE",
+    "DATABASE_SSL_ROOT_CERT",
     "AUTH_MODE",
     "AUTH_LOCAL_JWT_SECRET",
     "AUTH_ORG_CLAIM",

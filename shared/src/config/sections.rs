@@ -1,7 +1,6 @@
 //! The sections of [`super::Settings`], each parsed from its own variables.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::Serialize;
 
@@ -248,62 +247,6 @@ impl StaticCredentials {
                 Err(ConfigError::new("AWS_ACCESS_KEY_ID", "is required when AWS_SECRET_ACCESS_KEY is set"))
             }
         }
-    }
-}
-
-/// Where the database's address and credentials come from.
-#[derive(Clone)]
-pub enum DatabaseSource {
-    /// `DB_SECRET_ARN`: a Secrets Manager secret in the RDS JSON format, read on first use;
-    /// preferred over `DATABASE_URL` when both are set.
-    SecretsManager {
-        /// The secret's ARN.
-        arn: String,
-    },
-    /// `DATABASE_URL` (parsed by the pool that uses it, so functions without a database never
-    /// link the parser).
-    Url(Secret),
-    /// Neither: the functions that use the database refuse to start.
-    Unset,
-}
-
-impl std::fmt::Debug for DatabaseSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::SecretsManager { arn } => f.debug_struct("SecretsManager").field("arn", arn).finish(),
-            Self::Url(_) => f.write_str("Url([redacted])"),
-            Self::Unset => f.write_str("Unset"),
-        }
-    }
-}
-
-/// Database settings.
-#[derive(Debug, Clone)]
-pub struct DatabaseSettings {
-    /// Where the connection comes from.
-    pub source: DatabaseSource,
-    /// `DATABASE_POOL_SIZE`: connections per instance (a Lambda instance serves one request at a time).
-    pub pool_size: usize,
-    /// `DATABASE_TIMEOUT_SECONDS`: connect and pool-wait timeout, after which the request gets 503.
-    pub timeout: Duration,
-}
-
-impl DatabaseSettings {
-    pub(super) fn parse(get: &impl Lookup) -> Result<Self, ConfigError> {
-        let source = match (get("DB_SECRET_ARN"), get("DATABASE_URL")) {
-            (Some(arn), _) => DatabaseSource::SecretsManager { arn },
-            (None, Some(url)) => DatabaseSource::Url(Secret::new(url)),
-            (None, None) => DatabaseSource::Unset,
-        };
-        let settings = Self {
-            source,
-            pool_size: parse_number(get, "DATABASE_POOL_SIZE", 2)?,
-            timeout: Duration::from_secs(parse_number(get, "DATABASE_TIMEOUT_SECONDS", 5)?),
-        };
-        if settings.pool_size == 0 {
-            return Err(ConfigError::new("DATABASE_POOL_SIZE", "must be at least 1"));
-        }
-        Ok(settings)
     }
 }
 

@@ -1,20 +1,36 @@
 //! The embedded migrations, and creating the database they go into.
 
-use std::str::FromStr;
-
-use tokio_postgres::NoTls;
+use super::tls;
+use crate::config::DatabaseTls;
 
 mod embedded {
     refinery::embed_migrations!("migrations");
 }
 
-/// Applies the embedded migrations to the database at `database_url`; safe to repeat.
-/// Returns the names of the migrations applied by this call.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A connection to `config` over `tls`; a failed handshake says which TLS was asked for.
+async fn connect(
+    config: &tokio_postgres::Config,
+    tls: &tls::Tls,
+) -> Result<
+    (tokio_postgres::Client, tokio_postgres::Connection<tokio_postgres::Socket, impl tokio_postgres::tls::TlsStream>),
+    BoxError,
+> {
+    config.connect(tls.connector()?).await.map_err(|e| match tls.failure(&e) {
+        Some(failure) => failure.into(),
+        None => e.into(),
+    })
+}
+
+/// Applies the embedded migrations to the database at `database_url` (over the TLS it and
+/// `tls` ask for); safe to repeat. Returns the names of the migrations applied by this call.
 ///
 /// # Errors
 /// Connection or migration failures, with their cause.
-pub async fn run_migrations(database_url: &str) -> Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>> {
-    let (mut client, connection) = tokio_postgres::connect(database_url, NoTls).await?;
+pub async fn run_migrations(database_url: &str, tls: &DatabaseTls) -> Result<Vec<String>, BoxError> {
+    let (config, tls) = tls::parse(database_url, tls)?;
+    let (mut client, connection) = connect(&config, &tls).await?;
     let driver = tokio::spawn(connection);
     let report = embedded::migrations::runner().run_async(&mut client).await;
     drop(client);
@@ -28,15 +44,15 @@ pub async fn run_migrations(database_url: &str) -> Result<Vec<String>, Box<dyn s
 ///
 /// # Errors
 /// Connection failures, or a database name that is not a plain identifier.
-pub async fn create_database_if_missing(database_url: &str) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
-    let target = tokio_postgres::Config::from_str(database_url)?;
+pub async fn create_database_if_missing(database_url: &str, tls: &DatabaseTls) -> Result<bool, BoxError> {
+    let (target, tls) = tls::parse(database_url, tls)?;
     let name = target.get_dbname().unwrap_or("postgres").to_owned();
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         return Err(format!("database name `{name}` must be letters, digits and underscores").into());
     }
     let mut admin = target.clone();
     admin.dbname("postgres");
-    let (client, connection) = admin.connect(NoTls).await?;
+    let (client, connection) = connect(&admin, &tls).await?;
     let driver = tokio::spawn(connection);
     let exists = client.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).await?.is_some();
     if !exists {

@@ -8,6 +8,7 @@ mod files;
 mod migrate;
 mod pool;
 mod search;
+pub mod tls;
 mod versions;
 
 pub use files::PgFileRepository;

@@ -3,15 +3,14 @@
 //! instance's life, and read again when the database rejects the password (rotation), after
 //! which the pool is rebuilt once.
 
-use std::str::FromStr as _;
 use std::sync::Arc;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
 use serde::Deserialize;
 use tokio::sync::{Mutex, RwLock};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::NoTls;
 
+use super::tls::{self, Tls};
 use super::RepositoryError;
 use crate::config::{ConfigError, DatabaseSettings, DatabaseSource, S3Settings};
 
@@ -37,6 +36,7 @@ enum Source {
 pub struct DbPool {
     settings: DatabaseSettings,
     source: Source,
+    tls: Tls,
     current: RwLock<Option<Pool>>,
     rebuild: Mutex<()>,
 }
@@ -47,7 +47,7 @@ impl std::fmt::Debug for DbPool {
             Source::Url(_) => "DATABASE_URL",
             Source::SecretsManager { .. } => "DB_SECRET_ARN",
         };
-        f.debug_struct("DbPool").field("source", &source).finish_non_exhaustive()
+        f.debug_struct("DbPool").field("source", &source).field("tls", &self.tls).finish_non_exhaustive()
     }
 }
 
@@ -68,27 +68,36 @@ impl DbPool {
     /// A [`ConfigError`] naming `DATABASE_URL` when neither source is set or the URL is not a
     /// PostgreSQL connection string.
     pub async fn new(settings: &DatabaseSettings, s3: Option<&S3Settings>) -> Result<Arc<Self>, ConfigError> {
-        let source = match &settings.source {
-            DatabaseSource::Url(url) => Source::Url(Box::new(
-                tokio_postgres::Config::from_str(url.expose())
-                    .map_err(|_| ConfigError::new("DATABASE_URL", "is not a valid PostgreSQL connection string"))?,
-            )),
+        let (source, tls) = match &settings.source {
+            DatabaseSource::Url(url) => {
+                let (config, tls) = tls::parse(url.expose(), &settings.tls)?;
+                (Source::Url(Box::new(config)), tls)
+            }
             DatabaseSource::SecretsManager { arn } => {
                 let sdk = crate::aws::sdk_config(s3, crate::aws::region_of_arn(arn)).await;
-                Source::SecretsManager { client: aws_sdk_secretsmanager::Client::new(&sdk), arn: arn.clone() }
+                let client = aws_sdk_secretsmanager::Client::new(&sdk);
+                (Source::SecretsManager { client, arn: arn.clone() }, tls::from_settings(&settings.tls))
             }
             DatabaseSource::Unset => return Err(ConfigError::new("DATABASE_URL", "is required")),
         };
-        Ok(Self::with_source(settings, source))
+        Ok(Self::with_source(settings, source, tls))
     }
 
     /// A pool whose credentials come from the Secrets Manager secret `arn`, read with `client`.
     pub fn from_secret(settings: &DatabaseSettings, client: aws_sdk_secretsmanager::Client, arn: &str) -> Arc<Self> {
-        Self::with_source(settings, Source::SecretsManager { client, arn: arn.to_owned() })
+        let tls = tls::from_settings(&settings.tls);
+        Self::with_source(settings, Source::SecretsManager { client, arn: arn.to_owned() }, tls)
     }
 
-    fn with_source(settings: &DatabaseSettings, source: Source) -> Arc<Self> {
-        Arc::new(Self { settings: settings.clone(), source, current: RwLock::new(None), rebuild: Mutex::new(()) })
+    fn with_source(settings: &DatabaseSettings, source: Source, tls: Tls) -> Arc<Self> {
+        let current = RwLock::new(None);
+        Arc::new(Self { settings: settings.clone(), source, tls, current, rebuild: Mutex::new(()) })
+    }
+
+    /// The TLS connections are made with.
+    #[must_use]
+    pub fn tls(&self) -> &Tls {
+        &self.tls
     }
 
     async fn config(&self) -> Result<tokio_postgres::Config, RepositoryError> {
@@ -113,6 +122,7 @@ impl DbPool {
                     .user(&secret.username)
                     .password(secret.password)
                     .dbname(secret.dbname.as_deref().unwrap_or("postgres"));
+                tls::apply(&mut config, &self.tls);
                 config
             }
         };
@@ -124,7 +134,9 @@ impl DbPool {
     }
 
     fn build(&self, config: tokio_postgres::Config) -> Result<Pool, RepositoryError> {
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let connector = self.tls.connector().map_err(unavailable)?;
+        let manager =
+            Manager::from_config(config, connector, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         Pool::builder(manager)
             .max_size(self.settings.pool_size)
             .runtime(Runtime::Tokio1)
@@ -175,9 +187,9 @@ impl DbPool {
             {
                 tracing::warn!("the database refused the secret's password; reading the secret again");
                 let fresh = self.pool(Some(&pool)).await?;
-                fresh.get().await.map_err(map_pool_error)
+                fresh.get().await.map_err(|e| self.map_pool_error(e))
             }
-            Err(e) => Err(map_pool_error(e)),
+            Err(e) => Err(self.map_pool_error(e)),
         }
     }
 }
@@ -187,11 +199,19 @@ fn same_pool(a: &Pool, b: &Pool) -> bool {
     std::ptr::eq(a.manager(), b.manager())
 }
 
-/// A pool failure as a repository error.
-fn map_pool_error(e: PoolError) -> RepositoryError {
-    match e {
-        PoolError::Backend(e) => classify(e),
-        other => RepositoryError::Unavailable(Box::new(other)),
+impl DbPool {
+    /// A pool failure as a repository error; a failed TLS handshake says which TLS was asked for.
+    fn map_pool_error(&self, e: PoolError) -> RepositoryError {
+        match e {
+            PoolError::Backend(e) => match self.tls.failure(&e) {
+                Some(failure) => {
+                    tracing::error!(error = %failure, "the database connection failed in its TLS handshake");
+                    RepositoryError::Unavailable(Box::new(failure))
+                }
+                None => classify(e),
+            },
+            other => RepositoryError::Unavailable(Box::new(other)),
+        }
     }
 }
 

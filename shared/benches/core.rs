@@ -63,6 +63,7 @@ fn local_urls(c: &mut Criterion) {
         disposition: DispositionKind::Attachment,
         content_type: &content_type,
         expires_in: EXPIRY,
+        version: None,
     };
     // Local signing never waits: the futures are ready on their first poll.
     let sign_put = || storage.get_presigned_upload_url(&key, &upload).now_or_never().expect("ready").expect("signs");

@@ -68,6 +68,7 @@ fn presign(c: &mut Criterion) {
         key: KEY,
         response_content_disposition: Some(DISPOSITION),
         response_content_type: Some("application/pdf"),
+        version_id: None,
     };
 
     let mut group = c.benchmark_group("presign");

@@ -86,6 +86,28 @@ pub struct NewFile {
     pub owner: Option<OwnerEntity>,
 }
 
+/// The version of an object's bytes in the store (an S3 version id): opaque, as the store gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectVersion(String);
+
+impl ObjectVersion {
+    /// The version the store named; `None` for S3's `null` (a bucket without versioning) or none.
+    pub fn from_store(raw: Option<&str>) -> Option<Self> {
+        raw.filter(|v| !v.is_empty() && *v != "null").map(|v| Self(v.to_owned()))
+    }
+
+    /// The version id as the store spells it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ObjectVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A file as the service knows it; serialised, it is the file every route answers with (less
 /// its download URL, see [`crate::services::FileView`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -121,6 +143,10 @@ pub struct FileRecord {
     pub updated_at: DateTime<Utc>,
     /// When the upload was confirmed.
     pub confirmed_at: Option<DateTime<Utc>>,
+    /// The storage version of the verified bytes (an S3 version id, on a bucket with
+    /// versioning): what download URLs are signed for. Internal.
+    #[serde(skip)]
+    pub object_version: Option<ObjectVersion>,
 }
 
 impl FileRecord {
@@ -146,6 +172,7 @@ impl FileRecord {
             created_at: now,
             updated_at: now,
             confirmed_at: (status == FileStatus::Available).then_some(now),
+            object_version: None,
         }
     }
 

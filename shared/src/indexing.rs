@@ -7,6 +7,10 @@
 //!   every write to the index carries its version, so an older write never overwrites a newer one.
 //! - State, not event: a created object is indexed only when its file exists and is available;
 //!   the document is built from the file and the object as they are now.
+//! - Stray bytes: an object created under a key that no file has (the file was deleted, and an
+//!   old upload URL or POST form was replayed), or a version of a key other than the one its file
+//!   pins (a replay on a versioned bucket), is removed from the store; a removed version that
+//!   the file does not pin changes nothing in the index.
 //! - Failures: a change that fails for a transient reason (database, storage or search down)
 //!   is reported so the caller retries it; the rest of the batch is still applied.
 //! - Capabilities: [`IndexWriter`] claims versions and writes, which is all a removal needs
@@ -17,10 +21,10 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 
 use crate::db::{ClaimedVersion, IndexVersions, RepositoryError, VersionClaim};
-use crate::file::FileRecord;
+use crate::file::{FileRecord, ObjectVersion};
 use crate::keys::FileKey;
 use crate::search::{IndexDocuments, Removal, SearchDocument, SearchError, TextSource, Upsert};
-use crate::storage::StorageError;
+use crate::storage::{ObjectStore, StorageError};
 
 /// What happened to an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +35,8 @@ pub enum Change {
         key: FileKey,
         /// The S3 event's sequencer, when the change comes from one.
         sequencer: Option<String>,
+        /// The version the event names (a versioned bucket).
+        version: Option<ObjectVersion>,
     },
     /// The object or its file was removed.
     Removed {
@@ -38,6 +44,8 @@ pub enum Change {
         key: FileKey,
         /// The S3 event's sequencer, when the change comes from one.
         sequencer: Option<String>,
+        /// The version the event names (a versioned bucket).
+        version: Option<ObjectVersion>,
     },
 }
 
@@ -49,11 +57,22 @@ impl Change {
         }
     }
 
+    /// The file's own change (a confirm, a proxied save, a reindex): no event, no version.
+    pub fn of_file(key: &FileKey) -> Self {
+        Self::Created { key: key.clone(), sequencer: None, version: None }
+    }
+
     fn claim(&self) -> VersionClaim<'_> {
         match self {
-            Self::Created { key, sequencer } | Self::Removed { key, sequencer } => {
+            Self::Created { key, sequencer, .. } | Self::Removed { key, sequencer, .. } => {
                 VersionClaim { key, sequencer: sequencer.as_deref() }
             }
+        }
+    }
+
+    fn version(&self) -> Option<&ObjectVersion> {
+        match self {
+            Self::Created { version, .. } | Self::Removed { version, .. } => version.as_ref(),
         }
     }
 }
@@ -69,6 +88,9 @@ pub enum Outcome {
     Stale,
     /// No available file has this key (never confirmed, still pending, or not ours).
     NotTracked,
+    /// The bytes are no file's (no file has the key, or its file pins another version): they
+    /// were removed from the store, or (a removal) nothing changed.
+    Stray,
 }
 
 type Shared = Arc<dyn std::error::Error + Send + Sync>;
@@ -184,14 +206,20 @@ enum Planned {
 pub struct Indexer {
     writer: IndexWriter,
     text: Arc<dyn TextSource>,
+    objects: Arc<dyn ObjectStore>,
     concurrency: usize,
 }
 
 impl Indexer {
-    /// An indexer that writes through `writer` and reads created files' text from `text`,
-    /// `concurrency` files at a time.
-    pub fn new(writer: IndexWriter, text: Arc<dyn TextSource>, concurrency: usize) -> Self {
-        Self { writer, text, concurrency: concurrency.max(1) }
+    /// An indexer that writes through `writer`, reads created files' text from `text`,
+    /// `concurrency` files at a time, and removes stray bytes from `objects`.
+    pub fn new(
+        writer: IndexWriter,
+        text: Arc<dyn TextSource>,
+        objects: Arc<dyn ObjectStore>,
+        concurrency: usize,
+    ) -> Self {
+        Self { writer, text, objects, concurrency: concurrency.max(1) }
     }
 
     /// Applies a batch: claims a version for every change and reads the files in one round
@@ -259,16 +287,43 @@ impl Indexer {
             tracing::info!(key = %key, "an older event; nothing to do");
             return Ok(Planned::Done(Outcome::Stale));
         };
-        match change {
-            Change::Removed { .. } => Ok(Planned::Remove(Removal { file_key: key.clone(), version })),
-            Change::Created { .. } => {
-                let Some(file) = file.filter(FileRecord::is_available) else {
-                    tracing::info!(key = %key, "no available file has this key; not indexed");
-                    return Ok(Planned::Done(Outcome::NotTracked));
-                };
+        // A version the file does not pin is not the file's: the file is unchanged.
+        let unpinned = |file: &FileRecord| {
+            file.object_version.is_some() && change.version().is_some_and(|v| Some(v) != file.object_version.as_ref())
+        };
+        match (change, file) {
+            (Change::Removed { .. }, Some(file)) if file.is_available() && unpinned(&file) => {
+                Ok(Planned::Done(Outcome::Stray))
+            }
+            (Change::Removed { .. }, _) => Ok(Planned::Remove(Removal { file_key: key.clone(), version })),
+            (Change::Created { .. }, None) => {
+                // No file has this key (any more): bytes written through a replayed upload URL.
+                self.remove_stray(key, change.version()).await?;
+                Ok(Planned::Done(Outcome::Stray))
+            }
+            (Change::Created { .. }, Some(file)) if file.is_available() && unpinned(&file) => {
+                self.remove_stray(key, change.version()).await?;
+                Ok(Planned::Done(Outcome::Stray))
+            }
+            (Change::Created { .. }, Some(file)) if file.is_available() => {
                 let content = self.text.text(&file).await?;
                 Ok(Planned::Upsert(Box::new(Upsert { document: SearchDocument::of(file, content), version })))
             }
+            (Change::Created { .. }, Some(_)) => {
+                tracing::info!(key = %key, "the file is still pending; not indexed");
+                Ok(Planned::Done(Outcome::NotTracked))
+            }
         }
+    }
+
+    /// Removes bytes that no file has: the event's version, or the key's object on a store
+    /// without versions.
+    async fn remove_stray(&self, key: &FileKey, version: Option<&ObjectVersion>) -> Result<(), IndexError> {
+        tracing::warn!(key = %key, version = ?version.map(ObjectVersion::as_str), "removing bytes no file has (a replayed upload?)");
+        match version {
+            Some(version) => self.objects.delete_version(key, version).await?,
+            None => self.objects.delete_file(key).await?,
+        }
+        Ok(())
     }
 }

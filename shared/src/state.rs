@@ -122,8 +122,8 @@ pub fn build_indexer(
     pool: Arc<DbPool>,
     objects: Arc<dyn ObjectStore>,
 ) -> Result<Indexer, ConfigError> {
-    let text = Arc::new(Extractor::new(objects, Limits::of(&settings.search)));
-    Ok(Indexer::new(build_index_writer(settings, pool)?, text, settings.search.indexer_concurrency))
+    let text = Arc::new(Extractor::new(objects.clone(), Limits::of(&settings.search)));
+    Ok(Indexer::new(build_index_writer(settings, pool)?, text, objects, settings.search.indexer_concurrency))
 }
 
 #[async_trait]

@@ -90,7 +90,7 @@ async fn exactly_one_concurrent_confirm_moves_the_row() {
                 repo.mark_available(
                     "acme",
                     row.id,
-                    &Verified { size: 5, checksum: Some(Checksum::from_digest([7; 32])) },
+                    &Verified { size: 5, checksum: Some(Checksum::from_digest([7; 32])), version: None },
                 )
                 .await
                 .unwrap()
@@ -113,7 +113,10 @@ async fn exactly_one_concurrent_confirm_moves_the_row() {
     let stored = repo.find_by_id("acme", row.id).await.unwrap().unwrap();
     assert_eq!(stored.checksum_sha256, Some(Checksum::from_digest([7; 32])));
     assert!(stored.confirmed_at.is_some());
-    assert_eq!(repo.mark_available("other", row.id, &Verified { size: 5, checksum: None }).await.unwrap(), None);
+    assert_eq!(
+        repo.mark_available("other", row.id, &Verified { size: 5, checksum: None, version: None }).await.unwrap(),
+        None
+    );
 }
 
 #[tokio::test]

@@ -164,6 +164,7 @@ async fn downloads_carry_the_original_name_for_spaces_and_non_ascii() {
             disposition: DispositionKind::Attachment,
             content_type: &content_type,
             expires_in: Duration::from_secs(60),
+            version: None,
         };
         let url = storage.signer.get_download_url(&key, &request).await.unwrap().url;
         let response = reqwest::get(&url).await.unwrap();

@@ -98,7 +98,9 @@ async fn pending_files_are_not_searchable_until_confirmed(app: TestApp) {
     app.store(upload.file_key.as_str(), "text/plain", b"wombat").await;
     let indexer = &app.indexer;
 
-    let early = indexer.apply_one(Change::Created { key: upload.file_key.clone(), sequencer: Some("0A".into()) }).await;
+    let early = indexer
+        .apply_one(Change::Created { key: upload.file_key.clone(), sequencer: Some("0A".into()), version: None })
+        .await;
 
     assert_eq!(early.unwrap(), Outcome::NotTracked);
     assert!(app.found(&alice, "wombat").await.is_empty());
@@ -113,11 +115,14 @@ async fn a_remove_followed_by_a_late_create_leaves_no_document(app: TestApp) {
     let indexer = &app.indexer;
     let key = file.file_key.clone();
 
-    let removed =
-        indexer.apply_one(Change::Removed { key: key.clone(), sequencer: Some("0062E0B1C7A4F2A1B0".into()) }).await;
-    let late =
-        indexer.apply_one(Change::Created { key: key.clone(), sequencer: Some("0062E0B1C7A4F2A1AF".into()) }).await;
-    let twice = indexer.apply_one(Change::Removed { key, sequencer: Some("0062E0B1C7A4F2A1B0".into()) }).await;
+    let removed = indexer
+        .apply_one(Change::Removed { key: key.clone(), sequencer: Some("0062E0B1C7A4F2A1B0".into()), version: None })
+        .await;
+    let late = indexer
+        .apply_one(Change::Created { key: key.clone(), sequencer: Some("0062E0B1C7A4F2A1AF".into()), version: None })
+        .await;
+    let twice =
+        indexer.apply_one(Change::Removed { key, sequencer: Some("0062E0B1C7A4F2A1B0".into()), version: None }).await;
 
     assert_eq!(removed.unwrap(), Outcome::Removed);
     assert_eq!(late.unwrap(), Outcome::Stale);

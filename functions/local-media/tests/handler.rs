@@ -50,6 +50,7 @@ impl Media {
             disposition: DispositionKind::Attachment,
             content_type: &content_type,
             expires_in: Duration::from_secs(60),
+            version: None,
         };
         self.storage.get_download_url(&FileKey::parse(key).unwrap(), &request).await.unwrap().url
     }
@@ -251,4 +252,35 @@ async fn on_the_s3_backend_every_media_request_is_404_at_once() {
         assert_eq!(response.status(), 404, "{method}");
         assert_eq!(json_of(&response)["code"], "object_not_found");
     }
+}
+
+#[tokio::test]
+async fn a_replayed_upload_url_after_confirm_or_delete_stores_nothing() {
+    let app = files_testkit::TestApp::new().await;
+    let media = MediaState::new(&app.settings);
+    let alice = files_testkit::caller("alice", "acme", &[]);
+    let upload = app.initiate(&alice, "ledger.csv", "text/csv", b"a;b\n1;2\n", true).await;
+    let send = |event: ApiEvent| {
+        let media = &media;
+        async move { handle(media, event.request()).await.unwrap() }
+    };
+    assert_eq!(send(put(&upload.url, "text/csv", b"a;b\n1;2\n")).await.status(), 200);
+    let confirm = files_core::services::ConfirmUploadRequest { file_key: upload.file_key.to_string() };
+    let view = app.confirm.files.confirm_upload(&alice, confirm).await.unwrap();
+    let download = view.download_url.clone().unwrap();
+
+    // After confirm: the same URL again, with the same bytes or others of the same length.
+    for body in [&b"a;b\n1;2\n"[..], b"x;y\n9;9\n"] {
+        let replay = send(put(&upload.url, "text/csv", body)).await;
+        assert_eq!(replay.status(), 409, "{}", json_of(&replay));
+    }
+    let served = send(event("GET", &download)).await;
+    assert_eq!(served.body().as_ref(), b"a;b\n1;2\n");
+
+    // After delete: the key is gone for good; the URL stores nothing and nothing is served.
+    app.delete.files.delete_file(&alice, view.id).await.unwrap();
+    let replay = send(put(&upload.url, "text/csv", b"x;y\n9;9\n")).await;
+    assert_eq!(replay.status(), 409, "{}", json_of(&replay));
+    assert!(app.stored_paths().is_empty(), "{:?}", app.stored_paths());
+    assert_eq!(send(event("GET", &download)).await.status(), 404);
 }

@@ -6,6 +6,7 @@
 //! nothing.
 
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
+use files_core::file::ObjectVersion;
 use files_core::indexing::{Change, Indexer, Outcome};
 use files_core::keys::FileKey;
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -24,6 +25,9 @@ pub struct Report {
     pub not_tracked: usize,
     /// Records that are not object notifications (e.g. `s3:TestEvent`).
     pub ignored: usize,
+    /// Bytes no file has (its file was deleted, or it pins another version): removed from the
+    /// bucket, or, for a removal, nothing to do.
+    pub stray: usize,
 }
 
 /// Records that could not be applied.
@@ -107,7 +111,12 @@ pub fn change_of(record: &S3EventRecord) -> Record {
     if let Some(reason) = refusal(sequencer.as_deref()) {
         return Record::Refused { key: decoded, reason };
     }
-    Record::Change(if created { Change::Created { key, sequencer } } else { Change::Removed { key, sequencer } })
+    let version = ObjectVersion::from_store(record.s3.object.version_id.as_deref());
+    Record::Change(if created {
+        Change::Created { key, sequencer, version }
+    } else {
+        Change::Removed { key, sequencer, version }
+    })
 }
 
 /// The function's handler.
@@ -145,6 +154,7 @@ pub async fn handle(indexer: &Indexer, event: LambdaEvent<S3Event>) -> Result<Re
             Ok(Outcome::Removed) => report.removed += 1,
             Ok(Outcome::Stale) => report.stale += 1,
             Ok(Outcome::NotTracked) => report.not_tracked += 1,
+            Ok(Outcome::Stray) => report.stray += 1,
             Err(e) => {
                 tracing::error!(key = %change.key(), error = %files_core::telemetry::error_chain(&e), "record failed");
                 retryable |= e.is_transient();

@@ -101,7 +101,7 @@ async fn a_remove_followed_by_a_late_create_leaves_no_document() {
 }
 
 #[tokio::test]
-async fn an_object_without_an_available_file_is_not_made_searchable() {
+async fn an_object_no_file_has_is_removed_and_a_pending_one_is_not_indexed() {
     let app = TestApp::with_elasticsearch(&[]).await;
     let upload = app.initiate(&caller("alice", "acme", &[]), "pending gecko.txt", "text/plain", b"gecko", false).await;
     let indexer = &app.indexer;
@@ -109,7 +109,8 @@ async fn an_object_without_an_available_file_is_not_made_searchable() {
     let unknown = run(indexer, created("uploads/not-ours.txt", "01")).await.unwrap();
     let pending = run(indexer, created(upload.file_key.as_str(), "02")).await.unwrap();
 
-    assert_eq!(unknown, Report { not_tracked: 1, ..Report::default() });
+    // No file has the key (deleted since, or never ours to keep): its bytes are removed.
+    assert_eq!(unknown, Report { stray: 1, ..Report::default() });
     assert_eq!(pending, Report { not_tracked: 1, ..Report::default() });
     assert!(app.found(&caller("alice", "acme", &[]), "gecko").await.is_empty());
 }
@@ -185,36 +186,7 @@ async fn notifications_delivered_through_sqs_keep_the_index_in_step_with_the_buc
     let app = TestApp::with_backend(files_testkit::Backend::S3, &files_testkit::search_env_refs()).await;
     app.elastic().ensure_index().await.unwrap();
     let s3 = files_core::storage::s3::S3ObjectStore::new(app.settings.storage.s3().unwrap()).await.unwrap();
-    let sqs = sqs_client();
-    let queue = sqs.create_queue().queue_name(format!("q-{}", uuid::Uuid::new_v4().simple())).send().await.unwrap();
-    let queue_url = queue.queue_url().unwrap().to_owned();
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap();
-    let queue_arn = attributes.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
-    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
-    s3.client()
-        .put_bucket_notification_configuration()
-        .bucket(s3.bucket())
-        .notification_configuration(
-            NotificationConfiguration::builder()
-                .queue_configurations(
-                    QueueConfiguration::builder()
-                        .queue_arn(queue_arn)
-                        .events(Event::from("s3:ObjectCreated:*"))
-                        .events(Event::from("s3:ObjectRemoved:*"))
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let (sqs, queue_url) = notifications(&s3).await;
     let alice = caller("alice", "acme", &[]);
     let indexer = &app.indexer;
 
@@ -256,6 +228,41 @@ async fn tracked_text(app: &TestApp, key: &str, filename: &str) -> uuid::Uuid {
     id
 }
 
+/// A fresh queue that the bucket of `s3` notifies of every created and removed object.
+async fn notifications(s3: &files_core::storage::s3::S3ObjectStore) -> (aws_sdk_sqs::Client, String) {
+    let sqs = sqs_client();
+    let queue = sqs.create_queue().queue_name(format!("q-{}", uuid::Uuid::new_v4().simple())).send().await.unwrap();
+    let queue_url = queue.queue_url().unwrap().to_owned();
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let queue_arn = attributes.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+    s3.client()
+        .put_bucket_notification_configuration()
+        .bucket(s3.bucket())
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .queue_arn(queue_arn)
+                        .events(Event::from("s3:ObjectCreated:*"))
+                        .events(Event::from("s3:ObjectRemoved:*"))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    (sqs, queue_url)
+}
+
 fn sqs_client() -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(&files_testkit::localstack_config())
 }
@@ -291,4 +298,157 @@ async fn receive(sqs: &aws_sdk_sqs::Client, queue_url: &str, count: usize) -> Ve
 #[test]
 fn the_function_is_its_own_pdf_extractor() {
     files_testkit::assert_serves_pdf_extraction(env!("CARGO_BIN_EXE_s3-indexer"));
+}
+
+/// Runs every notification that arrives through the handler, as Lambda would, until one of
+/// `name` (an event-name prefix) for `key` was among them; what they did, summed. LocalStack
+/// stamps every notification with one sequencer, so each gets the next of `sequencer` (S3's
+/// grow per key).
+async fn deliver_until(
+    app: &TestApp,
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    sequencer: &mut u64,
+    key: &str,
+    name: &str,
+) -> Report {
+    let mut total = Report::default();
+    for _ in 0..10 {
+        let mut seen = false;
+        for mut event in receive(sqs, queue_url, 1).await {
+            for record in &mut event.records {
+                *sequencer += 1;
+                record.s3.object.sequencer = Some(format!("{sequencer:016X}"));
+                seen |= record.s3.object.key.as_deref() == Some(key)
+                    && record.event_name.as_deref().is_some_and(|n| n.starts_with(name));
+            }
+            let report = run(&app.indexer, event).await.unwrap();
+            total.indexed += report.indexed;
+            total.removed += report.removed;
+            total.stale += report.stale;
+            total.not_tracked += report.not_tracked;
+            total.stray += report.stray;
+        }
+        if seen {
+            return total;
+        }
+    }
+    panic!("no {name} notification for {key} arrived")
+}
+
+/// Every version and delete marker under `key`.
+async fn versions(s3: &files_core::storage::s3::S3ObjectStore, key: &str) -> Vec<String> {
+    let listed = s3.client().list_object_versions().bucket(s3.bucket()).prefix(key).send().await.unwrap();
+    let versions = listed.versions().iter().filter_map(|v| v.version_id().map(str::to_owned));
+    let markers = listed.delete_markers().iter().filter_map(|m| m.version_id().map(|v| format!("marker {v}")));
+    versions.chain(markers).collect()
+}
+
+async fn send_put(target: &files_core::services::InitiatedUpload, body: &'static [u8]) -> reqwest::StatusCode {
+    let mut request = reqwest::Client::new().put(&target.url);
+    for (name, value) in &target.headers {
+        if !name.eq_ignore_ascii_case("content-length") {
+            request = request.header(name, value);
+        }
+    }
+    request.body(body).send().await.unwrap().status()
+}
+
+async fn send_post(target: &files_core::services::InitiatedUpload, body: &'static [u8]) -> reqwest::StatusCode {
+    let mut form = reqwest::multipart::Form::new();
+    for (name, value) in &target.fields {
+        form = form.text(name.clone(), value.clone());
+    }
+    form = form.part("file", reqwest::multipart::Part::bytes(body).file_name("a.txt"));
+    reqwest::Client::new().post(&target.url).multipart(form).send().await.unwrap().status()
+}
+
+async fn fetch(url: &str) -> (u16, Vec<u8>) {
+    let response = reqwest::get(url).await.unwrap();
+    (response.status().as_u16(), response.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn replayed_upload_urls_and_forms_are_never_served_and_do_not_outlive_their_notification() {
+    use files_core::services::{ConfirmUploadRequest, InitiateUploadRequest};
+    use files_core::storage::UploadMethod;
+    let app = TestApp::with_backend(files_testkit::Backend::S3, &[]).await;
+    let s3 = files_core::storage::s3::S3ObjectStore::new(app.settings.storage.s3().unwrap()).await.unwrap();
+    // The template's bucket keeps versions: what is served is pinned to the verified one.
+    s3.client()
+        .put_bucket_versioning()
+        .bucket(s3.bucket())
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (sqs, queue_url) = notifications(&s3).await;
+    let mut sequencer = 1u64;
+    let alice = caller("alice", "acme", &[]);
+    let upload = |method: UploadMethod| InitiateUploadRequest {
+        filename: "offer.txt".into(),
+        content_type: "text/plain".into(),
+        size: 13,
+        checksum_sha256: None,
+        owner: None,
+        upload_method: match method {
+            UploadMethod::Put => files_core::services::RequestedUploadMethod::Put,
+            UploadMethod::Post => files_core::services::RequestedUploadMethod::Post,
+        },
+    };
+    let confirm = |key: &files_core::keys::FileKey| ConfirmUploadRequest { file_key: key.to_string() };
+
+    for (method, original, replayed) in [
+        (UploadMethod::Put, b"original put!", b"replayed put!"),
+        (UploadMethod::Post, b"original form", b"replayed form"),
+    ] {
+        let target = app.initiate.files.initiate_upload(&alice, upload(method)).await.unwrap();
+        let key = target.file_key.to_string();
+        let send = |body: &'static [u8]| {
+            let target = target.clone();
+            async move {
+                match method {
+                    UploadMethod::Put => send_put(&target, body).await,
+                    UploadMethod::Post => send_post(&target, body).await,
+                }
+            }
+        };
+        assert!(send(original).await.is_success());
+        let view = app.confirm.files.confirm_upload(&alice, confirm(&target.file_key)).await.unwrap();
+        let pinned = versions(&s3, &key).await;
+        assert_eq!(pinned.len(), 1);
+        let report = deliver_until(&app, &sqs, &queue_url, &mut sequencer, &key, "ObjectCreated:").await;
+        assert_eq!(report.stray, 0, "the upload's own notification: {report:?}");
+
+        // After confirm. A PUT is create-only (412); a form cannot be, so S3 stores a version,
+        // which is never served and goes with its notification.
+        let status = send(replayed).await;
+        match method {
+            UploadMethod::Put => assert_eq!(status.as_u16(), 412),
+            UploadMethod::Post => {
+                assert!(status.is_success(), "{status}");
+                let signed = app.read.files.download_url(&alice, view.id, Default::default()).await.unwrap();
+                assert_eq!(fetch(&signed.url).await, (200, original.to_vec()), "a URL signed after the replay");
+                assert_eq!(fetch(view.download_url.as_ref().unwrap()).await, (200, original.to_vec()));
+                let report = deliver_until(&app, &sqs, &queue_url, &mut sequencer, &key, "ObjectCreated:").await;
+                assert_eq!(report.stray, 1, "{report:?}");
+            }
+        }
+        assert_eq!(versions(&s3, &key).await, pinned, "only the verified bytes are kept");
+        assert_eq!(app.found(&alice, "offer").await, vec![view.id], "still searchable");
+
+        // After delete: every version goes; the replay writes a new object, which the URLs
+        // signed before the delete never serve, and which goes with its notification.
+        app.delete.files.delete_file(&alice, view.id).await.unwrap();
+        assert_eq!(versions(&s3, &key).await, Vec::<String>::new());
+        assert!(send(replayed).await.is_success());
+        assert_eq!(fetch(view.download_url.as_ref().unwrap()).await.0, 404);
+        let report = deliver_until(&app, &sqs, &queue_url, &mut sequencer, &key, "ObjectCreated:").await;
+        assert!(report.stray >= 1, "{report:?}");
+        assert_eq!(versions(&s3, &key).await, Vec::<String>::new(), "the replayed bytes are gone");
+    }
 }

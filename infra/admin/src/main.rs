@@ -175,8 +175,8 @@ async fn reindex(batch: i64) -> Result<String, AnyError> {
         None => (build_index_writer(&settings, pool)?, None),
     };
     let objects = files_core::storage::build_objects(&settings.storage).await?;
-    let text = Arc::new(Extractor::new(objects, Limits::of(&settings.search)));
-    let target = Indexer::new(writer, text, settings.search.indexer_concurrency);
+    let text = Arc::new(Extractor::new(objects.clone(), Limits::of(&settings.search)));
+    let target = Indexer::new(writer, text, objects, settings.search.indexer_concurrency);
     let total = u64::try_from(repo.count_available().await?).unwrap_or(0);
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
@@ -191,8 +191,7 @@ async fn reindex(batch: i64) -> Result<String, AnyError> {
         let rows = repo.list_available(after, batch).await?;
         let Some(last) = rows.last() else { break };
         after = Some(last.id);
-        let changes: Vec<Change> =
-            rows.iter().map(|row| Change::Created { key: row.file_key.clone(), sequencer: None }).collect();
+        let changes: Vec<Change> = rows.iter().map(|row| Change::of_file(&row.file_key)).collect();
         for result in target.apply(&changes).await {
             if let Err(e) = result {
                 failed += 1;

@@ -98,7 +98,7 @@ pub async fn figures(
     for (index_label, index) in &indexes {
         let writer = IndexWriter::new(Arc::new(PgIndexVersions::new(pool.clone())), index.clone());
         let text = Arc::new(Extractor::new(storage.clone(), Limits::of(&settings.search)));
-        let indexer = Indexer::new(writer, text, settings.search.indexer_concurrency);
+        let indexer = Indexer::new(writer, text, storage.clone(), settings.search.indexer_concurrency);
         for batch in &batches {
             let mut rates = Vec::with_capacity(runs);
             for _ in 0..runs {
@@ -106,7 +106,11 @@ pub async fn figures(
                 let changes: Vec<Change> = batch
                     .keys
                     .iter()
-                    .map(|key| Change::Created { key: key.clone(), sequencer: Some(format!("{sequencer:016X}")) })
+                    .map(|key| Change::Created {
+                        key: key.clone(),
+                        sequencer: Some(format!("{sequencer:016X}")),
+                        version: None,
+                    })
                     .collect();
                 let started = Instant::now();
                 let outcomes = indexer.apply(&changes).await;

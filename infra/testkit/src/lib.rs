@@ -351,6 +351,10 @@ impl TestApp {
         fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
             for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
                 let path = entry.path();
+                if path.file_name().is_some_and(|n| n == ".gone") {
+                    // Tombstones of deleted keys: no object.
+                    continue;
+                }
                 if path.is_dir() {
                     walk(&path, out);
                 } else {

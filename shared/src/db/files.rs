@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::pool::{classify, DbPool};
 use super::{ConfirmOutcome, Confirmed, FileRepository, RepositoryError, Verified};
 use crate::config::StorageBackendKind;
-use crate::file::{FileRecord, FileStatus, OwnerEntity};
+use crate::file::{FileRecord, FileStatus, ObjectVersion, OwnerEntity};
 use crate::keys::{Checksum, ContentType, FileKey, OriginalFilename};
 
 /// The columns of a file record, in the order [`record_of`] reads them (prefixed with a table
@@ -20,27 +20,27 @@ macro_rules! columns {
     () => {
         "id, file_key, original_filename, content_type, size, checksum_sha256, status, storage_backend, \
          bucket_name, uploaded_by, organization_id, owner_entity_type, owner_entity_id, created_at, updated_at, \
-         confirmed_at"
+         confirmed_at, object_version"
     };
     (f) => {
         "f.id, f.file_key, f.original_filename, f.content_type, f.size, f.checksum_sha256, f.status, \
          f.storage_backend, f.bucket_name, f.uploaded_by, f.organization_id, f.owner_entity_type, \
-         f.owner_entity_id, f.created_at, f.updated_at, f.confirmed_at"
+         f.owner_entity_id, f.created_at, f.updated_at, f.confirmed_at, f.object_version"
     };
 }
 pub(super) use columns;
 
 const INSERT: &str = "INSERT INTO stored_files (id, file_key, original_filename, content_type, size, \
      checksum_sha256, status, storage_backend, bucket_name, uploaded_by, organization_id, owner_entity_type, \
-     owner_entity_id, created_at, updated_at, confirmed_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+     owner_entity_id, created_at, updated_at, confirmed_at, object_version) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
 const BY_ID: &str = concat!("SELECT ", columns!(), " FROM stored_files WHERE id = $1 AND organization_id = $2");
 const BY_KEY: &str = concat!("SELECT ", columns!(), " FROM stored_files WHERE file_key = $1 AND organization_id = $2");
 // The row lock taken by UPDATE serialises concurrent confirms: one moves the row, the others
 // find it no longer pending and read it back.
 const MARK_AVAILABLE: &str = concat!(
     "UPDATE stored_files SET status = 'available', size = $3, checksum_sha256 = COALESCE($4, checksum_sha256), \
-     confirmed_at = now(), updated_at = now() \
+     object_version = $5, confirmed_at = now(), updated_at = now() \
      WHERE id = $1 AND organization_id = $2 AND status = 'pending' RETURNING ",
     columns!()
 );
@@ -120,6 +120,7 @@ pub(super) fn record_of_at(row: &Row, offset: usize) -> Result<FileRecord, Repos
         created_at: row.get(offset + 13),
         updated_at: row.get(offset + 14),
         confirmed_at: row.get(offset + 15),
+        object_version: ObjectVersion::from_store(row.get(offset + 16)),
     })
 }
 
@@ -152,6 +153,7 @@ impl FileRepository for PgFileRepository {
                 &file.created_at,
                 &file.updated_at,
                 &file.confirmed_at,
+                &file.object_version.as_ref().map(ObjectVersion::as_str),
             ],
         )
         .await?;
@@ -172,7 +174,8 @@ impl FileRepository for PgFileRepository {
     async fn mark_available(&self, org_id: &str, id: Uuid, verified: &Verified) -> Result<Confirmed, RepositoryError> {
         let checksum = verified.checksum.map(|c| c.to_base64());
         let size = size_of(verified.size)?;
-        if let Some(file) = self.record(MARK_AVAILABLE, &[&id, &org_id, &size, &checksum]).await? {
+        let version = verified.version.as_ref().map(ObjectVersion::as_str);
+        if let Some(file) = self.record(MARK_AVAILABLE, &[&id, &org_id, &size, &checksum, &version]).await? {
             return Ok(Some(ConfirmOutcome::Confirmed(file)));
         }
         Ok(self.record(BY_ID, &[&id, &org_id]).await?.map(ConfirmOutcome::AlreadyAvailable))

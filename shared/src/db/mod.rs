@@ -20,7 +20,7 @@ pub use versions::PgIndexVersions;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::file::FileRecord;
+use crate::file::{FileRecord, ObjectVersion};
 use crate::keys::{Checksum, FileKey};
 
 type Cause = Box<dyn std::error::Error + Send + Sync>;
@@ -49,12 +49,14 @@ pub enum ConfirmOutcome {
 }
 
 /// What a confirm verified of the stored bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     /// The stored size.
     pub size: u64,
     /// The stored SHA-256, when the store had it or it was computed.
     pub checksum: Option<Checksum>,
+    /// The version of the bytes verified, where the store keeps versions.
+    pub version: Option<ObjectVersion>,
 }
 
 /// What marking a file available found: `None` when the file does not exist (any more).

@@ -173,6 +173,7 @@ impl Views {
             disposition: disposition.for_type(&file.content_type),
             content_type: &file.content_type,
             expires_in: self.expiry,
+            version: file.object_version.as_ref(),
         };
         Ok(self.signer.get_download_url(&file.file_key, &request).await?)
     }

@@ -107,7 +107,7 @@ fn validate_owner(owner: OwnerEntity) -> Result<OwnerEntity, ServiceError> {
 /// Brings the search index up to date with a created file. A failure is logged, not returned:
 /// the request succeeded, and the S3 event (or a reindex) applies the change later.
 async fn index_created(indexer: &Indexer, key: &FileKey) {
-    if let Err(e) = indexer.apply_one(Change::Created { key: key.clone(), sequencer: None }).await {
+    if let Err(e) = indexer.apply_one(Change::of_file(key)).await {
         tracing::warn!(key = %key, error = %error_chain(&e), "search index not updated");
     }
 }
@@ -236,8 +236,7 @@ impl ConfirmUpload {
         if file.is_available() {
             return self.parts.views.view(file).await;
         }
-        let checksum = self.verify(&file).await?;
-        let verified = Verified { size: file.size, checksum };
+        let verified = self.verify(&file).await?;
         match self.parts.repo.mark_available(&caller.org_id, file.id, &verified).await? {
             Some(ConfirmOutcome::Confirmed(file)) => {
                 tracing::info!(file_id = %file.id, "upload confirmed");
@@ -249,9 +248,10 @@ impl ConfirmUpload {
         }
     }
 
-    /// The stored object's checksum, once its size, type and checksum match `file`'s
-    /// declaration.
-    async fn verify(&self, file: &FileRecord) -> Result<Option<Checksum>, ServiceError> {
+    /// What is stored (size, checksum, and the version download URLs will be signed for), once
+    /// its size, type and checksum match `file`'s declaration. One HEAD: the version is that of
+    /// the bytes checked.
+    async fn verify(&self, file: &FileRecord) -> Result<Verified, ServiceError> {
         let meta = self.parts.objects.head(&file.file_key).await?.ok_or(ServiceError::UploadIncomplete)?;
         if meta.size != file.size {
             return Err(ServiceError::Mismatch(Mismatch::Size));
@@ -266,7 +266,7 @@ impl ConfirmUpload {
         if file.checksum_sha256.is_some_and(|declared| stored != Some(declared)) {
             return Err(ServiceError::Mismatch(Mismatch::Checksum));
         }
-        Ok(stored)
+        Ok(Verified { size: file.size, checksum: stored, version: meta.version })
     }
 
     /// The SHA-256 of a stored object, read as a stream (for objects whose store kept no
@@ -319,22 +319,46 @@ impl ProxiedUpload {
             max_size: limit,
             checksum_sha256: None,
         };
-        let meta = self.parts.objects.save_proxied_file(&key, body, &constraints).await.map_err(|e| match e {
-            StorageError::TooLarge { limit } => ServiceError::TooLarge { limit },
-            other => other.into(),
-        })?;
-        let file =
-            NewFile { key, filename, content_type, size: meta.size, checksum: meta.checksum_sha256, owner: None };
-        let record = FileRecord::new(caller, &self.location, file, FileStatus::Available);
-        if let Err(e) = self.parts.repo.insert(&record).await {
-            // No row, no object: take the bytes back out so nothing is orphaned.
-            if let Err(cleanup) = self.parts.objects.delete_file(&record.file_key).await {
-                tracing::warn!(error = %cleanup, key = %record.file_key, "could not remove the object of a failed upload");
+        // The row first, pending: the store's event for the new object (S3) then finds a file
+        // under the key, and never takes the bytes for a replay's.
+        let file = NewFile { key, filename, content_type, size: 0, checksum: None, owner: None };
+        let pending = FileRecord::new(caller, &self.location, file, FileStatus::Pending);
+        self.parts.repo.insert(&pending).await?;
+        let saved = self.parts.objects.save_proxied_file(&pending.file_key, body, &constraints).await;
+        let meta = match saved {
+            Ok(meta) => meta,
+            Err(e) => {
+                self.forget(&pending, false).await;
+                return Err(match e {
+                    StorageError::TooLarge { limit } => ServiceError::TooLarge { limit },
+                    other => other.into(),
+                });
             }
-            return Err(e.into());
-        }
+        };
+        let verified = Verified { size: meta.size, checksum: meta.checksum_sha256, version: meta.version };
+        let record = match self.parts.repo.mark_available(&caller.org_id, pending.id, &verified).await {
+            Ok(Some(ConfirmOutcome::Confirmed(record) | ConfirmOutcome::AlreadyAvailable(record))) => record,
+            Ok(None) => return Err(ServiceError::UploadNotFound),
+            Err(e) => {
+                self.forget(&pending, true).await;
+                return Err(e.into());
+            }
+        };
         tracing::info!(file_id = %record.id, size = record.size, "proxied upload stored");
         index_created(&self.parts.indexer, &record.file_key).await;
         self.parts.views.view(record).await
+    }
+
+    /// Takes a failed proxied upload back out: its pending row, and its bytes when stored, so
+    /// that nothing is orphaned. Failures are logged; the request fails with its own cause.
+    async fn forget(&self, pending: &FileRecord, stored: bool) {
+        if stored {
+            if let Err(e) = self.parts.objects.delete_file(&pending.file_key).await {
+                tracing::warn!(error = %e, key = %pending.file_key, "could not remove the object of a failed upload");
+            }
+        }
+        if let Err(e) = self.parts.repo.delete(&pending.organization_id, pending.id).await {
+            tracing::warn!(error = %e, key = %pending.file_key, "could not remove the row of a failed upload");
+        }
     }
 }

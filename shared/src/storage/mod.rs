@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::config::{ConfigError, StorageSettings};
 use crate::disposition::DispositionKind;
+use crate::file::ObjectVersion;
 use crate::keys::{Checksum, ContentType, FileKey, OriginalFilename};
 
 pub mod local;
@@ -93,6 +94,8 @@ pub struct ObjectMeta {
     pub content_type: Option<String>,
     /// SHA-256 of the whole object, where the backend has it.
     pub checksum_sha256: Option<Checksum>,
+    /// The version of these bytes, where the store keeps versions (S3 with versioning).
+    pub version: Option<ObjectVersion>,
 }
 
 /// The HTTP method a client uses to send the bytes.
@@ -148,6 +151,9 @@ pub struct DownloadRequest<'a> {
     pub content_type: &'a ContentType,
     /// URL lifetime.
     pub expires_in: Duration,
+    /// The version to serve, where the store keeps versions: the verified bytes, whatever was
+    /// written under the key since.
+    pub version: Option<&'a ObjectVersion>,
 }
 
 /// A signed, expiring URL.
@@ -198,11 +204,23 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         constraints: &PutConstraints,
     ) -> Result<ObjectMeta, StorageError>;
 
-    /// Deletes the object; deleting a missing object succeeds, so it is safe to repeat.
+    /// Deletes the object, every version of it where the store keeps versions, and (local)
+    /// leaves a tombstone so that its upload URL cannot bring it back; deleting a missing object
+    /// succeeds, so it is safe to repeat.
     ///
     /// # Errors
     /// `Unavailable` or `Io`.
     async fn delete_file(&self, key: &FileKey) -> Result<(), StorageError>;
+
+    /// Deletes one version of the object (a store that keeps versions); a store without
+    /// versions has none to delete.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Io`.
+    async fn delete_version(&self, key: &FileKey, version: &ObjectVersion) -> Result<(), StorageError> {
+        let _ = (key, version);
+        Ok(())
+    }
 
     /// The object's bytes as a stream.
     ///

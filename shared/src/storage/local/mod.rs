@@ -5,8 +5,10 @@
 //!   nothing, and an object is never overwritten.
 //! - What S3 keeps as object metadata (content type, SHA-256) lives in `.meta/<key>.json`,
 //!   written after the bytes; an object is visible only once both exist.
-//! - Keys are [`FileKey`]s, whose segments never start with a dot: no key reaches `.tmp/` or
-//!   `.meta/`, and none escapes the root.
+//! - A deleted key leaves a tombstone, `.gone/<key>`: no write ever takes the key again, so a
+//!   replayed upload URL cannot bring a deleted file's key back (keys are never reused).
+//! - Keys are [`FileKey`]s, whose segments never start with a dot: no key reaches `.tmp/`,
+//!   `.meta/` or `.gone/`, and none escapes the root.
 //! - URLs handed to clients are HMAC-signed [`Grant`]s served by the `local-media` function.
 
 use std::io;
@@ -76,6 +78,25 @@ impl LocalFileStorage {
 
     fn meta_path(&self, key: &FileKey) -> PathBuf {
         self.root.join(".meta").join(format!("{}.json", key.as_str()))
+    }
+
+    fn tombstone_path(&self, key: &FileKey) -> PathBuf {
+        self.root.join(".gone").join(key.as_str())
+    }
+
+    async fn is_gone(&self, key: &FileKey) -> Result<bool, StorageError> {
+        tokio::fs::try_exists(self.tombstone_path(key)).await.map_err(StorageError::Io)
+    }
+
+    async fn remove_object(&self, key: &FileKey) -> Result<(), StorageError> {
+        for path in [self.meta_path(key), self.data_path(key)] {
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StorageError::Io(e)),
+            }
+        }
+        Ok(())
     }
 
     async fn read_meta(&self, key: &FileKey) -> Result<Option<SidecarMeta>, StorageError> {
@@ -193,7 +214,7 @@ impl ObjectStore for LocalFileStorage {
         constraints: &PutConstraints,
     ) -> Result<ObjectMeta, StorageError> {
         let data_path = self.data_path(key);
-        if tokio::fs::try_exists(&data_path).await.map_err(StorageError::Io)? {
+        if self.is_gone(key).await? || tokio::fs::try_exists(&data_path).await.map_err(StorageError::Io)? {
             return Err(StorageError::AlreadyExists);
         }
         let tmp_dir = self.root.join(".tmp");
@@ -227,19 +248,21 @@ impl ObjectStore for LocalFileStorage {
             let _ = tokio::fs::remove_file(&data_path).await;
             return Err(e);
         }
-        Ok(ObjectMeta { size, content_type: Some(meta.content_type), checksum_sha256: Some(checksum) })
+        if self.is_gone(key).await? {
+            // Deleted while this write ran: the delete wins.
+            self.remove_object(key).await?;
+            return Err(StorageError::AlreadyExists);
+        }
+        Ok(ObjectMeta { size, content_type: Some(meta.content_type), checksum_sha256: Some(checksum), version: None })
     }
 
     #[tracing::instrument(skip(self), fields(key = %key))]
     async fn delete_file(&self, key: &FileKey) -> Result<(), StorageError> {
-        for path in [self.meta_path(key), self.data_path(key)] {
-            match tokio::fs::remove_file(&path).await {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(StorageError::Io(e)),
-            }
-        }
-        Ok(())
+        // The tombstone first: a write that starts or finishes after it finds the key gone.
+        let tombstone = self.tombstone_path(key);
+        ensure_parent(&tombstone).await?;
+        tokio::fs::write(&tombstone, b"").await.map_err(StorageError::Io)?;
+        self.remove_object(key).await
     }
 
     async fn get_file_stream(&self, key: &FileKey) -> Result<ByteStream, StorageError> {
@@ -264,6 +287,7 @@ impl ObjectStore for LocalFileStorage {
                 content_type: Some(meta.content_type),
                 // A sidecar is written by this store only; one that does not parse is no checksum.
                 checksum_sha256: Checksum::parse_base64(&meta.checksum_sha256).ok(),
+                version: None,
             })),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),

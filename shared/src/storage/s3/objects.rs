@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::{classify_http, region_and_credentials, sdk_client_config};
 use crate::config::{ConfigError, S3Settings};
+use crate::file::ObjectVersion;
 use crate::keys::{Checksum, FileKey};
 use crate::storage::{ByteStream, ObjectMeta, ObjectStore, PutConstraints, StorageError};
 
@@ -28,6 +29,12 @@ pub struct S3ObjectStore {
     bucket: String,
     overwrite: bool,
 }
+
+/// Pages of versions [`S3ObjectStore::delete_file`] goes through for one key.
+const MAX_VERSION_PAGES: usize = 10;
+
+/// What a multipart save stored: size, SHA-256 and version.
+type Stored = (u64, Checksum, Option<ObjectVersion>);
 
 impl S3ObjectStore {
     /// The client for the settings' bucket. Touches no network.
@@ -61,7 +68,7 @@ impl S3ObjectStore {
         body: Bytes,
         constraints: &PutConstraints,
         checksum: &Checksum,
-    ) -> Result<(), StorageError> {
+    ) -> Result<Option<ObjectVersion>, StorageError> {
         let mut request = self
             .client
             .put_object()
@@ -74,8 +81,8 @@ impl S3ObjectStore {
         if !self.overwrite {
             request = request.if_none_match("*");
         }
-        request.send().await.map_err(classify_http)?;
-        Ok(())
+        let put = request.send().await.map_err(classify_http)?;
+        Ok(ObjectVersion::from_store(put.version_id()))
     }
 
     /// Streams `first` + the rest of `body` as a multipart upload; aborts it on any failure so
@@ -87,7 +94,7 @@ impl S3ObjectStore {
         body: &mut ByteStream,
         constraints: &PutConstraints,
         limit: u64,
-    ) -> Result<(u64, Checksum), StorageError> {
+    ) -> Result<Stored, StorageError> {
         let created = self
             .client
             .create_multipart_upload()
@@ -126,7 +133,7 @@ impl S3ObjectStore {
         body: &mut ByteStream,
         constraints: &PutConstraints,
         limit: u64,
-    ) -> Result<(u64, Checksum), StorageError> {
+    ) -> Result<Stored, StorageError> {
         let mut hasher = Sha256::new();
         let mut total: u64 = 0;
         let mut parts = Vec::new();
@@ -154,8 +161,8 @@ impl S3ObjectStore {
         if !self.overwrite {
             complete = complete.if_none_match("*");
         }
-        complete.send().await.map_err(classify_http)?;
-        Ok((total, checksum))
+        let completed = complete.send().await.map_err(classify_http)?;
+        Ok((total, checksum, ObjectVersion::from_store(completed.version_id())))
     }
 
     async fn upload_part(
@@ -224,12 +231,12 @@ impl ObjectStore for S3ObjectStore {
     ) -> Result<ObjectMeta, StorageError> {
         let limit = constraints.exact_size.unwrap_or(constraints.max_size).min(constraints.max_size);
         let mut buffer = BytesMut::new();
-        let (size, checksum) = if fill(&mut buffer, &mut body, MULTIPART_THRESHOLD, 0, limit).await? {
+        let (size, checksum, version) = if fill(&mut buffer, &mut body, MULTIPART_THRESHOLD, 0, limit).await? {
             let size = buffer.len() as u64;
             let checksum = Checksum::of(&buffer);
             check_body(size, &checksum, constraints)?;
-            self.put_single(key, buffer.freeze(), constraints, &checksum).await?;
-            (size, checksum)
+            let version = self.put_single(key, buffer.freeze(), constraints, &checksum).await?;
+            (size, checksum, version)
         } else {
             if !self.overwrite && self.head(key).await?.is_some() {
                 return Err(StorageError::AlreadyExists);
@@ -240,12 +247,50 @@ impl ObjectStore for S3ObjectStore {
             size,
             content_type: Some(constraints.content_type.as_str().to_owned()),
             checksum_sha256: Some(checksum),
+            version,
         })
     }
 
+    /// The current object, then every version and delete marker left under the key (a
+    /// versioned bucket keeps the bytes otherwise, and a download URL signed for a version
+    /// would still serve them).
     #[tracing::instrument(skip(self), fields(key = %key))]
     async fn delete_file(&self, key: &FileKey) -> Result<(), StorageError> {
         self.client.delete_object().bucket(&self.bucket).key(key.as_str()).send().await.map_err(classify_http)?;
+        // A key has a handful of versions at most (its upload, and replays); pages bound the rest.
+        for _ in 0..MAX_VERSION_PAGES {
+            let listed = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(key.as_str())
+                .send()
+                .await
+                .map_err(classify_http)?;
+            let versions = listed.versions().iter().filter(|v| v.key() == Some(key.as_str())).map(|v| v.version_id());
+            let markers =
+                listed.delete_markers().iter().filter(|m| m.key() == Some(key.as_str())).map(|m| m.version_id());
+            let ids: Vec<ObjectVersion> = versions.chain(markers).filter_map(ObjectVersion::from_store).collect();
+            if ids.is_empty() {
+                return Ok(());
+            }
+            for version in &ids {
+                self.delete_version(key, version).await?;
+            }
+        }
+        Ok(())
+    }
+
+    #[tracing::instrument(skip(self), fields(key = %key, version = %version))]
+    async fn delete_version(&self, key: &FileKey, version: &ObjectVersion) -> Result<(), StorageError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .version_id(version.as_str())
+            .send()
+            .await
+            .map_err(classify_http)?;
         Ok(())
     }
 
@@ -277,6 +322,7 @@ impl ObjectStore for S3ObjectStore {
             size: u64::try_from(head.content_length().unwrap_or(0)).unwrap_or(0),
             content_type: head.content_type().map(str::to_owned),
             checksum_sha256: checksum,
+            version: ObjectVersion::from_store(head.version_id()),
         }))
     }
 }

@@ -64,6 +64,8 @@ pub struct GetObject<'a> {
     pub response_content_disposition: Option<&'a str>,
     /// `response-content-type`: the `Content-Type` S3 answers with.
     pub response_content_type: Option<&'a str>,
+    /// `versionId`: this version of the object and no other.
+    pub version_id: Option<&'a str>,
 }
 
 /// A presigned `PutObject`; every field given is a signed header the client must send.
@@ -200,13 +202,16 @@ impl Presigner {
         ttl: Duration,
     ) -> Presigned {
         // In the order the SDK's serializer writes them.
-        let mut query: Vec<(&str, &str)> = Vec::with_capacity(3);
+        let mut query: Vec<(&str, &str)> = Vec::with_capacity(4);
         query.push(("x-id", "GetObject"));
         if let Some(disposition) = request.response_content_disposition {
             query.push(("response-content-disposition", disposition));
         }
         if let Some(content_type) = request.response_content_type {
             query.push(("response-content-type", content_type));
+        }
+        if let Some(version) = request.version_id {
+            query.push(("versionId", version));
         }
         self.presign("GET", request.key, &query, Vec::new(), creds, start, ttl)
     }
@@ -373,6 +378,7 @@ mod tests {
             .key(get.key)
             .set_response_content_disposition(get.response_content_disposition.map(str::to_owned))
             .set_response_content_type(get.response_content_type.map(str::to_owned))
+            .set_version_id(get.version_id.map(str::to_owned))
             .presigned(presigning(start, expires_in));
         request.await.unwrap()
     }
@@ -496,6 +502,7 @@ mod tests {
             key: "uploads/a b+ü.txt",
             response_content_disposition: Some("attachment; filename=\"a b.txt\"; filename*=UTF-8''a%20b.txt"),
             response_content_type: Some("text/plain"),
+            version_id: None,
         };
         let get = presigner.get_object(&get, &credentials, start, hour).unwrap();
         let put = PutObject {
@@ -555,6 +562,12 @@ mod tests {
                     key,
                     response_content_disposition: disposition,
                     response_content_type: content_types[(i + j) % content_types.len()],
+                    // S3 version ids are URL-safe; one with characters to encode checks the escaping.
+                    version_id: [
+                        None,
+                        Some("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo"),
+                        Some("null"),
+                    ][(i + 2 * j) % 3],
                 };
                 let lifetime = LIFETIMES[(i + j) % LIFETIMES.len()];
 
@@ -607,7 +620,8 @@ mod tests {
             let guard = presigner.key_cache.read().unwrap();
             guard.as_ref().map(|c| (c.access_key_id.clone(), c.date.clone(), c.key.clone()))
         };
-        let get = GetObject { key: "k", response_content_disposition: None, response_content_type: None };
+        let get =
+            GetObject { key: "k", response_content_disposition: None, response_content_type: None, version_id: None };
         let hour = Duration::from_secs(3600);
 
         presigner.get_object(&get, &first, at("2027-01-15T08:00:00Z"), hour).unwrap();
@@ -638,7 +652,8 @@ mod tests {
     fn clones_share_the_signing_key_cache() {
         let presigner = Presigner::new(&target(None, "eu-west-1", false)).unwrap();
         let clone = presigner.clone();
-        let get = GetObject { key: "k", response_content_disposition: None, response_content_type: None };
+        let get =
+            GetObject { key: "k", response_content_disposition: None, response_content_type: None, version_id: None };
         let credentials = Credentials::new("AKID", "secret", None, None, "test");
 
         clone.get_object(&get, &credentials, at("2027-01-15T08:00:00Z"), Duration::from_secs(60)).unwrap();
@@ -651,7 +666,8 @@ mod tests {
         let presigner = Presigner::new(&target(None, "eu-west-1", true)).unwrap();
         let credentials = Credentials::new("AKID", "secret", None, None, "test");
         let now = at("2027-01-15T08:00:00Z");
-        let get = |key| GetObject { key, response_content_disposition: None, response_content_type: None };
+        let get =
+            |key| GetObject { key, response_content_disposition: None, response_content_type: None, version_id: None };
         let put = PutObject {
             key: "k",
             content_type: "text/plain\r\nx-evil: 1",

@@ -15,6 +15,7 @@ use super::presign::{GetObject, PresignError, PresignTarget, Presigner, PutObjec
 use super::{region_and_credentials, unavailable};
 use crate::config::{ConfigError, S3Settings};
 use crate::disposition::content_disposition;
+use crate::file::ObjectVersion;
 use crate::keys::FileKey;
 use crate::storage::{
     DownloadRequest, SignUrls, SignedUrl, StorageError, UploadGrantRequest, UploadMethod, UploadTarget,
@@ -103,6 +104,7 @@ impl S3UrlSigner {
             key: key.as_str(),
             response_content_disposition: Some(&disposition),
             response_content_type: Some(request.content_type.as_str()),
+            version_id: request.version.map(ObjectVersion::as_str),
         };
         let presigned =
             self.presigner.get_object(&get, &credentials, now, Self::signed_lifetime(lifetime)).map_err(signing)?;

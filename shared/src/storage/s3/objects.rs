@@ -4,6 +4,7 @@
 //! PUTs; for multipart objects it keeps only a checksum of part checksums).
 
 use async_trait::async_trait;
+use aws_sdk_s3::error::{ProvideErrorMetadata as _, SdkError};
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
 use aws_sdk_s3::types::{ChecksumMode, CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
@@ -259,14 +260,14 @@ impl ObjectStore for S3ObjectStore {
         self.client.delete_object().bucket(&self.bucket).key(key.as_str()).send().await.map_err(classify_http)?;
         // A key has a handful of versions at most (its upload, and replays); pages bound the rest.
         for _ in 0..MAX_VERSION_PAGES {
-            let listed = self
-                .client
-                .list_object_versions()
-                .bucket(&self.bucket)
-                .prefix(key.as_str())
-                .send()
-                .await
-                .map_err(classify_http)?;
+            let listed = match self.client.list_object_versions().bucket(&self.bucket).prefix(key.as_str()).send().await
+            {
+                Ok(listed) => listed,
+                // An S3-compatible server without versions (s3s-fs answers 501): the plain
+                // delete above was all there was to do.
+                Err(SdkError::ServiceError(e)) if e.err().code() == Some("NotImplemented") => return Ok(()),
+                Err(e) => return Err(classify_http(e)),
+            };
             let versions = listed.versions().iter().filter(|v| v.key() == Some(key.as_str())).map(|v| v.version_id());
             let markers =
                 listed.delete_markers().iter().filter(|m| m.key() == Some(key.as_str())).map(|m| m.version_id());

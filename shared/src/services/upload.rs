@@ -338,7 +338,11 @@ impl ProxiedUpload {
         let verified = Verified { size: meta.size, checksum: meta.checksum_sha256, version: meta.version };
         let record = match self.parts.repo.mark_available(&caller.org_id, pending.id, &verified).await {
             Ok(Some(ConfirmOutcome::Confirmed(record) | ConfirmOutcome::AlreadyAvailable(record))) => record,
-            Ok(None) => return Err(ServiceError::UploadNotFound),
+            Ok(None) => {
+                // The row went meanwhile (deleted): its bytes go too.
+                self.forget(&pending, true).await;
+                return Err(ServiceError::UploadNotFound);
+            }
             Err(e) => {
                 self.forget(&pending, true).await;
                 return Err(e.into());

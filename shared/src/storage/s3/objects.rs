@@ -252,32 +252,40 @@ impl ObjectStore for S3ObjectStore {
         })
     }
 
-    /// The current object, then every version and delete marker left under the key (a
-    /// versioned bucket keeps the bytes otherwise, and a download URL signed for a version
-    /// would still serve them).
+    /// Every version and delete marker of the key (a versioned bucket keeps the bytes
+    /// otherwise, and a download URL signed for a version would still serve them), each by its
+    /// id so that no new delete marker is made; on a bucket or server without versions, the
+    /// object itself.
     #[tracing::instrument(skip(self), fields(key = %key))]
     async fn delete_file(&self, key: &FileKey) -> Result<(), StorageError> {
-        self.client.delete_object().bucket(&self.bucket).key(key.as_str()).send().await.map_err(classify_http)?;
+        // `versioned`: some version was deleted by id; `null`: an object without a version id
+        // (a bucket without versioning, or with it suspended), which the plain delete takes.
+        let (mut versioned, mut null) = (false, false);
         // A key has a handful of versions at most (its upload, and replays); pages bound the rest.
         for _ in 0..MAX_VERSION_PAGES {
             let listed = match self.client.list_object_versions().bucket(&self.bucket).prefix(key.as_str()).send().await
             {
                 Ok(listed) => listed,
-                // An S3-compatible server without versions (s3s-fs answers 501): the plain
-                // delete above was all there was to do.
-                Err(SdkError::ServiceError(e)) if e.err().code() == Some("NotImplemented") => return Ok(()),
+                // An S3-compatible server without versions (s3s-fs answers 501).
+                Err(SdkError::ServiceError(e)) if e.err().code() == Some("NotImplemented") => break,
                 Err(e) => return Err(classify_http(e)),
             };
             let versions = listed.versions().iter().filter(|v| v.key() == Some(key.as_str())).map(|v| v.version_id());
             let markers =
                 listed.delete_markers().iter().filter(|m| m.key() == Some(key.as_str())).map(|m| m.version_id());
-            let ids: Vec<ObjectVersion> = versions.chain(markers).filter_map(ObjectVersion::from_store).collect();
-            if ids.is_empty() {
-                return Ok(());
-            }
+            let all: Vec<Option<&str>> = versions.chain(markers).collect();
+            null |= all.iter().any(|v| ObjectVersion::from_store(*v).is_none());
+            let ids: Vec<ObjectVersion> = all.into_iter().filter_map(ObjectVersion::from_store).collect();
             for version in &ids {
                 self.delete_version(key, version).await?;
             }
+            versioned |= !ids.is_empty();
+            if ids.is_empty() || !listed.is_truncated().unwrap_or(false) {
+                break;
+            }
+        }
+        if !versioned || null {
+            self.client.delete_object().bucket(&self.bucket).key(key.as_str()).send().await.map_err(classify_http)?;
         }
         Ok(())
     }

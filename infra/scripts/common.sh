@@ -183,7 +183,7 @@ dev_defaults() {
   : "${LOCAL_MEDIA_ROOT:=$LOCAL/media}"
   : "${LOCAL_MEDIA_URL_PREFIX:=/media}"
   : "${LOCAL_SIGNING_SECRET:=dev-only-local-signing-secret-change-me}"
-  : "${PUBLIC_BASE_URL:=http://127.0.0.1:9000}"
+  : "${PUBLIC_BASE_URL:=http://127.0.0.1:${PORT:-9000}}"
   : "${AUTH_MODE:=local-jwt}"
   : "${AUTH_LOCAL_JWT_SECRET:=dev-only-local-jwt-secret-change-me!!}"
   : "${AUTH_ORG_CLAIM:=org_id}"

@@ -1,18 +1,32 @@
 #!/usr/bin/env bash
-# make dev: the whole service on 127.0.0.1:9000 with the local filesystem backend.
+# make dev: the whole service on 127.0.0.1:9000 with the local filesystem backend. The port
+# belongs to local-media, the local backend's streaming storage endpoint; it forwards every
+# other path to `cargo lambda watch`, which runs the functions on FUNCTIONS_PORT (PORT + 1).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 
 ensure_cargo_lambda
+PORT="${PORT:-9000}"
+FUNCTIONS_PORT="${FUNCTIONS_PORT:-$((PORT + 1))}"
+export PORT
 dev_defaults
 if [ -z "${DATABASE_URL:-}" ]; then
   DATABASE_URL="$(postgres_server_url)/files_dev"
   export DATABASE_URL
 fi
 build_admin
+(cd "$ROOT" && cargo build -q -p local-media) || die "could not build local-media"
 admin migrate --create-database
 [ -n "${ELASTICSEARCH_URL:-}" ] && admin create-index
 mkdir -p "$LOCAL_MEDIA_ROOT"
+for port in "$PORT" "$FUNCTIONS_PORT"; do
+  port_open 127.0.0.1 "$port" && die "port $port is taken (set PORT, or FUNCTIONS_PORT)"
+done
+# CORS is local-media's: one policy for the API and the media, as template.yaml configures.
+setsid cargo lambda watch --disable-cors -A 127.0.0.1 -P "$FUNCTIONS_PORT" &
+WATCH_PID=$!
+trap 'stop_group "$WATCH_PID"' EXIT
 log "serving on ${PUBLIC_BASE_URL} (make token USER=alice ORG=acme prints a bearer token)"
-exec cargo lambda watch -A 127.0.0.1 -P "${PORT:-9000}"
+LOCAL_MEDIA_LISTEN="127.0.0.1:$PORT" LOCAL_API_UPSTREAM="http://127.0.0.1:$FUNCTIONS_PORT" \
+  "$ROOT/target/debug/local-media"

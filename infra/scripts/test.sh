@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make test: formatting, lints, then every test against real servers this script starts:
 # PostgreSQL (the machine's, or a local cluster), LocalStack (S3, Secrets Manager), and
-# `cargo lambda watch` per storage backend for the end-to-end suite. A missing server fails the run; nothing is skipped.
+# local-media in front of `cargo lambda watch` per storage backend (as `make dev` runs them) for
+# the end-to-end suite. A missing server fails the run; nothing is skipped.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
@@ -52,7 +53,7 @@ start_tls_cluster
 export TEST_TLS_DATABASE_URL="postgres://postgres@localhost:$TLS_PG_PORT/files_tls"
 admin migrate --create-database --database-url "$TEST_TLS_DATABASE_URL?sslmode=verify-full&sslrootcert=$TEST_TLS_CA" >/dev/null
 
-# The end-to-end suite talks to `cargo lambda watch` over loopback, once per storage backend:
+# The end-to-end suite talks to the service as `make dev` serves it, over loopback, once per storage backend:
 # the local backend searches PostgreSQL, the S3 one Elasticsearch (osmem-server).
 export E2E_DATABASE_URL="$SERVER_URL/files_e2e"
 export E2E_JWT_SECRET="e2e-local-jwt-secret-e2e-local-jwt-secret"
@@ -62,30 +63,42 @@ rm -rf "$E2E_MEDIA_ROOT" && mkdir -p "$E2E_MEDIA_ROOT"
 admin migrate --create-database --database-url "$E2E_DATABASE_URL" >/dev/null
 ELASTICSEARCH_URL="$TEST_ELASTICSEARCH_URL" ELASTICSEARCH_INDEX=e2e-files admin create-index >/dev/null
 
-start_watch() { # port, then VAR=value pairs
+# One service as `make dev` runs it: local-media on `port` in front of `cargo lambda watch` on
+# port + 10, both with the same variables (the VAR=value pairs after the port).
+start_service() { # port, then VAR=value pairs
   local port="$1"; shift
-  port_open 127.0.0.1 "$port" && die "port $port is taken; set E2E_PORT"
-  setsid env \
-    DATABASE_URL="$E2E_DATABASE_URL" AUTH_MODE=local-jwt AUTH_LOCAL_JWT_SECRET="$E2E_JWT_SECRET" \
-    PUBLIC_BASE_URL="http://127.0.0.1:$port" UPLOAD_MAX_SIZE_BYTES=10485760 \
-    UPLOAD_ALLOWED_CONTENT_TYPES="text/*,image/*,application/pdf,application/json,application/octet-stream" \
-    RUST_LOG=info "$@" \
-    cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$port" >"$LOCAL/e2e-watch-$port.log" 2>&1 &
+  local functions_port=$((port + 10))
+  local p
+  for p in "$port" "$functions_port"; do
+    port_open 127.0.0.1 "$p" && die "port $p is taken; set E2E_PORT"
+  done
+  local vars=(
+    DATABASE_URL="$E2E_DATABASE_URL" AUTH_MODE=local-jwt AUTH_LOCAL_JWT_SECRET="$E2E_JWT_SECRET"
+    PUBLIC_BASE_URL="http://127.0.0.1:$port" UPLOAD_MAX_SIZE_BYTES=67108864
+    UPLOAD_ALLOWED_CONTENT_TYPES="text/*,image/*,application/pdf,application/json,application/octet-stream"
+    RUST_LOG=info "$@"
+  )
+  setsid env "${vars[@]}" cargo lambda watch --disable-cors --ignore-changes -A 127.0.0.1 -P "$functions_port" \
+    >"$LOCAL/e2e-watch-$port.log" 2>&1 &
+  PIDS+=("$!")
+  setsid env "${vars[@]}" LOCAL_MEDIA_LISTEN="127.0.0.1:$port" LOCAL_API_UPSTREAM="http://127.0.0.1:$functions_port" \
+    CORS_ALLOWED_ORIGINS="http://app.localhost:5173" "$ROOT/target/debug/local-media" >"$LOCAL/e2e-media-$port.log" 2>&1 &
   PIDS+=("$!")
 }
 
 E2E_PORT="${E2E_PORT:-9100}"
 export E2E_BASE_URL="http://127.0.0.1:$E2E_PORT"
 export E2E_S3_BASE_URL="http://127.0.0.1:$((E2E_PORT + 1))"
-log "starting cargo lambda watch: local backend on $E2E_BASE_URL, S3 backend on $E2E_S3_BASE_URL"
-start_watch "$E2E_PORT" FILE_STORAGE_BACKEND=local LOCAL_MEDIA_ROOT="$E2E_MEDIA_ROOT" \
+log "starting local-media and cargo lambda watch: local backend on $E2E_BASE_URL, S3 backend on $E2E_S3_BASE_URL"
+start_service "$E2E_PORT" FILE_STORAGE_BACKEND=local LOCAL_MEDIA_ROOT="$E2E_MEDIA_ROOT" \
   LOCAL_SIGNING_SECRET="e2e-local-signing-secret-e2e-local-signing"
-start_watch "$((E2E_PORT + 1))" FILE_STORAGE_BACKEND=s3 AWS_S3_BUCKET_NAME="$E2E_S3_BUCKET" \
+start_service "$((E2E_PORT + 1))" FILE_STORAGE_BACKEND=s3 AWS_S3_BUCKET_NAME="$E2E_S3_BUCKET" \
   ELASTICSEARCH_URL="$TEST_ELASTICSEARCH_URL" ELASTICSEARCH_INDEX=e2e-files \
   AWS_S3_REGION_NAME=us-east-1 AWS_S3_ENDPOINT_URL="$TEST_S3_ENDPOINT" AWS_S3_ADDRESSING_STYLE=path \
   AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
-wait_for_port 127.0.0.1 "$E2E_PORT" 60 "cargo lambda watch"
-wait_for_port 127.0.0.1 "$((E2E_PORT + 1))" 60 "cargo lambda watch"
+for port in "$E2E_PORT" "$((E2E_PORT + 1))" "$((E2E_PORT + 10))" "$((E2E_PORT + 11))"; do
+  wait_for_port 127.0.0.1 "$port" 60 "the end-to-end service"
+done
 
 log "running the tests"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -279,6 +279,11 @@ impl Checksum {
     pub fn to_base64(&self) -> String {
         STANDARD.encode(self.0)
     }
+
+    /// The digest in lower-case hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
 }
 
 #[cfg(test)]

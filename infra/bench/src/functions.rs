@@ -7,11 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use files_core::auth::issue_local_token;
-use files_core::disposition::DispositionKind;
 use files_core::keys::ContentType;
-use files_core::services::{
-    ConfirmUpload, ConfirmUploadRequest, FileView, InitiateUpload, InitiateUploadRequest, ReadFile,
-};
+use files_core::services::{ConfirmUpload, ConfirmUploadRequest, FileView, InitiateUpload, InitiateUploadRequest};
 use files_core::state::FromSettings as _;
 use files_core::storage::{ObjectStore, PutConstraints};
 use files_core::{Caller, Settings};
@@ -38,8 +35,6 @@ pub enum Probe {
     DeleteFile,
     /// `POST /files/upload-local` of a small multipart form: 201.
     UploadLocal,
-    /// `GET` of a signed local-media download URL of an available file: 200.
-    LocalMediaGet,
     /// An event fixture from `infra/events/` as it is (non-HTTP triggers): answered, not an error.
     Event(&'static str),
 }
@@ -60,7 +55,6 @@ pub struct Function {
 }
 
 const BOTH: &[Backend] = &[Backend::Local, Backend::S3];
-const LOCAL: &[Backend] = &[Backend::Local];
 
 const fn http(name: &'static str, probe: Probe, backends: &'static [Backend], warm: bool) -> Function {
     Function { name, probe, backends, warm, http: true }
@@ -74,7 +68,6 @@ pub const FUNCTIONS: &[Function] = &[
     http("get-file", Probe::Get { route: "/files/{id}", query: "" }, BOTH, true),
     http("delete-file", Probe::DeleteFile, BOTH, false),
     http("upload-local", Probe::UploadLocal, BOTH, false),
-    http("local-media", Probe::LocalMediaGet, LOCAL, false),
     http("search-files", Probe::Get { route: "/files/search", query: "q=report" }, BOTH, false),
     Function {
         name: "s3-indexer",
@@ -141,8 +134,6 @@ pub struct Fixture {
     pub backend: Backend,
     /// The application's variables for the function processes.
     pub env: Vec<(String, String)>,
-    /// The settings of `env`.
-    pub settings: Settings,
     /// The workflows the functions build from `env`, for seeding.
     pub state: Seeder,
     caller: Caller,
@@ -180,7 +171,6 @@ impl Fixture {
         let state = Seeder {
             initiate: InitiateUpload::from_settings(&settings).await?,
             confirm: ConfirmUpload::from_settings(&settings).await?,
-            read: ReadFile::from_settings(&settings).await?,
             objects: files_core::storage::build_objects(&settings.storage).await?,
         };
         let caller = Caller { user_id: "bench".to_owned(), org_id: "bench-org".to_owned(), roles: Vec::new() };
@@ -195,7 +185,12 @@ impl Fixture {
         let mut env: Vec<(String, String)> = env.into_iter().collect();
         env.sort();
         let available = seed_file(&state, &caller).await?;
-        Ok(Self { backend, env, settings, state, caller, token, available, _media: media })
+        Ok(Self { backend, env, state, caller, token, available, _media: media })
+    }
+
+    /// The caller files are seeded for.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
     }
 
     fn event(&self, method: &str, route: &str, path: &str) -> ApiEvent {
@@ -252,21 +247,6 @@ impl Fixture {
                     .binary(&format!("multipart/form-data; boundary={BOUNDARY}"), &body);
                 http(event, 201)
             }
-            Probe::LocalMediaGet => {
-                let files_core::config::StorageSettings::Local(local) = &self.settings.storage else {
-                    bail!("local-media serves the local backend only");
-                };
-                let signed =
-                    self.state.read.download_url(&self.caller, self.available.id, DispositionKind::Attachment).await?;
-                let rest =
-                    signed.url.strip_prefix(&local.public_base_url).context("the signed URL is on PUBLIC_BASE_URL")?;
-                let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-                let prefix = local.url_prefix.as_str();
-                let key = path.strip_prefix(prefix).unwrap_or(path).trim_start_matches('/');
-                let event =
-                    ApiEvent::new("GET", &format!("{prefix}/{{key+}}"), path).path_param("key", key).query(query);
-                http(event, 200)
-            }
             Probe::Event(fixture) => {
                 let path = events_dir().join(fixture);
                 let event = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
@@ -284,10 +264,9 @@ fn events_dir() -> &'static Path {
 /// by `caller`.
 /// The workflows a fixture seeds files with.
 pub struct Seeder {
-    initiate: InitiateUpload,
-    confirm: ConfirmUpload,
-    read: ReadFile,
-    objects: std::sync::Arc<dyn ObjectStore>,
+    pub(crate) initiate: InitiateUpload,
+    pub(crate) confirm: ConfirmUpload,
+    pub(crate) objects: std::sync::Arc<dyn ObjectStore>,
 }
 
 async fn seed_file(state: &Seeder, caller: &Caller) -> anyhow::Result<FileView> {

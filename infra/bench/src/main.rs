@@ -14,6 +14,7 @@ mod emulator;
 mod functions;
 mod indexer;
 mod measure;
+mod media;
 mod micro;
 mod relay;
 mod report;
@@ -47,6 +48,8 @@ enum Part {
     Micro,
     /// Plain against verify-full TLS to PostgreSQL (needs `--tls-database-url`).
     Tls,
+    /// The local media server: signed PUT and GET over HTTP, and its peak RSS.
+    Media,
 }
 
 #[derive(Subcommand)]
@@ -173,7 +176,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         stream_mib,
         functions,
     };
-    let needs_fixtures = only.iter().any(|p| matches!(p, Part::Cold | Part::Warm | Part::Stream | Part::Indexer));
+    let needs_fixtures =
+        only.iter().any(|p| matches!(p, Part::Cold | Part::Warm | Part::Stream | Part::Indexer | Part::Media));
     let fixtures = if needs_fixtures {
         empty_files_table(&database_url).await?;
         let mut fixtures = Vec::new();
@@ -200,6 +204,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         eprintln!("files-bench: streaming ({stream_runs} runs per size and backend)");
         let exe = std::env::current_exe().context("locate files-bench")?;
         figures.extend(measure::streaming(&plan, &fixtures, &exe).await?);
+    }
+    if only.contains(&Part::Media) {
+        eprintln!("files-bench: local media server ({stream_runs} runs per size)");
+        let local = fixtures.iter().find(|f| f.backend == Backend::Local).context("the local fixture")?;
+        figures.extend(media::figures(&plan, local).await?);
     }
     if only.contains(&Part::Indexer) {
         let s3 = fixtures.iter().find(|f| f.backend == Backend::S3).context("the S3 fixture")?;

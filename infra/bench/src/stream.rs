@@ -44,7 +44,7 @@ pub fn noise(state: &mut u64, len: usize) -> Vec<u8> {
 
 /// A body of `size` bytes, made of 64 KiB slices of one random 1 MiB pattern: nothing but the
 /// pattern is ever held, however large the body.
-fn generated_body(size: u64) -> ByteStream {
+pub fn generated_body(size: u64) -> ByteStream {
     let pattern = Bytes::from(noise(&mut 0x9E37_79B9_7F4A_7C15_u64, PATTERN));
     let stream = futures_util::stream::unfold(0u64, move |sent| {
         let pattern = pattern.clone();

@@ -1,6 +1,7 @@
-//! The client's whole journey through `cargo lambda watch` on loopback, with a plain HTTP
-//! client: initiate → send the bytes → confirm → download-url → GET → delete. One suite, run
-//! against each storage backend: every test loops over [`backends`].
+//! The client's whole journey through the service as `make dev` runs it (local-media in front
+//! of `cargo lambda watch`) on loopback, with a plain HTTP client: initiate → send the bytes →
+//! confirm → download-url → GET → delete. One suite, run against each storage backend: every
+//! test loops over [`backends`].
 //!
 //! `make test` starts one server per backend and sets `E2E_BASE_URL` (local backend),
 //! `E2E_S3_BASE_URL` (S3 backend on LocalStack), `E2E_DATABASE_URL`, `E2E_MEDIA_ROOT`,
@@ -306,4 +307,178 @@ async fn the_indexer_takes_a_sample_s3_event_through_the_local_invoke_api() {
     let report: Value = response.json().await.unwrap();
     // The sample's key is no file's: its bytes are taken for a replay's and removed.
     assert_eq!(report["stray"], 1, "{report}");
+}
+
+impl Env {
+    /// initiate → send → confirm of `bytes` as `content_type`; the confirmed file.
+    async fn upload_confirmed(&self, token: &str, filename: &str, content_type: &str, bytes: &[u8]) -> Value {
+        let body = json!({"filename": filename, "content_type": content_type, "size": bytes.len()});
+        let (status, upload) = self.call(reqwest::Method::POST, "/files/initiate-upload", token, Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{}: {upload}", self.name);
+        let sent = self.send_bytes(&upload, bytes).await;
+        assert!(sent.is_success(), "{}: the upload target answered {sent}", self.name);
+        let confirm = json!({"file_key": upload["file_key"]});
+        let (status, file) = self.call(reqwest::Method::POST, "/files/confirm-upload", token, Some(confirm)).await;
+        assert_eq!(status, StatusCode::OK, "{}: {file}", self.name);
+        file
+    }
+
+    /// The bytes a fresh download URL of file `id` serves.
+    async fn downloaded(&self, token: &str, id: &str) -> Vec<u8> {
+        let (status, signed) = self.call(reqwest::Method::GET, &format!("/files/{id}/download-url"), token, None).await;
+        assert_eq!(status, StatusCode::OK, "{}: {signed}", self.name);
+        let response = self.http.get(signed["url"].as_str().unwrap()).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{}", self.name);
+        response.bytes().await.unwrap().to_vec()
+    }
+
+    /// The object's bytes as stored.
+    async fn stored_bytes(&self, key: &str) -> Vec<u8> {
+        match &self.store {
+            Store::Local(root) => std::fs::read(root.join(key)).unwrap(),
+            Store::S3(storage) => {
+                use files_core::storage::ObjectStore as _;
+                use futures_util::TryStreamExt as _;
+                let key = files_core::keys::FileKey::parse(key).unwrap();
+                let chunks: Vec<bytes::Bytes> =
+                    storage.get_file_stream(&key).await.unwrap().try_collect().await.unwrap();
+                chunks.concat()
+            }
+        }
+    }
+
+    async fn raw_post(&self, path: &str, token: &str, content_type: Option<&str>, body: &[u8]) -> (StatusCode, Value) {
+        let mut request = self.http.post(format!("{}{path}", self.base)).bearer_auth(token).body(body.to_vec());
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        let problem = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(problem.as_deref(), Some("application/problem+json"), "{path}: {status} {body}");
+        (status, body)
+    }
+}
+
+/// A Windows-1252 CSV: "Müller;Straße" and "Preis;5€", none of it UTF-8.
+const CP1252_CSV: &[u8] = b"Name;Adresse\r\nM\xfcller;Stra\xdfe 1\r\nPreis;5\x80\r\n";
+
+#[tokio::test]
+async fn bytes_that_are_not_utf8_sent_as_text_are_stored_and_served_byte_exact() {
+    for env in backends().await {
+        let alice = env.token("alice", &org());
+        let mut bodies = vec![CP1252_CSV.to_vec(), vec![0xff, 0xfe, 0x00, b'a', 0x00], (0..=255u8).rev().collect()];
+        bodies.push(vec![0xc3]);
+        for (i, body) in bodies.iter().enumerate() {
+            let file = env.upload_confirmed(&alice, &format!("liste-{i}.csv"), "text/csv", body).await;
+            let key = file["file_key"].as_str().unwrap();
+            assert_eq!(&env.stored_bytes(key).await, body, "{}: stored", env.name);
+            assert_eq!(&env.downloaded(&alice, file["id"].as_str().unwrap()).await, body, "{}: served", env.name);
+        }
+
+        // The same bytes as a text part of a proxied upload.
+        let part = reqwest::multipart::Part::bytes(CP1252_CSV.to_vec()).file_name("Adressen.csv").mime_str("text/csv");
+        let form = reqwest::multipart::Form::new().part("file", part.unwrap());
+        let response = env
+            .http
+            .post(format!("{}/files/upload-local", env.base))
+            .bearer_auth(&alice)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED, "{}", env.name);
+        let file: Value = response.json().await.unwrap();
+        assert_eq!(env.stored_bytes(file["file_key"].as_str().unwrap()).await, CP1252_CSV, "{}", env.name);
+        assert_eq!(env.downloaded(&alice, file["id"].as_str().unwrap()).await, CP1252_CSV, "{}", env.name);
+    }
+}
+
+#[tokio::test]
+async fn a_text_body_that_is_not_utf8_is_a_400_problem_on_every_route_never_a_500() {
+    for env in backends().await {
+        let alice = env.token("alice", &org());
+        for (path, content_type) in [
+            ("/files/initiate-upload", Some("application/json")),
+            ("/files/confirm-upload", Some("application/json; charset=utf-8")),
+            ("/files/upload-local", Some("text/csv")),
+            ("/files/upload-local", None),
+        ] {
+            let (status, problem) = env.raw_post(path, &alice, content_type, CP1252_CSV).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{}: {path} {content_type:?}: {problem}", env.name);
+        }
+        // The functions' own answers to garbage that is UTF-8 are 4xx problems too.
+        let (status, _) = env.raw_post("/files/upload-local", &alice, Some("text/csv"), b"a;b\n").await;
+        assert!(status.is_client_error(), "{}: {status}", env.name);
+        let truncated = b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nab";
+        let multipart = Some("multipart/form-data; boundary=XyZ");
+        let (status, problem) = env.raw_post("/files/upload-local", &alice, multipart, truncated).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}: {problem}", env.name);
+    }
+}
+
+#[tokio::test]
+async fn a_file_over_the_lambda_payload_limit_goes_up_and_down_whole_with_ranges_on_the_local_backend() {
+    let env = backends().await.remove(0);
+    let alice = env.token("alice", &org());
+    let body: Vec<u8> = (0..9u32 * 1024 * 1024).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+
+    let file = env.upload_confirmed(&alice, "scan.bin", "application/octet-stream", &body).await;
+    let id = file["id"].as_str().unwrap();
+    assert!(env.downloaded(&alice, id).await == body, "the 9 MiB download differs");
+    let (_, signed) = env.call(reqwest::Method::GET, &format!("/files/{id}/download-url"), &alice, None).await;
+    let url = signed["url"].as_str().unwrap();
+    let head = env.http.head(url).send().await.unwrap();
+    let part = env.http.get(url).header("range", "bytes=7340032-7340041").send().await.unwrap();
+
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(head.headers()["content-length"], body.len().to_string().as_str());
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.headers()["content-range"], format!("bytes 7340032-7340041/{}", body.len()).as_str());
+    assert_eq!(part.bytes().await.unwrap().as_ref(), &body[7_340_032..7_340_042]);
+}
+
+#[tokio::test]
+async fn media_requests_on_the_s3_backend_are_404_at_once() {
+    let env = backends().await.remove(1);
+    for method in [reqwest::Method::GET, reqwest::Method::PUT, reqwest::Method::HEAD] {
+        let url = format!("{}/media/uploads/{}.txt?expires=1&signature=x", env.base, uuid::Uuid::new_v4());
+        let request = env.http.request(method.clone(), url).body("abc").send();
+        let response = tokio::time::timeout(std::time::Duration::from_secs(5), request).await.expect("answered");
+        assert_eq!(response.unwrap().status(), StatusCode::NOT_FOUND, "{method}");
+    }
+}
+
+#[tokio::test]
+async fn browser_code_on_the_configured_origin_may_call_the_api_and_read_its_headers() {
+    for env in backends().await {
+        let preflight = |origin: &'static str| {
+            env.http
+                .request(reqwest::Method::OPTIONS, format!("{}/files/initiate-upload", env.base))
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "authorization,content-type")
+                .send()
+        };
+        let allowed = preflight("http://app.localhost:5173").await.unwrap();
+        let other = preflight("https://evil.example").await.unwrap();
+        let answer = env
+            .http
+            .get(format!("{}/files/{}", env.base, uuid::Uuid::new_v4()))
+            .header("origin", "http://app.localhost:5173")
+            .send()
+            .await
+            .unwrap();
+
+        assert!(allowed.status().is_success(), "{}", env.name);
+        assert_eq!(allowed.headers()["access-control-allow-origin"], "http://app.localhost:5173");
+        assert_eq!(allowed.headers()["access-control-allow-headers"], "authorization,content-type");
+        assert!(allowed.headers().get("access-control-allow-credentials").is_none());
+        assert!(other.headers().get("access-control-allow-origin").is_none(), "{}", env.name);
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(answer.headers()["access-control-allow-origin"], "http://app.localhost:5173");
+        let exposed = answer.headers()["access-control-expose-headers"].to_str().unwrap();
+        assert!(exposed.contains("retry-after") && exposed.contains("content-disposition"), "{exposed}");
+    }
 }

@@ -86,7 +86,7 @@ const DEFAULT_BASE_URL: &str = "http://127.0.0.1:9000";
 pub struct LocalStorageSettings {
     /// `LOCAL_MEDIA_ROOT`: the folder that holds every object.
     pub media_root: PathBuf,
-    /// `LOCAL_MEDIA_URL_PREFIX`: the path under which `local-media` serves signed URLs.
+    /// `LOCAL_MEDIA_URL_PREFIX`: the path under which the `local-media` server answers signed URLs.
     pub url_prefix: String,
     /// `LOCAL_SIGNING_SECRET`: HMAC key of the signed local URLs (at least 32 bytes).
     pub signing_secret: Secret,

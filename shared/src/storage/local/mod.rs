@@ -9,7 +9,7 @@
 //!   replayed upload URL cannot bring a deleted file's key back (keys are never reused).
 //! - Keys are [`FileKey`]s, whose segments never start with a dot: no key reaches `.tmp/`,
 //!   `.meta/` or `.gone/`, and none escapes the root.
-//! - URLs handed to clients are HMAC-signed [`Grant`]s served by the `local-media` function.
+//! - URLs handed to clients are HMAC-signed [`Grant`]s served by the `local-media` server.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -67,9 +67,33 @@ impl LocalFileStorage {
         &self.root
     }
 
-    /// The signer of this store's URLs (the `local-media` function checks requests with it).
+    /// The signer of this store's URLs (the `local-media` server checks requests with it).
     pub fn url_signer(&self) -> &UrlSigner {
         &self.signer
+    }
+
+    /// The object as an open file with its metadata (size from the open file itself), for a
+    /// server that answers ranges. Local backend only.
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`] when there is no object (or only half of one) under `key`.
+    pub async fn open(&self, key: &FileKey) -> Result<(tokio::fs::File, ObjectMeta), StorageError> {
+        let Some(meta) = self.read_meta(key).await? else {
+            return Err(StorageError::NotFound);
+        };
+        let file = match tokio::fs::File::open(self.data_path(key)).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StorageError::NotFound),
+            Err(e) => return Err(StorageError::Io(e)),
+        };
+        let size = file.metadata().await.map_err(StorageError::Io)?.len();
+        let object = ObjectMeta {
+            size,
+            content_type: Some(meta.content_type),
+            checksum_sha256: Checksum::parse_base64(&meta.checksum_sha256).ok(),
+            version: None,
+        };
+        Ok((file, object))
     }
 
     fn data_path(&self, key: &FileKey) -> PathBuf {
@@ -266,14 +290,7 @@ impl ObjectStore for LocalFileStorage {
     }
 
     async fn get_file_stream(&self, key: &FileKey) -> Result<ByteStream, StorageError> {
-        if self.read_meta(key).await?.is_none() {
-            return Err(StorageError::NotFound);
-        }
-        let file = match tokio::fs::File::open(self.data_path(key)).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StorageError::NotFound),
-            Err(e) => return Err(StorageError::Io(e)),
-        };
+        let (file, _) = self.open(key).await?;
         Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(file, READ_CHUNK)))
     }
 

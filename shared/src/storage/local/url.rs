@@ -2,7 +2,7 @@
 //! so that local development behaves like S3 pre-signed URLs. Each URL is bound to its method,
 //! key, expiry and, for uploads, the declared size, content type and checksum; for downloads,
 //! the disposition and type served. [`super::LocalFileStorage`] signs them; the `local-media`
-//! function checks them ([`UrlSigner::authorize`]) and serves the object.
+//! server checks them ([`UrlSigner::authorize`]) and serves the object.
 
 use std::collections::HashMap;
 

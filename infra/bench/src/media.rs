@@ -1,0 +1,110 @@
+//! The local media server (`local-media`, the local backend's storage endpoint under
+//! `make dev`): a signed PUT and a signed GET of a generated body over loopback HTTP, with the
+//! server's peak RSS, to show that any size moves in constant memory.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use files_core::services::{ConfirmUploadRequest, InitiateUploadRequest, RequestedUploadMethod};
+use futures_util::StreamExt as _;
+
+use crate::functions::Fixture;
+use crate::measure::Plan;
+use crate::report::{Figure, Target, Unit};
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// A free loopback port (bound, then let go for the server to take).
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Per size, over `plan.stream_runs` fresh servers on the local fixture: PUT and GET MB/s and
+/// the server's peak RSS.
+///
+/// # Errors
+/// When the server does not start or answers wrongly.
+pub async fn figures(plan: &Plan, fixture: &Fixture) -> anyhow::Result<Vec<Figure>> {
+    let mut figures = Vec::new();
+    for &mib in &plan.stream_mib {
+        let (mut puts, mut gets, mut peaks) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..plan.stream_runs {
+            let (put, get, peak_kib) = one_run(plan, fixture, mib).await?;
+            puts.push(put);
+            gets.push(get);
+            peaks.push(peak_kib as f64 / 1024.0);
+        }
+        let size = if mib >= 1024 { format!("{} GiB", mib / 1024) } else { format!("{mib} MiB") };
+        let rss_target = (mib >= 1024).then_some(Target::below(64e6 / MIB, "#15 constant memory"));
+        figures.push(Figure::new("local media server", format!("signed PUT {size}"), Unit::MBps, puts, None));
+        figures.push(Figure::new("local media server", format!("signed GET {size}"), Unit::MBps, gets, None));
+        figures.push(Figure::new("local media server", format!("peak RSS {size}"), Unit::MiB, peaks, rss_target));
+    }
+    Ok(figures)
+}
+
+async fn one_run(plan: &Plan, fixture: &Fixture, mib: u64) -> anyhow::Result<(f64, f64, u64)> {
+    let size = mib * 1024 * 1024;
+    let port = free_port()?;
+    let mut server = tokio::process::Command::new(plan.release_dir.join("local-media"))
+        .env_clear()
+        .envs(fixture.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("LOCAL_MEDIA_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("start target/release/local-media")?;
+    let pid = server.id().context("the server's pid")?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        if Instant::now() > deadline {
+            bail!("local-media did not listen on {port}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The fixture's URLs are signed for its PUBLIC_BASE_URL; the same path goes to this port.
+    let here = |url: &str| -> anyhow::Result<String> {
+        let rest = url.split_once("://").and_then(|(_, r)| r.split_once('/')).context("a URL with a path")?.1;
+        Ok(format!("http://127.0.0.1:{port}/{rest}"))
+    };
+    let state = &fixture.state;
+    let request = InitiateUploadRequest {
+        filename: "bench.bin".to_owned(),
+        content_type: "application/octet-stream".to_owned(),
+        size: i64::try_from(size)?,
+        checksum_sha256: None,
+        owner: None,
+        upload_method: RequestedUploadMethod::default(),
+    };
+    let upload = state.initiate.initiate_upload(fixture.caller(), request).await?;
+    let http = reqwest::Client::new();
+    let mut put = http.put(here(&upload.url)?).header("content-length", size);
+    for (name, value) in &upload.headers {
+        put = put.header(name, value);
+    }
+    let started = Instant::now();
+    let answer = put.body(reqwest::Body::wrap_stream(crate::stream::generated_body(size))).send().await?;
+    let put_seconds = started.elapsed().as_secs_f64();
+    if !answer.status().is_success() {
+        bail!("the signed PUT answered {}", answer.status());
+    }
+    let confirm = ConfirmUploadRequest { file_key: upload.file_key.to_string() };
+    let view = state.confirm.confirm_upload(fixture.caller(), confirm).await?;
+    let url = view.download_url.context("a download URL")?;
+    let started = Instant::now();
+    let mut body = http.get(here(&url)?).send().await?.error_for_status()?.bytes_stream();
+    let mut read = 0u64;
+    while let Some(chunk) = body.next().await {
+        read += chunk?.len() as u64;
+    }
+    let get_seconds = started.elapsed().as_secs_f64();
+    let peak = crate::emulator::peak_rss_kib(&format!("/proc/{pid}/status"))?;
+    let _ = server.kill().await;
+    state.objects.delete_file(&upload.file_key).await?;
+    if read != size {
+        bail!("the signed GET served {read} bytes of {size}");
+    }
+    Ok((size as f64 / 1e6 / put_seconds, size as f64 / 1e6 / get_seconds, peak))
+}

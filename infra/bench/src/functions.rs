@@ -264,8 +264,8 @@ fn events_dir() -> &'static Path {
 /// by `caller`.
 /// The workflows a fixture seeds files with.
 pub struct Seeder {
-    pub(crate) initiate: InitiateUpload,
-    pub(crate) confirm: ConfirmUpload,
+    initiate: InitiateUpload,
+    confirm: ConfirmUpload,
     pub(crate) objects: std::sync::Arc<dyn ObjectStore>,
 }
 

@@ -6,7 +6,11 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use files_core::services::{ConfirmUploadRequest, InitiateUploadRequest, RequestedUploadMethod};
+use files_core::services::{
+    ConfirmUpload, ConfirmUploadRequest, InitiateUpload, InitiateUploadRequest, RequestedUploadMethod,
+};
+use files_core::state::FromSettings as _;
+use files_core::Settings;
 use futures_util::StreamExt as _;
 
 use crate::functions::Fixture;
@@ -47,9 +51,18 @@ pub async fn figures(plan: &Plan, fixture: &Fixture) -> anyhow::Result<Vec<Figur
 async fn one_run(plan: &Plan, fixture: &Fixture, mib: u64) -> anyhow::Result<(f64, f64, u64)> {
     let size = mib * 1024 * 1024;
     let port = free_port()?;
+    // The fixture's environment, with room for the size measured.
+    let mut env: Vec<(String, String)> = fixture.env.clone();
+    env.retain(|(k, _)| k != "UPLOAD_MAX_SIZE_BYTES" && k != "UPLOAD_ALLOWED_CONTENT_TYPES");
+    env.push(("UPLOAD_MAX_SIZE_BYTES".to_owned(), size.to_string()));
+    env.push(("UPLOAD_ALLOWED_CONTENT_TYPES".to_owned(), "application/octet-stream".to_owned()));
+    let map: std::collections::HashMap<String, String> = env.iter().cloned().collect();
+    let settings = Settings::from_map(&map).context("the media bench settings")?;
+    let initiate = InitiateUpload::from_settings(&settings).await?;
+    let confirm_upload = ConfirmUpload::from_settings(&settings).await?;
     let mut server = tokio::process::Command::new(plan.release_dir.join("local-media"))
         .env_clear()
-        .envs(fixture.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("LOCAL_MEDIA_LISTEN", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -69,7 +82,6 @@ async fn one_run(plan: &Plan, fixture: &Fixture, mib: u64) -> anyhow::Result<(f6
         let rest = url.split_once("://").and_then(|(_, r)| r.split_once('/')).context("a URL with a path")?.1;
         Ok(format!("http://127.0.0.1:{port}/{rest}"))
     };
-    let state = &fixture.state;
     let request = InitiateUploadRequest {
         filename: "bench.bin".to_owned(),
         content_type: "application/octet-stream".to_owned(),
@@ -78,7 +90,7 @@ async fn one_run(plan: &Plan, fixture: &Fixture, mib: u64) -> anyhow::Result<(f6
         owner: None,
         upload_method: RequestedUploadMethod::default(),
     };
-    let upload = state.initiate.initiate_upload(fixture.caller(), request).await?;
+    let upload = initiate.initiate_upload(fixture.caller(), request).await?;
     let http = reqwest::Client::new();
     let mut put = http.put(here(&upload.url)?).header("content-length", size);
     for (name, value) in &upload.headers {
@@ -91,7 +103,7 @@ async fn one_run(plan: &Plan, fixture: &Fixture, mib: u64) -> anyhow::Result<(f6
         bail!("the signed PUT answered {}", answer.status());
     }
     let confirm = ConfirmUploadRequest { file_key: upload.file_key.to_string() };
-    let view = state.confirm.confirm_upload(fixture.caller(), confirm).await?;
+    let view = confirm_upload.confirm_upload(fixture.caller(), confirm).await?;
     let url = view.download_url.context("a download URL")?;
     let started = Instant::now();
     let mut body = http.get(here(&url)?).send().await?.error_for_status()?.bytes_stream();
@@ -102,7 +114,7 @@ async fn one_run(plan: &Plan, fixture: &Fixture, mib: u64) -> anyhow::Result<(f6
     let get_seconds = started.elapsed().as_secs_f64();
     let peak = crate::emulator::peak_rss_kib(&format!("/proc/{pid}/status"))?;
     let _ = server.kill().await;
-    state.objects.delete_file(&upload.file_key).await?;
+    fixture.state.objects.delete_file(&upload.file_key).await?;
     if read != size {
         bail!("the signed GET served {read} bytes of {size}");
     }

@@ -216,6 +216,7 @@ start_localstack() {
   rm -rf "$dir" && mkdir -p "$dir/tmp" "$dir/volume" "$dir/cache"
   GATEWAY_LISTEN="127.0.0.1:$LOCALSTACK_PORT" GATEWAY_SERVER=hypercorn LOCALSTACK_HOST="127.0.0.1:$LOCALSTACK_PORT" \
     S3_SKIP_SIGNATURE_VALIDATION=0 SERVICES=s3,sqs,secretsmanager,sts,iam DISABLE_EVENTS=1 DNS_ADDRESS=0 \
+    SQS_ENDPOINT_STRATEGY=path \
     FILESYSTEM_ROOT="$dir" TMPDIR="$dir/tmp" LOCALSTACK_VOLUME_DIR="$dir/volume" XDG_CACHE_HOME="$dir/cache" \
     setsid "$LOCALSTACK_VENV/bin/python" -m localstack.runtime.main >"$LOCAL/localstack.log" 2>&1 &
   echo $!

@@ -2,6 +2,7 @@
 # make dev: the whole service on 127.0.0.1:9000 with the local filesystem backend. The port
 # belongs to local-media, the local backend's streaming storage endpoint; it forwards every
 # other path to `cargo lambda watch`, which runs the functions on FUNCTIONS_PORT (PORT + 1).
+# `files-admin index-worker` applies the index outbox, as the indexer's queue does on AWS.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
@@ -26,7 +27,10 @@ done
 # CORS is local-media's: one policy for the API and the media, as template.yaml configures.
 setsid cargo lambda watch --disable-cors -A 127.0.0.1 -P "$FUNCTIONS_PORT" &
 WATCH_PID=$!
-trap 'stop_group "$WATCH_PID"' EXIT
+# No SQS here: the same indexer applies the outbox as it fills (AWS: the index queue).
+setsid "$ROOT/target/debug/files-admin" index-worker &
+WORKER_PID=$!
+trap 'stop_group "$WATCH_PID"; stop_group "$WORKER_PID"' EXIT
 log "serving on ${PUBLIC_BASE_URL} (make token USER=alice ORG=acme prints a bearer token)"
 LOCAL_MEDIA_LISTEN="127.0.0.1:$PORT" LOCAL_API_UPSTREAM="http://127.0.0.1:$FUNCTIONS_PORT" \
   "$ROOT/target/debug/local-media"

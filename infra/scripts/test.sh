@@ -55,16 +55,18 @@ admin migrate --create-database --database-url "$TEST_TLS_DATABASE_URL?sslmode=v
 
 # The end-to-end suite talks to the service as `make dev` serves it, over loopback, once per storage backend:
 # the local backend searches PostgreSQL, the S3 one Elasticsearch (osmem-server).
-export E2E_DATABASE_URL="$SERVER_URL/files_e2e"
+export E2E_DATABASE_URL="$SERVER_URL/files_e2e" E2E_S3_DATABASE_URL="$SERVER_URL/files_e2e_s3"
 export E2E_JWT_SECRET="e2e-local-jwt-secret-e2e-local-jwt-secret"
 export E2E_MEDIA_ROOT="$LOCAL/e2e-media"
 export E2E_S3_BUCKET="e2e-files"
 rm -rf "$E2E_MEDIA_ROOT" && mkdir -p "$E2E_MEDIA_ROOT"
 admin migrate --create-database --database-url "$E2E_DATABASE_URL" >/dev/null
+admin migrate --create-database --database-url "$E2E_S3_DATABASE_URL" >/dev/null
 ELASTICSEARCH_URL="$TEST_ELASTICSEARCH_URL" ELASTICSEARCH_INDEX=e2e-files admin create-index >/dev/null
 
 # One service as `make dev` runs it: local-media on `port` in front of `cargo lambda watch` on
-# port + 10, both with the same variables (the VAR=value pairs after the port).
+# port + 10, and the index worker over its outbox, all with the same variables (the VAR=value
+# pairs after the port).
 start_service() { # port, then VAR=value pairs
   local port="$1"; shift
   local functions_port=$((port + 10))
@@ -73,7 +75,7 @@ start_service() { # port, then VAR=value pairs
     port_open 127.0.0.1 "$p" && die "port $p is taken; set E2E_PORT"
   done
   local vars=(
-    DATABASE_URL="$E2E_DATABASE_URL" AUTH_MODE=local-jwt AUTH_LOCAL_JWT_SECRET="$E2E_JWT_SECRET"
+    AUTH_MODE=local-jwt AUTH_LOCAL_JWT_SECRET="$E2E_JWT_SECRET"
     PUBLIC_BASE_URL="http://127.0.0.1:$port" UPLOAD_MAX_SIZE_BYTES=67108864
     UPLOAD_ALLOWED_CONTENT_TYPES="text/*,image/*,application/pdf,application/json,application/octet-stream"
     RUST_LOG=info "$@"
@@ -84,15 +86,18 @@ start_service() { # port, then VAR=value pairs
   setsid env "${vars[@]}" LOCAL_MEDIA_LISTEN="127.0.0.1:$port" LOCAL_API_UPSTREAM="http://127.0.0.1:$functions_port" \
     CORS_ALLOWED_ORIGINS="http://app.localhost:5173" "$ROOT/target/debug/local-media" >"$LOCAL/e2e-media-$port.log" 2>&1 &
   PIDS+=("$!")
+  setsid env "${vars[@]}" "$ROOT/target/debug/files-admin" index-worker --interval-ms 100 \
+    >"$LOCAL/e2e-worker-$port.log" 2>&1 &
+  PIDS+=("$!")
 }
 
 E2E_PORT="${E2E_PORT:-9100}"
 export E2E_BASE_URL="http://127.0.0.1:$E2E_PORT"
 export E2E_S3_BASE_URL="http://127.0.0.1:$((E2E_PORT + 1))"
 log "starting local-media and cargo lambda watch: local backend on $E2E_BASE_URL, S3 backend on $E2E_S3_BASE_URL"
-start_service "$E2E_PORT" FILE_STORAGE_BACKEND=local LOCAL_MEDIA_ROOT="$E2E_MEDIA_ROOT" \
+start_service "$E2E_PORT" DATABASE_URL="$E2E_DATABASE_URL" FILE_STORAGE_BACKEND=local LOCAL_MEDIA_ROOT="$E2E_MEDIA_ROOT" \
   LOCAL_SIGNING_SECRET="e2e-local-signing-secret-e2e-local-signing"
-start_service "$((E2E_PORT + 1))" FILE_STORAGE_BACKEND=s3 AWS_S3_BUCKET_NAME="$E2E_S3_BUCKET" \
+start_service "$((E2E_PORT + 1))" DATABASE_URL="$E2E_S3_DATABASE_URL" FILE_STORAGE_BACKEND=s3 AWS_S3_BUCKET_NAME="$E2E_S3_BUCKET" \
   ELASTICSEARCH_URL="$TEST_ELASTICSEARCH_URL" ELASTICSEARCH_INDEX=e2e-files \
   AWS_S3_REGION_NAME=us-east-1 AWS_S3_ENDPOINT_URL="$TEST_S3_ENDPOINT" AWS_S3_ADDRESSING_STYLE=path \
   AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test

@@ -1,6 +1,6 @@
-//! The indexing workflow, written once: S3 events (through the `s3-indexer` function), confirms,
-//! proxied uploads and deletes (called directly, which is all the local backend has) all become
-//! [`Change`]s applied here.
+//! The indexing workflow, written once: S3 events and the outbox's entries for confirms, proxied
+//! uploads and deletes (through the `s3-indexer` function, or `files-admin index-worker` under
+//! `make dev`) all become [`Change`]s applied here.
 //!
 //! - Order and duplicates: each change takes the next version of its key from
 //!   [`IndexVersions`]; an S3 event older than the newest applied for its key is dropped, and
@@ -47,19 +47,26 @@ pub enum Change {
         /// The version the event names (a versioned bucket).
         version: Option<ObjectVersion>,
     },
+    /// The file's record changed (an outbox entry, a reindex): its document is brought to the
+    /// file's state as it is now, written when it is available, removed otherwise.
+    Refresh {
+        /// The object key.
+        key: FileKey,
+    },
 }
 
 impl Change {
     /// The object key.
     pub fn key(&self) -> &FileKey {
         match self {
-            Self::Created { key, .. } | Self::Removed { key, .. } => key,
+            Self::Created { key, .. } | Self::Removed { key, .. } | Self::Refresh { key } => key,
         }
     }
 
-    /// The file's own change (a confirm, a proxied save, a reindex): no event, no version.
+    /// The file's own change (a confirm, a proxied save, a delete, a reindex): no event, no
+    /// version.
     pub fn of_file(key: &FileKey) -> Self {
-        Self::Created { key: key.clone(), sequencer: None, version: None }
+        Self::Refresh { key: key.clone() }
     }
 
     fn claim(&self) -> VersionClaim<'_> {
@@ -67,12 +74,14 @@ impl Change {
             Self::Created { key, sequencer, .. } | Self::Removed { key, sequencer, .. } => {
                 VersionClaim { key, sequencer: sequencer.as_deref() }
             }
+            Self::Refresh { key } => VersionClaim { key, sequencer: None },
         }
     }
 
     fn version(&self) -> Option<&ObjectVersion> {
         match self {
             Self::Created { version, .. } | Self::Removed { version, .. } => version.as_ref(),
+            Self::Refresh { .. } => None,
         }
     }
 }
@@ -145,7 +154,7 @@ impl IndexError {
 /// is older than the last applied.
 type Claim = Option<ClaimedVersion>;
 
-/// Claims versions and writes documents: what every change needs, and all that a removal does.
+/// Claims versions and writes documents: what every change needs.
 #[derive(Debug, Clone)]
 pub struct IndexWriter {
     versions: Arc<dyn IndexVersions>,
@@ -156,19 +165,6 @@ impl IndexWriter {
     /// A writer over the version claims and the index.
     pub fn new(versions: Arc<dyn IndexVersions>, index: Arc<dyn IndexDocuments>) -> Self {
         Self { versions, index }
-    }
-
-    /// Removes the document of `key` at a new version. Safe to repeat.
-    ///
-    /// # Errors
-    /// As [`Indexer::apply`] reports per change.
-    pub async fn remove(&self, key: &FileKey) -> Result<Outcome, IndexError> {
-        let Some((version, _)) = self.versions.claim(&[VersionClaim { key, sequencer: None }]).await?.pop().flatten()
-        else {
-            return Ok(Outcome::Stale);
-        };
-        self.index.write(&[], &[Removal { file_key: key.clone(), version }]).await?;
-        Ok(Outcome::Removed)
     }
 
     /// Claims a version for each change, with the file for created ones: the first change of
@@ -292,6 +288,11 @@ impl Indexer {
             file.object_version.is_some() && change.version().is_some_and(|v| Some(v) != file.object_version.as_ref())
         };
         match (change, file) {
+            (Change::Refresh { .. }, Some(file)) if file.is_available() => {
+                let content = self.text.text(&file).await?;
+                Ok(Planned::Upsert(Box::new(Upsert { document: SearchDocument::of(file, content), version })))
+            }
+            (Change::Refresh { .. }, _) => Ok(Planned::Remove(Removal { file_key: key.clone(), version })),
             (Change::Removed { .. }, Some(file)) if file.is_available() && unpinned(&file) => {
                 Ok(Planned::Done(Outcome::Stray))
             }

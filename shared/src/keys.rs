@@ -92,6 +92,15 @@ impl FileKey {
     }
 }
 
+/// Read back only through [`FileKey::parse`]: a key from outside (a queue message) is checked
+/// as any other.
+impl<'de> serde::Deserialize<'de> for FileKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = <String as serde::Deserialize>::deserialize(deserializer)?;
+        Self::parse(&raw).map_err(|e| serde::de::Error::custom(e.0))
+    }
+}
+
 impl fmt::Display for FileKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

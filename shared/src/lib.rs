@@ -3,8 +3,8 @@
 //! Layers, each using only those below it:
 //! - the HTTP edge: [`http`] (requests and responses) and [`error`] (the one map from failures
 //!   to statuses and problem codes); [`state`] builds what a function holds;
-//! - the workflows: [`services`] (upload, download, delete, search) and [`indexing`], which
-//!   speak the domain;
+//! - the workflows: [`services`] (upload, download, delete, search), [`indexing`] and the
+//!   [`outbox`] that feeds it, which speak the domain;
 //! - the ports and their adapters: [`storage`] (URL signing, objects), [`db`] (PostgreSQL: file
 //!   records, index versions, the search fallback), [`search`] (Elasticsearch, extraction);
 //! - the domain types: [`file`] (the file record), [`keys`] (parsed newtypes), [`auth`]
@@ -20,6 +20,7 @@ pub mod file;
 pub mod http;
 pub mod indexing;
 pub mod keys;
+pub mod outbox;
 pub mod search;
 pub mod services;
 pub mod state;

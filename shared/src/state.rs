@@ -2,7 +2,8 @@
 //! authenticator and its workflow, which holds only the capabilities it calls ([`FromSettings`]
 //! builds each from its own sections). A function's `main` names its workflow, and the linker
 //! leaves out whatever that workflow never reaches: the S3 client, the search client, the PDF
-//! extractor. Nothing here touches the network.
+//! extractor (only the indexer reads documents; the API functions hand changes to it through
+//! the outbox). Nothing here touches the network.
 
 use std::sync::Arc;
 
@@ -10,9 +11,10 @@ use async_trait::async_trait;
 
 use crate::auth::Authenticator;
 use crate::config::{ConfigError, DatabaseSettings, SearchSettings, Settings};
-use crate::db::{DbPool, FileRepository, PgFileRepository, PgIndexVersions, PgSearchIndex};
+use crate::db::{DbPool, FileRepository, Outbox, PgFileRepository, PgIndexVersions, PgOutbox, PgSearchIndex};
 use crate::file::StorageLocation;
 use crate::indexing::{IndexWriter, Indexer};
+use crate::outbox::build_queue;
 use crate::search::elastic::ElasticIndex;
 use crate::search::extract::{Extractor, Limits};
 use crate::search::{IndexDocuments, SearchFiles as SearchPort};
@@ -137,12 +139,10 @@ impl FromSettings for InitiateUpload {
 #[async_trait]
 impl FromSettings for Availability {
     async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        // A confirm or a proxied save extracts one document at a time.
-        settings.search.check_extraction_memory(1)?;
-        let (pool, repo) = repository(settings).await?;
+        let (_, repo) = repository(settings).await?;
         let (signer, objects) = build_storage(&settings.storage).await?;
-        let indexer = build_indexer(settings, pool, objects.clone())?;
-        Ok(Self { views: Views::new(signer, settings.presigned_url_expiry), objects, repo, indexer })
+        let queue = build_queue(settings).await;
+        Ok(Self { views: Views::new(signer, settings.presigned_url_expiry), objects, repo, queue })
     }
 }
 
@@ -172,9 +172,9 @@ impl FromSettings for ReadFile {
 #[async_trait]
 impl FromSettings for DeleteFile {
     async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let (pool, repo) = repository(settings).await?;
+        let (_, repo) = repository(settings).await?;
         let objects = build_objects(&settings.storage).await?;
-        Ok(Self::new(objects, repo, build_index_writer(settings, pool)?))
+        Ok(Self::new(objects, repo, build_queue(settings).await))
     }
 }
 
@@ -187,15 +187,26 @@ impl FromSettings for SearchFiles {
     }
 }
 
-/// The `s3-indexer` function's: it plans up to `INDEXER_CONCURRENCY` records at once, each
-/// with its own queries, so its pool is at least that large (connections open only as needed).
+/// The `s3-indexer` function's indexer: it plans up to `INDEXER_CONCURRENCY` records at once,
+/// each with its own queries, so its pool is at least that large (connections open only as
+/// needed).
 #[async_trait]
 impl FromSettings for Indexer {
     async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        settings.search.check_extraction_memory(settings.search.indexer_concurrency)?;
-        let mut database = settings.database.clone();
-        database.pool_size = database.pool_size.max(settings.search.indexer_concurrency);
-        let pool = build_pool(settings, &database).await?;
-        build_indexer(settings, pool, build_objects(&settings.storage).await?)
+        Ok(build_indexer_and_outbox(settings).await?.0)
     }
+}
+
+/// The `s3-indexer` function's indexer and the outbox whose entries it deletes once applied, on
+/// one pool.
+///
+/// # Errors
+/// A [`ConfigError`] naming the variable that stops start-up (extraction memory included).
+pub async fn build_indexer_and_outbox(settings: &Settings) -> Result<(Indexer, Arc<dyn Outbox>), ConfigError> {
+    settings.search.check_extraction_memory(settings.search.indexer_concurrency)?;
+    let mut database = settings.database.clone();
+    database.pool_size = database.pool_size.max(settings.search.indexer_concurrency);
+    let pool = build_pool(settings, &database).await?;
+    let indexer = build_indexer(settings, pool.clone(), build_objects(&settings.storage).await?)?;
+    Ok((indexer, Arc::new(PgOutbox::new(pool))))
 }

@@ -57,6 +57,7 @@ async fn a_full_flow_logged_at_trace_holds_no_token_signature_or_password() {
     let file_key = upload.file_key.to_string();
     let view = confirm.files.confirm_upload(&caller, ConfirmUploadRequest { file_key }).await.unwrap();
     let download = read.files.download_url(&caller, view.id, Default::default()).await.unwrap();
+    app.drain_outbox().await;
     let query = SearchRequest { q: "wombat".into(), ..Default::default() };
     let found = search.files.search(&caller, query).await.unwrap();
 

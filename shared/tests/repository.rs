@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use files_core::config::{DatabaseSettings, DatabaseSource, StorageBackendKind};
 use files_core::db::{
-    ConfirmOutcome, DbPool, FileRepository, IndexVersions, PgFileRepository, PgIndexVersions, RepositoryError,
-    Verified, VersionClaim,
+    ConfirmOutcome, DbPool, FileRepository, IndexVersions, PgFileRepository, PgIndexVersions, PgOutbox,
+    RepositoryError, Verified, VersionClaim,
 };
 use files_core::file::{FileRecord, FileStatus, NewFile, OwnerEntity, StorageLocation};
 use files_core::keys::{Checksum, ContentType, FileKey, OriginalFilename};
+use files_core::outbox::Outbox;
 use files_testkit::{caller, TestDb};
 use uuid::Uuid;
 
@@ -60,9 +61,11 @@ async fn rows_are_found_only_within_their_organization() {
     assert_eq!(repo.find_by_key("acme", &key("uploads/a.txt")).await.unwrap().as_ref(), Some(&row));
     assert_eq!(repo.find_by_id("other", row.id).await.unwrap(), None);
     assert_eq!(repo.find_by_key("other", &key("uploads/a.txt")).await.unwrap(), None);
-    assert!(!repo.delete("other", row.id).await.unwrap());
+    assert_eq!(repo.delete("other", row.id).await.unwrap(), None);
     assert_eq!(row.owner.as_ref().map(|o| o.id.as_str()), Some("42"));
-    assert!(repo.delete("acme", row.id).await.unwrap());
+    let queued = repo.delete("acme", row.id).await.unwrap().expect("deleted, with its outbox entry");
+    assert_eq!(queued.file_key, row.file_key);
+    assert_eq!(repo.delete("acme", row.id).await.unwrap(), None);
     assert_eq!(repo.find_by_id("acme", row.id).await.unwrap(), None);
 }
 
@@ -101,15 +104,19 @@ async fn exactly_one_concurrent_confirm_moves_the_row() {
     let mut confirmed = 0;
     for task in tasks {
         match task.await.unwrap() {
-            ConfirmOutcome::Confirmed(r) => {
+            ConfirmOutcome::Confirmed { file, queued } => {
                 confirmed += 1;
-                assert_eq!(r.status, FileStatus::Available);
+                assert_eq!(file.status, FileStatus::Available);
+                assert_eq!(queued.file_key, file.file_key);
             }
             ConfirmOutcome::AlreadyAvailable(r) => assert_eq!(r.status, FileStatus::Available),
         }
     }
 
     assert_eq!(confirmed, 1);
+    // One outbox entry, written with the one confirm that moved the row.
+    let outbox = PgOutbox::new(pool(&db.url, 2, 2).await);
+    assert_eq!(outbox.pending().await.unwrap(), 1);
     let stored = repo.find_by_id("acme", row.id).await.unwrap().unwrap();
     assert_eq!(stored.checksum_sha256, Some(Checksum::from_digest([7; 32])));
     assert!(stored.confirmed_at.is_some());
@@ -170,4 +177,41 @@ async fn index_claims_order_by_sequencer_and_join_rows() {
     assert_eq!(versions.claim(&[claim(&d, Some("1"))]).await.unwrap(), vec![Some((2, None))]);
     assert_eq!(versions.claim(&[claim(&d, Some("0f1"))]).await.unwrap(), vec![None]);
     assert_eq!(versions.claim(&[claim(&d, Some("10"))]).await.unwrap(), vec![Some((3, None))], "equal: applied again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn outbox_entries_are_leased_to_one_poller_at_a_time_and_come_back_when_the_lease_ends() {
+    let db = TestDb::new().await;
+    let repo = repo(&db).await;
+    let outbox = Arc::new(PgOutbox::new(pool(&db.url, 8, 2).await));
+    let verified = Verified { size: 5, checksum: None, version: None };
+    for i in 0..40 {
+        let row = inserted(&repo, new_file("acme", &format!("uploads/{i}.txt"))).await;
+        repo.mark_available("acme", row.id, &verified).await.unwrap();
+    }
+    let young = outbox.lease(100, std::time::Duration::from_secs(3600), std::time::Duration::from_secs(60)).await;
+    assert!(young.unwrap().is_empty(), "no entry is an hour old");
+
+    let pollers: Vec<_> = (0..4)
+        .map(|_| {
+            let outbox = outbox.clone();
+            tokio::spawn(async move {
+                outbox.lease(15, std::time::Duration::ZERO, std::time::Duration::from_secs(1)).await.unwrap()
+            })
+        })
+        .collect();
+    let mut leased = Vec::new();
+    for poller in pollers {
+        leased.extend(poller.await.unwrap().into_iter().map(|e| e.id));
+    }
+    let distinct: std::collections::BTreeSet<_> = leased.iter().collect();
+    assert_eq!(distinct.len(), leased.len(), "an entry was leased twice");
+    assert_eq!(leased.len(), 40);
+    assert!(outbox.lease(100, std::time::Duration::ZERO, std::time::Duration::from_secs(1)).await.unwrap().is_empty());
+
+    outbox.complete(&leased[..30]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let back = outbox.lease(100, std::time::Duration::ZERO, std::time::Duration::from_secs(60)).await.unwrap();
+    assert_eq!(back.len(), 10, "the uncompleted entries come back once their lease ends");
+    assert_eq!(outbox.pending().await.unwrap(), 10);
 }

@@ -208,6 +208,6 @@ async fn confirming_on_s3_checks_the_object_s3_holds() {
 }
 
 #[test]
-fn the_function_is_its_own_pdf_extractor() {
-    files_testkit::assert_serves_pdf_extraction(env!("CARGO_BIN_EXE_confirm-upload"));
+fn the_function_holds_no_document_parser() {
+    files_testkit::assert_has_no_pdf_parser(env!("CARGO_BIN_EXE_confirm-upload"));
 }

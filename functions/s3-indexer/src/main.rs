@@ -1,7 +1,6 @@
-use files_core::indexing::Indexer;
-use files_core::state::FromSettings as _;
 use files_core::Settings;
 use lambda_runtime::{run, service_fn, Error};
+use s3_indexer::State;
 
 fn main() -> Result<(), Error> {
     // This executable is also the PDF text extractor its indexer starts.
@@ -10,6 +9,7 @@ fn main() -> Result<(), Error> {
 
 async fn serve() -> Result<(), Error> {
     files_core::telemetry::init();
-    let indexer = Indexer::from_settings(&Settings::from_env()?).await?;
-    run(service_fn(|event| s3_indexer::handle(&indexer, event))).await
+    let (indexer, outbox) = files_core::state::build_indexer_and_outbox(&Settings::from_env()?).await?;
+    let state = State { indexer, outbox };
+    run(service_fn(|event| s3_indexer::handle(&state, event))).await
 }

@@ -1,15 +1,15 @@
-//! s3-indexer with real S3 notification JSON, against PostgreSQL and the search server; and
-//! end to end with LocalStack's S3 sending real notifications to an SQS queue, whose message
-//! bodies are handed to the handler as Lambda would receive them.
+//! s3-indexer with real S3 notification JSON and outbox entries in SQS messages, against
+//! PostgreSQL and the search server; and end to end with LocalStack's S3 sending real
+//! notifications to an SQS queue, whose messages are handed to the handler as the event source
+//! mapping would.
 
 use aws_lambda_events::event::s3::S3Event;
+use aws_lambda_events::event::sqs::SqsMessage;
 use files_core::config::StorageBackendKind;
 use files_core::file::{FileRecord, FileStatus, NewFile, StorageLocation};
-use files_core::indexing::Indexer;
 use files_core::keys::{ContentType, FileKey, OriginalFilename};
 use files_testkit::{caller, CutProxy, TestApp};
-use lambda_runtime::{Context, LambdaEvent};
-use s3_indexer::{handle, BatchFailure, Report};
+use s3_indexer::{process, BatchFailure, Report, State};
 use serde_json::Value;
 
 /// The sample notification, with its key and sequencer replaced; the key is encoded the way
@@ -36,8 +36,21 @@ fn removed(key: &str, sequencer: &str) -> S3Event {
     event(include_str!("../../../infra/events/s3-remove.json"), key, sequencer)
 }
 
-async fn run(indexer: &Indexer, event: S3Event) -> Result<Report, BatchFailure> {
-    handle(indexer, LambdaEvent::new(event, Context::default())).await
+fn state(app: &TestApp) -> State {
+    State { indexer: app.indexer.clone(), outbox: app.outbox.clone() }
+}
+
+/// An SQS message as the event source mapping hands it over.
+fn message(id: &str, body: &str) -> SqsMessage {
+    let mut message = SqsMessage::default();
+    message.message_id = Some(id.to_owned());
+    message.body = Some(body.to_owned());
+    message
+}
+
+/// `event` as the body of one SQS message, through the handler's batch processing.
+async fn run(app: &TestApp, event: S3Event) -> Result<Report, BatchFailure> {
+    process(&state(app), &[message("m-1", &serde_json::to_string(&event).unwrap())]).await
 }
 
 /// A confirmed file under `key`, recorded directly (as if it came from another system).
@@ -61,9 +74,8 @@ async fn a_real_notification_with_an_encoded_key_indexes_the_file_it_names() {
     let app = TestApp::with_elasticsearch(&[]).await;
     let key = "uploads/Rapport trimestriel été+2025.pdf";
     let id = tracked(&app, key, "Rapport trimestriel été 2025.pdf").await;
-    let indexer = &app.indexer;
 
-    let report = run(indexer, created(key, "0069296B3E7F1A2B3C")).await.unwrap();
+    let report = run(&app, created(key, "0069296B3E7F1A2B3C")).await.unwrap();
 
     assert_eq!(report, Report { indexed: 1, ..Report::default() });
     assert_eq!(app.found(&caller("bob", "acme", &[]), "trimestriel").await, vec![id]);
@@ -74,10 +86,9 @@ async fn the_same_record_twice_leaves_one_document() {
     let app = TestApp::with_elasticsearch(&[]).await;
     let key = "uploads/twice.pdf";
     let id = tracked(&app, key, "twice.pdf").await;
-    let indexer = &app.indexer;
 
-    run(indexer, created(key, "0069296B3E7F1A2B3C")).await.unwrap();
-    run(indexer, created(key, "0069296B3E7F1A2B3C")).await.unwrap();
+    run(&app, created(key, "0069296B3E7F1A2B3C")).await.unwrap();
+    run(&app, created(key, "0069296B3E7F1A2B3C")).await.unwrap();
 
     let results = app.search(&caller("bob", "acme", &[]), "twice").await;
     assert_eq!(results.total, 1);
@@ -89,11 +100,10 @@ async fn a_remove_followed_by_a_late_create_leaves_no_document() {
     let app = TestApp::with_elasticsearch(&[]).await;
     let key = "uploads/late+arrival.pdf";
     tracked(&app, key, "late arrival.pdf").await;
-    let indexer = &app.indexer;
-    run(indexer, created(key, "0069296B3E7F1A2B3C")).await.unwrap();
+    run(&app, created(key, "0069296B3E7F1A2B3C")).await.unwrap();
 
-    let removal = run(indexer, removed(key, "0069296B3E7F1A2B4D")).await.unwrap();
-    let late = run(indexer, created(key, "0069296B3E7F1A2B3D")).await.unwrap();
+    let removal = run(&app, removed(key, "0069296B3E7F1A2B4D")).await.unwrap();
+    let late = run(&app, created(key, "0069296B3E7F1A2B3D")).await.unwrap();
 
     assert_eq!(removal, Report { removed: 1, ..Report::default() });
     assert_eq!(late, Report { stale: 1, ..Report::default() });
@@ -104,10 +114,9 @@ async fn a_remove_followed_by_a_late_create_leaves_no_document() {
 async fn an_object_no_file_has_is_removed_and_a_pending_one_is_not_indexed() {
     let app = TestApp::with_elasticsearch(&[]).await;
     let upload = app.initiate(&caller("alice", "acme", &[]), "pending gecko.txt", "text/plain", b"gecko", false).await;
-    let indexer = &app.indexer;
 
-    let unknown = run(indexer, created("uploads/not-ours.txt", "01")).await.unwrap();
-    let pending = run(indexer, created(upload.file_key.as_str(), "02")).await.unwrap();
+    let unknown = run(&app, created("uploads/not-ours.txt", "01")).await.unwrap();
+    let pending = run(&app, created(upload.file_key.as_str(), "02")).await.unwrap();
 
     // No file has the key (deleted since, or never ours to keep): its bytes are removed.
     assert_eq!(unknown, Report { stray: 1, ..Report::default() });
@@ -116,10 +125,9 @@ async fn an_object_no_file_has_is_removed_and_a_pending_one_is_not_indexed() {
 }
 
 #[tokio::test]
-async fn malformed_sequencers_are_refused_and_foreign_keys_leave_no_state() {
+async fn malformed_sequencers_and_foreign_keys_are_poison_messages_that_leave_no_state() {
     let app = TestApp::with_elasticsearch(&[]).await;
     let id = tracked(&app, "uploads/capybara.pdf", "capybara.pdf").await;
-    let indexer = &app.indexer;
     let state_rows = |key: &'static str| {
         let app = &app;
         async move {
@@ -133,7 +141,7 @@ async fn malformed_sequencers_are_refused_and_foreign_keys_leave_no_state() {
     };
 
     for bad in ["not-hex", "0x1F", "", &"F".repeat(65)] {
-        let failure = run(indexer, created("uploads/capybara.pdf", bad)).await.expect_err(bad);
+        let failure = run(&app, created("uploads/capybara.pdf", bad)).await.expect_err(bad);
         assert_eq!(failure.keys, vec!["uploads/capybara.pdf".to_owned()], "{bad:?}");
         assert!(!failure.retryable, "{bad:?}");
     }
@@ -141,12 +149,14 @@ async fn malformed_sequencers_are_refused_and_foreign_keys_leave_no_state() {
     assert!(app.found(&caller("alice", "acme", &[]), "capybara").await.is_empty());
 
     for foreign in ["elsewhere/capybara.pdf", "uploadsX/a.pdf", "uploads/../etc/passwd"] {
-        let report = run(indexer, created(foreign, "01")).await.unwrap();
-        assert_eq!(report, Report { not_tracked: 1, ..Report::default() }, "{foreign}");
+        let failure = run(&app, created(foreign, "01")).await.expect_err(foreign);
+        assert_eq!(failure.keys, vec![foreign.to_owned()]);
+        assert_eq!(failure.message_ids, vec!["m-1".to_owned()]);
+        assert!(!failure.retryable, "a poison message: {foreign}");
     }
     assert_eq!(state_rows("elsewhere/capybara.pdf").await, 0);
 
-    let report = run(indexer, created("uploads/capybara.pdf", "0069296b3e7f1a2b3c")).await.unwrap();
+    let report = run(&app, created("uploads/capybara.pdf", "0069296b3e7f1a2b3c")).await.unwrap();
     assert_eq!(report, Report { indexed: 1, ..Report::default() });
     assert_eq!(app.found(&caller("alice", "acme", &[]), "capybara").await, vec![id]);
 }
@@ -165,15 +175,14 @@ async fn a_search_outage_fails_the_invocation_and_a_retry_converges_on_the_datab
     for key in &keys[1..] {
         batch.records.push(created(key, "11").records.remove(0));
     }
-    let indexer = &app.indexer;
 
     proxy.down();
-    let failure = run(indexer, batch.clone()).await.expect_err("the search server is down");
+    let failure = run(&app, batch.clone()).await.expect_err("the search server is down");
     assert!(failure.retryable);
     assert_eq!(failure.keys.len(), 3);
 
     proxy.up();
-    let report = run(indexer, batch).await.unwrap();
+    let report = run(&app, batch).await.unwrap();
     assert_eq!(report.indexed, 3);
     let mut found = app.found(&caller("bob", "acme", &[]), "outage").await;
     found.sort();
@@ -188,7 +197,6 @@ async fn notifications_delivered_through_sqs_keep_the_index_in_step_with_the_buc
     let s3 = files_core::storage::s3::S3ObjectStore::new(app.settings.storage.s3().unwrap()).await.unwrap();
     let (sqs, queue_url) = notifications(&s3).await;
     let alice = caller("alice", "acme", &[]);
-    let indexer = &app.indexer;
 
     // An object arrives for a file recorded as available (e.g. by another system): only its
     // ObjectCreated notification can make it searchable.
@@ -204,7 +212,7 @@ async fn notifications_delivered_through_sqs_keep_the_index_in_step_with_the_buc
         .await
         .unwrap();
     for event in receive(&sqs, &queue_url, 1).await {
-        assert_eq!(run(indexer, event).await.unwrap().indexed, 1);
+        assert_eq!(run(&app, event).await.unwrap().indexed, 1);
     }
     assert_eq!(app.found(&alice, "meerkats").await, vec![id]);
 
@@ -213,7 +221,7 @@ async fn notifications_delivered_through_sqs_keep_the_index_in_step_with_the_buc
     // sequencer, so ordering is proven with AWS-shaped events above, not here.)
     s3.client().delete_object().bucket(s3.bucket()).key(&key).send().await.unwrap();
     for event in receive(&sqs, &queue_url, 1).await {
-        assert_eq!(run(indexer, event).await.unwrap().removed, 1);
+        assert_eq!(run(&app, event).await.unwrap().removed, 1);
     }
     assert!(app.found(&alice, "meerkats").await.is_empty());
 }
@@ -322,7 +330,7 @@ async fn deliver_until(
                 seen |= record.s3.object.key.as_deref() == Some(key)
                     && record.event_name.as_deref().is_some_and(|n| n.starts_with(name));
             }
-            let report = run(&app.indexer, event).await.unwrap();
+            let report = run(app, event).await.unwrap();
             total.indexed += report.indexed;
             total.removed += report.removed;
             total.stale += report.stale;
@@ -451,4 +459,177 @@ async fn replayed_upload_urls_and_forms_are_never_served_and_do_not_outlive_thei
         assert!(report.stray >= 1, "{report:?}");
         assert_eq!(versions(&s3, &key).await, Vec::<String>::new(), "the replayed bytes are gone");
     }
+}
+
+/// Initiates, stores and confirms `bytes` without applying the outbox: the file is available,
+/// its entry waits.
+async fn confirmed(app: &TestApp, name: &str, bytes: &[u8]) -> files_core::services::FileView {
+    let alice = caller("alice", "acme", &[]);
+    let upload = app.initiate(&alice, name, "text/plain", bytes, true).await;
+    app.store(upload.file_key.as_str(), "text/plain", bytes).await;
+    let confirm = files_core::services::ConfirmUploadRequest { file_key: upload.file_key.to_string() };
+    app.confirm.files.confirm_upload(&alice, confirm).await.unwrap()
+}
+
+/// The outbox's entries, oldest first, as message bodies.
+async fn outbox_bodies(app: &TestApp) -> Vec<String> {
+    let client = app.db.client().await;
+    let rows = client.query("SELECT id, file_key FROM index_outbox ORDER BY id", &[]).await.unwrap();
+    rows.iter()
+        .map(|r| serde_json::json!({"outbox_id": r.get::<_, i64>(0), "file_key": r.get::<_, String>(1)}).to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn outbox_entries_from_the_queue_converge_in_any_order_and_leave_the_outbox_empty() {
+    let app = TestApp::new().await;
+    let alice = caller("alice", "acme", &[]);
+    let file = confirmed(&app, "tapir notes.txt", b"a tapir at the river").await;
+    let confirm_entry = outbox_bodies(&app).await.remove(0);
+
+    // (`found` applies whatever is left in the outbox first, so the outbox is checked before.)
+    // The entry applied twice: one document.
+    let state = state(&app);
+    let report = process(&state, &[message("a", &confirm_entry), message("b", &confirm_entry)]).await.unwrap();
+    assert_eq!((report.indexed, report.outbox), (2, 2));
+    assert_eq!(app.outbox.pending().await.unwrap(), 0);
+    assert_eq!(app.found(&alice, "tapir").await, vec![file.id]);
+
+    // Deleted; the delete's entry, then the confirm's again, late: the file stays gone.
+    app.delete.files.delete_file(&alice, file.id).await.unwrap();
+    let delete_entry = outbox_bodies(&app).await.remove(0);
+    let report = process(&state, &[message("c", &delete_entry), message("d", &confirm_entry)]).await.unwrap();
+    assert_eq!(report.removed, 2, "{report:?}");
+    assert!(app.found(&alice, "tapir").await.is_empty());
+    assert_eq!(app.outbox.pending().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_poison_message_fails_alone_and_the_rest_of_its_batch_is_applied() {
+    let app = TestApp::with_elasticsearch(&[]).await;
+    let alice = caller("alice", "acme", &[]);
+    let id = tracked(&app, "uploads/okapi.pdf", "okapi.pdf").await;
+    let file = confirmed(&app, "quagga.txt", b"a quagga").await;
+    let entry = outbox_bodies(&app).await.remove(0);
+    let notification = serde_json::to_string(&created("uploads/okapi.pdf", "0069296B3E7F1A2B3C")).unwrap();
+    let test_event = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-12-01T10:00:00.000Z","Bucket":"b"}"#;
+
+    let failure = process(
+        &state(&app),
+        &[
+            message("good-1", &notification),
+            message("poison", "{\"not\": \"ours\"}"),
+            message("good-2", &entry),
+            message("test", test_event),
+            message("garbage", "\u{0}\u{1} binary"),
+        ],
+    )
+    .await
+    .expect_err("two poison messages");
+
+    assert_eq!(failure.message_ids, vec!["poison".to_owned(), "garbage".to_owned()]);
+    assert!(!failure.retryable);
+    assert_eq!(app.outbox.pending().await.unwrap(), 0);
+    assert_eq!(app.found(&alice, "okapi").await, vec![id]);
+    assert_eq!(app.found(&alice, "quagga").await, vec![file.id]);
+}
+
+/// A queue with a dead-letter queue after `max_receives` receives, and a visibility timeout of
+/// one second; both URLs.
+async fn queue_with_dead_letters(sqs: &aws_sdk_sqs::Client, max_receives: u32) -> (String, String) {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let name = format!("q-{}", uuid::Uuid::new_v4().simple());
+    let dlq = sqs.create_queue().queue_name(format!("{name}-dlq")).send().await.unwrap();
+    let dlq_url = dlq.queue_url().unwrap().to_owned();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives}).to_string();
+    let queue = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::RedrivePolicy, redrive)
+        .attributes(QueueAttributeName::VisibilityTimeout, "1")
+        .send()
+        .await
+        .unwrap();
+    (queue.queue_url().unwrap().to_owned(), dlq_url)
+}
+
+/// Polls `queue_url` as the event source mapping does until it is empty: each batch through
+/// the handler, the messages that did not fail deleted. The number of batches.
+async fn drain_queue(app: &TestApp, sqs: &aws_sdk_sqs::Client, queue_url: &str) -> usize {
+    let mut batches = 0;
+    let mut empty_polls = 0;
+    while empty_polls < 3 {
+        let received = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        if received.messages().is_empty() {
+            empty_polls += 1;
+            continue;
+        }
+        empty_polls = 0;
+        batches += 1;
+        let messages: Vec<SqsMessage> = received
+            .messages()
+            .iter()
+            .map(|m| message(m.message_id().unwrap(), m.body().unwrap_or_default()))
+            .collect();
+        let failed = process(&state(app), &messages).await.err().map(|f| f.message_ids).unwrap_or_default();
+        for m in received.messages() {
+            if !failed.iter().any(|id| Some(id.as_str()) == m.message_id()) {
+                sqs.delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        assert!(batches < 30, "the queue never drained");
+    }
+    batches
+}
+
+#[tokio::test]
+async fn confirms_reach_the_indexer_through_sqs_and_a_poison_message_ends_in_the_dead_letter_queue() {
+    let sqs = sqs_client();
+    let (queue_url, dlq_url) = queue_with_dead_letters(&sqs, 2).await;
+    let mut overrides = files_testkit::search_env_refs();
+    overrides.push(("INDEXER_QUEUE_URL", queue_url.as_str()));
+    let app = TestApp::with_backend(files_testkit::Backend::S3, &overrides).await;
+    app.elastic().ensure_index().await.unwrap();
+    let alice = caller("alice", "acme", &[]);
+
+    // The confirms send their entries to the queue themselves; a poison message sits among them.
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(confirmed(&app, &format!("gnu {i}.txt"), b"a herd of gnus").await.id);
+    }
+    sqs.send_message().queue_url(&queue_url).message_body("{\"Records\": \"nonsense\"}").send().await.unwrap();
+    assert_eq!(app.outbox.pending().await.unwrap(), 3);
+    drain_queue(&app, &sqs, &queue_url).await;
+
+    assert_eq!(app.outbox.pending().await.unwrap(), 0, "every entry applied was deleted");
+    let mut found = app.found(&alice, "gnus").await;
+    found.sort();
+    ids.sort();
+    assert_eq!(found, ids, "every confirmed file is searchable");
+    let dead = sqs.receive_message().queue_url(&dlq_url).max_number_of_messages(10).wait_time_seconds(2).send().await;
+    let bodies: Vec<String> =
+        dead.unwrap().messages().iter().map(|m| m.body().unwrap_or_default().to_owned()).collect();
+    assert_eq!(bodies, vec!["{\"Records\": \"nonsense\"}".to_owned()]);
 }

@@ -118,6 +118,6 @@ async fn an_unauthenticated_upload_is_401() {
 }
 
 #[test]
-fn the_function_is_its_own_pdf_extractor() {
-    files_testkit::assert_serves_pdf_extraction(env!("CARGO_BIN_EXE_upload-local"));
+fn the_function_holds_no_document_parser() {
+    files_testkit::assert_has_no_pdf_parser(env!("CARGO_BIN_EXE_upload-local"));
 }

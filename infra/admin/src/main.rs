@@ -4,6 +4,8 @@
 //! - `token`: print a development bearer token for `AUTH_MODE=local-jwt`.
 //! - `create-index`: create the versioned search index behind its alias (safe to repeat).
 //! - `reindex`: rebuild the search index from PostgreSQL, with a progress bar.
+//! - `index-worker`: apply the index outbox as it fills, with the indexer's own code (`make dev`,
+//!   which has no SQS, runs it beside the functions).
 
 use std::process::ExitCode;
 
@@ -57,6 +59,19 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         batch: i64,
     },
+    /// Apply the index outbox as it fills, as the indexer's queue does on AWS: every entry
+    /// leased, applied by the indexer (text extraction included) and deleted.
+    IndexWorker {
+        /// Pause after a pass that found nothing, in milliseconds.
+        #[arg(long, default_value_t = 200)]
+        interval_ms: u64,
+        /// Entries per pass.
+        #[arg(long, default_value_t = 100)]
+        batch: i64,
+        /// Apply what is there, then exit.
+        #[arg(long)]
+        once: bool,
+    },
 }
 
 #[tokio::main]
@@ -90,6 +105,9 @@ async fn main() -> ExitCode {
         }
         Command::CreateIndex => report(create_index().await),
         Command::Reindex { batch } => report(reindex(batch).await),
+        Command::IndexWorker { interval_ms, batch, once } => {
+            report(index_worker(std::time::Duration::from_millis(interval_ms), batch, once).await)
+        }
         Command::Token { user, org, roles, ttl, secret, org_claim } => {
             match files_core::auth::issue_local_token(&secret, &org_claim, &user, &org, &roles, ttl) {
                 Ok(token) => {
@@ -210,5 +228,35 @@ async fn reindex(batch: i64) -> Result<String, AnyError> {
             Ok(format!("reindexed {total} files into {name}, now behind the alias {}", elastic.alias()))
         }
         None => Ok(format!("reindexed {total} files into PostgreSQL")),
+    }
+}
+
+async fn index_worker(interval: std::time::Duration, batch: i64, once: bool) -> Result<String, AnyError> {
+    use files_core::state::FromSettings as _;
+
+    files_core::telemetry::init();
+    let settings = files_core::Settings::from_env()?;
+    let indexer = files_core::indexing::Indexer::from_settings(&settings).await?;
+    let outbox = files_core::db::PgOutbox::new(files_core::state::build_pool(&settings, &settings.database).await?);
+    tracing::info!(batch, "index worker applying the outbox");
+    let mut total = 0usize;
+    loop {
+        match files_core::outbox::drain(&outbox, &indexer, batch, std::time::Duration::ZERO).await {
+            Ok(pass) if pass.applied > 0 || pass.failed > 0 => {
+                total += pass.applied;
+                tracing::info!(applied = pass.applied, failed = pass.failed, "outbox pass");
+                if pass.failed > 0 {
+                    // The failed entries come back when their lease ends; no busy loop meanwhile.
+                    tokio::time::sleep(interval).await;
+                }
+                continue;
+            }
+            Ok(_) if once => return Ok(format!("applied {total} outbox entries")),
+            Ok(_) => {}
+            Err(e) if once => return Err(e.into()),
+            // The database is down: wait and go on; the entries are safe where they are.
+            Err(e) => tracing::warn!(error = %files_core::telemetry::error_chain(&e), "the outbox cannot be read"),
+        }
+        tokio::time::sleep(interval).await;
     }
 }

@@ -71,7 +71,7 @@ pub const FUNCTIONS: &[Function] = &[
     http("search-files", Probe::Get { route: "/files/search", query: "q=report" }, BOTH, false),
     Function {
         name: "s3-indexer",
-        probe: Probe::Event("s3-put.json"),
+        probe: Probe::Event("sqs-s3-put.json"),
         backends: &[Backend::S3],
         warm: false,
         http: false,

@@ -119,3 +119,14 @@ fn the_sample_s3_events_are_notifications_as_s3_sends_them() {
     let (first, second) = (first.expect("a sequencer"), second.expect("a sequencer"));
     assert!(first.len() == second.len() && first < second, "{first} must precede {second}");
 }
+
+#[test]
+fn the_sample_sqs_event_carries_the_sample_notification_as_the_queue_delivers_it() {
+    let raw = read("infra/events/sqs-s3-put.json");
+    let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&raw).expect("an SQS event");
+    let record = &event.records[0];
+    assert_eq!(record.event_source.as_deref(), Some("aws:sqs"));
+    assert!(record.message_id.is_some() && record.receipt_handle.is_some());
+    let body: S3Event = serde_json::from_str(record.body.as_deref().expect("a body")).expect("an S3 notification");
+    assert_eq!(body.records[0].s3.object.key, s3_event("s3-put.json").records[0].s3.object.key);
+}

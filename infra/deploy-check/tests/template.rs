@@ -484,6 +484,15 @@ impl<'a> Deployment<'a> {
                     let bucket_name = self.template.resource(name).and_then(|r| r.get("Properties")?.get("BucketName"));
                     return self.eval(bucket_name.unwrap_or_else(|| panic!("{name} has no BucketName to resolve")));
                 }
+                // `Ref` of a queue is its URL; CloudFormation names it after the stack.
+                Some("AWS::SQS::Queue") => {
+                    format!(
+                        "https://sqs.{}.amazonaws.com/{}/{}-{name}-1A2B3C4D5E6F",
+                        self.region,
+                        Self::ACCOUNT,
+                        Self::STACK_NAME
+                    )
+                }
                 _ => panic!("this test cannot resolve `Ref {name}`"),
             },
         };
@@ -727,7 +736,7 @@ fn sam_merge(global: &Value, local: &Value) -> Value {
 fn the_template_has_no_circular_dependency_once_sam_wires_the_events() {
     // Neither cfn-lint nor `sam validate --lint` sees the edges SAM adds: a function gets the
     // Globals' references, an S3 event makes the bucket depend on its function, an HttpApi event
-    // makes the API depend on it. A function that refers to a bucket it is subscribed to is a
+    // makes the API depend on it (an SQS event adds a mapping that depends on both sides). A function that refers to a bucket it is subscribed to is a
     // cycle CloudFormation refuses at deploy time.
     let template = Template::load();
     let globals = template.doc.get("Globals").and_then(|g| g.get("Function")).cloned().unwrap_or(Value::Null);
@@ -750,6 +759,11 @@ fn the_template_has_no_circular_dependency_once_sam_wires_the_events() {
         }
         if is_function {
             for (_, event) in events(resource) {
+                // An SQS event is a mapping of its own that depends on the queue and the
+                // function; the queue depends on nothing of the function's.
+                if event.get("Type").and_then(Value::as_str) == Some("SQS") {
+                    continue;
+                }
                 let props = event.get("Properties").cloned().unwrap_or(Value::Null);
                 for trigger in referenced_resources(&template, &props) {
                     edges.entry(trigger).or_default().insert(id.to_owned());

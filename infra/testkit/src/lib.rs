@@ -134,6 +134,32 @@ pub fn assert_serves_pdf_extraction(program: &str) {
     assert!(text.contains("quokka"), "{program} as an extractor gave {text:?}");
 }
 
+/// Asserts that the executable at `program` holds no document parser: started as an extractor
+/// with a PDF on its input it prints none of its text, and the binary carries nothing of the
+/// PDF crates (their source paths, which any code of theirs that can panic embeds).
+pub fn assert_has_no_pdf_parser(program: &str) {
+    use std::io::Write as _;
+    let pdf = include_bytes!("../../../shared/tests/fixtures/quokka.pdf");
+    let mut child = std::process::Command::new(program)
+        .env_clear()
+        .args([files_core::search::extract::EXTRACTOR_ARG, "1000", "268435456"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the function's executable");
+    // It may exit before reading: a broken pipe is an answer too.
+    let _ = child.stdin.take().expect("stdin").write_all(pdf);
+    let out = child.wait_with_output().expect("the executable's output");
+    assert!(!out.status.success(), "{program} answered as an extractor");
+    assert!(!String::from_utf8_lossy(&out.stdout).to_lowercase().contains("quokka"), "{program} extracted the PDF");
+    let binary = std::fs::read(program).expect("read the executable");
+    for crate_name in ["pdf-extract", "lopdf"] {
+        let needle = format!("{crate_name}-");
+        assert!(!binary.windows(needle.len()).any(|w| w == needle.as_bytes()), "{program} links {crate_name}");
+    }
+}
+
 /// The environment of a test state: local backend under `media_root`, local-jwt auth, and the
 /// workspace's `files-extract` as the PDF extractor ([`extractor`]).
 pub fn test_env(media_root: &std::path::Path, database_url: &str) -> HashMap<String, String> {
@@ -290,6 +316,8 @@ pub struct TestApp {
     pub objects: Arc<dyn ObjectStore>,
     /// The file records.
     pub repo: Arc<dyn FileRepository>,
+    /// The index outbox the API workflows write to.
+    pub outbox: Arc<dyn files_core::outbox::Outbox>,
     /// The settings it was built from.
     pub settings: Settings,
     /// The database.
@@ -328,6 +356,7 @@ impl TestApp {
             env.insert((*k).to_owned(), (*v).to_owned());
         }
         let settings = Settings::from_map(&env).expect("test settings are valid");
+        let pool = files_core::state::build_pool(&settings, &settings.database).await.expect("the pool builds");
         Self {
             initiate: AppState::build(&settings).await.expect("initiate-upload's state builds"),
             confirm: AppState::build(&settings).await.expect("confirm-upload's state builds"),
@@ -337,9 +366,8 @@ impl TestApp {
             finder: AppState::build(&settings).await.expect("search-files' state builds"),
             indexer: Indexer::from_settings(&settings).await.expect("the indexer builds"),
             objects: files_core::storage::build_objects(&settings.storage).await.expect("storage builds"),
-            repo: Arc::new(PgFileRepository::new(
-                files_core::state::build_pool(&settings, &settings.database).await.expect("the pool builds"),
-            )),
+            repo: Arc::new(PgFileRepository::new(pool.clone())),
+            outbox: Arc::new(files_core::db::PgOutbox::new(pool)),
             settings,
             db,
             media,
@@ -581,8 +609,26 @@ impl TestApp {
         files_core::search::elastic::ElasticIndex::from_settings(&self.settings.search).expect("search settings")
     }
 
-    /// Makes recent index writes searchable (a no-op for the PostgreSQL fallback).
+    /// Applies every outbox entry with the indexer, as the indexer's queue (or `make dev`'s
+    /// worker) would; how many were applied.
+    pub async fn drain_outbox(&self) -> usize {
+        let mut applied = 0;
+        loop {
+            let pass = files_core::outbox::drain(self.outbox.as_ref(), &self.indexer, 100, std::time::Duration::ZERO)
+                .await
+                .expect("the outbox drains");
+            assert_eq!((pass.failed, pass.dropped), (0, 0), "outbox entries failed to apply");
+            if pass.applied == 0 {
+                return applied;
+            }
+            applied += pass.applied;
+        }
+    }
+
+    /// Applies the outbox and makes recent index writes searchable (the refresh is a no-op for
+    /// the PostgreSQL fallback).
     pub async fn refresh_search(&self) {
+        self.drain_outbox().await;
         if self.settings.search.elasticsearch_url.is_some() {
             self.elastic().refresh().await.expect("refresh");
         }
@@ -635,7 +681,8 @@ impl TestApp {
         self.objects.save_proxied_file(&key, body, &constraints).await.expect("store succeeds");
     }
 
-    /// Initiates, stores and confirms a file: an available file owned by `caller`.
+    /// Initiates, stores and confirms a file, and applies the outbox: an available, indexed file
+    /// owned by `caller`.
     pub async fn upload(
         &self,
         caller: &files_core::Caller,
@@ -646,7 +693,10 @@ impl TestApp {
         let upload = self.initiate(caller, filename, content_type, bytes, true).await;
         self.store(upload.file_key.as_str(), content_type, bytes).await;
         let confirm = files_core::services::ConfirmUploadRequest { file_key: upload.file_key.as_str().to_owned() };
-        self.confirm.files.confirm_upload(caller, confirm).await.expect("confirm succeeds")
+        let file = self.confirm.files.confirm_upload(caller, confirm).await.expect("confirm succeeds");
+        // Indexed as the indexer would do it next, so that the file is searchable on return.
+        self.drain_outbox().await;
+        file
     }
 
     /// The status of the file with `id`, or `None` when there is no row.

@@ -31,6 +31,9 @@ pub struct SearchSettings {
     pub extract_program: Option<PathBuf>,
     /// `INDEXER_CONCURRENCY`: records of one batch processed at once.
     pub indexer_concurrency: usize,
+    /// `INDEXER_QUEUE_URL`: the SQS queue the indexer reads, where the API functions send
+    /// their committed outbox entries; without it (`make dev`) the outbox is polled.
+    pub indexer_queue_url: Option<String>,
     /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (MiB, set by Lambda): the function's memory, which the
     /// extractions it runs at once must fit in ([`SearchSettings::check_extraction_memory`]).
     pub function_memory_mib: Option<u64>,
@@ -57,6 +60,7 @@ impl SearchSettings {
             extract_max_memory: parse_number(get, "EXTRACT_MAX_MEMORY_BYTES", 256 * 1024 * 1024)?,
             extract_program: get("EXTRACT_PROGRAM").map(PathBuf::from),
             indexer_concurrency: parse_number(get, "INDEXER_CONCURRENCY", 8)?,
+            indexer_queue_url: get("INDEXER_QUEUE_URL").map(|raw| parse_url(&raw, "INDEXER_QUEUE_URL")).transpose()?,
             function_memory_mib: get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
                 .map(|_| parse_number(get, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0))
                 .transpose()?,

@@ -8,8 +8,9 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use super::outbox::queued_of;
 use super::pool::{classify, DbPool};
-use super::{ConfirmOutcome, Confirmed, FileRepository, RepositoryError, Verified};
+use super::{ConfirmOutcome, Confirmed, FileRepository, Queued, RepositoryError, Verified};
 use crate::config::StorageBackendKind;
 use crate::file::{FileRecord, FileStatus, ObjectVersion, OwnerEntity};
 use crate::keys::{Checksum, ContentType, FileKey, OriginalFilename};
@@ -38,13 +39,21 @@ const BY_ID: &str = concat!("SELECT ", columns!(), " FROM stored_files WHERE id 
 const BY_KEY: &str = concat!("SELECT ", columns!(), " FROM stored_files WHERE file_key = $1 AND organization_id = $2");
 // The row lock taken by UPDATE serialises concurrent confirms: one moves the row, the others
 // find it no longer pending and read it back.
+// The outbox entry is written by the same statement: the change and its way to the index commit
+// together. The entry's id and key come first, the file's columns from the third on.
 const MARK_AVAILABLE: &str = concat!(
-    "UPDATE stored_files SET status = 'available', size = $3, checksum_sha256 = COALESCE($4, checksum_sha256), \
-     object_version = $5, confirmed_at = now(), updated_at = now() \
-     WHERE id = $1 AND organization_id = $2 AND status = 'pending' RETURNING ",
-    columns!()
+    "WITH f AS (UPDATE stored_files SET status = 'available', size = $3, \
+       checksum_sha256 = COALESCE($4, checksum_sha256), object_version = $5, confirmed_at = now(), \
+       updated_at = now() \
+     WHERE id = $1 AND organization_id = $2 AND status = 'pending' RETURNING *), \
+     q AS (INSERT INTO index_outbox (file_key) SELECT file_key FROM f RETURNING id, file_key) \
+     SELECT q.id, q.file_key, ",
+    columns!(f),
+    " FROM f JOIN q ON q.file_key = f.file_key"
 );
-const DELETE: &str = "DELETE FROM stored_files WHERE id = $1 AND organization_id = $2";
+const DELETE: &str = "WITH gone AS (DELETE FROM stored_files WHERE id = $1 AND organization_id = $2 \
+     RETURNING file_key) \
+     INSERT INTO index_outbox (file_key) SELECT file_key FROM gone RETURNING id, file_key";
 const MANY: &str = concat!("SELECT ", columns!(), " FROM stored_files WHERE id = ANY($1) AND organization_id = $2");
 const LIST_AVAILABLE: &str = concat!(
     "SELECT ",
@@ -175,17 +184,16 @@ impl FileRepository for PgFileRepository {
         let checksum = verified.checksum.map(|c| c.to_base64());
         let size = size_of(verified.size)?;
         let version = verified.version.as_ref().map(ObjectVersion::as_str);
-        if let Some(file) = self.record(MARK_AVAILABLE, &[&id, &org_id, &size, &checksum, &version]).await? {
-            return Ok(Some(ConfirmOutcome::Confirmed(file)));
+        if let Some(row) = self.query_opt(MARK_AVAILABLE, &[&id, &org_id, &size, &checksum, &version]).await? {
+            let queued = queued_of(&row, 0)?;
+            return Ok(Some(ConfirmOutcome::Confirmed { file: record_of_at(&row, 2)?, queued }));
         }
         Ok(self.record(BY_ID, &[&id, &org_id]).await?.map(ConfirmOutcome::AlreadyAvailable))
     }
 
     #[tracing::instrument(skip(self))]
-    async fn delete(&self, org_id: &str, id: Uuid) -> Result<bool, RepositoryError> {
-        let client = self.pool.get().await?;
-        let statement = client.prepare_cached(DELETE).await.map_err(classify)?;
-        Ok(client.execute(&statement, &[&id, &org_id]).await.map_err(classify)? > 0)
+    async fn delete(&self, org_id: &str, id: Uuid) -> Result<Option<Queued>, RepositoryError> {
+        self.query_opt(DELETE, &[&id, &org_id]).await?.map(|row| queued_of(&row, 0)).transpose()
     }
 
     #[tracing::instrument(skip(self, ids), fields(ids = ids.len()))]

@@ -6,6 +6,7 @@
 
 mod files;
 mod migrate;
+mod outbox;
 mod pool;
 mod search;
 pub mod tls;
@@ -13,6 +14,7 @@ mod versions;
 
 pub use files::PgFileRepository;
 pub use migrate::{create_database_if_missing, run_migrations};
+pub use outbox::PgOutbox;
 pub use pool::DbPool;
 pub use search::PgSearchIndex;
 pub use versions::PgIndexVersions;
@@ -42,8 +44,13 @@ pub enum RepositoryError {
 /// The result of marking a file available.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfirmOutcome {
-    /// This call moved the row from pending to available.
-    Confirmed(FileRecord),
+    /// This call moved the row from pending to available, and queued the change for the index.
+    Confirmed {
+        /// The file, now available.
+        file: FileRecord,
+        /// Its outbox entry, committed with it.
+        queued: Queued,
+    },
     /// The row was already available (a repeated or concurrent confirm).
     AlreadyAvailable(FileRecord),
 }
@@ -84,19 +91,21 @@ pub trait FileRepository: Send + Sync + std::fmt::Debug {
     /// `Unavailable`; `Query`.
     async fn find_by_key(&self, org_id: &str, key: &FileKey) -> Result<Option<FileRecord>, RepositoryError>;
 
-    /// Moves a pending file to available with the verified size and checksum; safe to repeat
-    /// and to race: exactly one caller gets `Confirmed`, the others `AlreadyAvailable`.
-    /// `None` when the file does not exist (any more).
+    /// Moves a pending file to available with the verified size and checksum, and queues the
+    /// change for the index in the same statement; safe to repeat and to race: exactly one
+    /// caller gets `Confirmed` (with the outbox entry), the others `AlreadyAvailable`. `None`
+    /// when the file does not exist (any more).
     ///
     /// # Errors
     /// `Unavailable`; `Query`.
     async fn mark_available(&self, org_id: &str, id: Uuid, verified: &Verified) -> Result<Confirmed, RepositoryError>;
 
-    /// Deletes the organization's file; `false` when there was none. Safe to repeat.
+    /// Deletes the organization's file and queues the change for the index in the same
+    /// statement; `None` when there was no such file. Safe to repeat.
     ///
     /// # Errors
     /// `Unavailable`; `Query`.
-    async fn delete(&self, org_id: &str, id: Uuid) -> Result<bool, RepositoryError>;
+    async fn delete(&self, org_id: &str, id: Uuid) -> Result<Option<Queued>, RepositoryError>;
 
     /// The organization's files with these ids (in no particular order; missing ones left out).
     ///
@@ -145,4 +154,42 @@ pub trait IndexVersions: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `Unavailable`; `Query`.
     async fn claim(&self, claims: &[VersionClaim<'_>]) -> Result<Vec<Option<ClaimedVersion>>, RepositoryError>;
+}
+
+/// An outbox entry: the key of a file whose index document must be brought up to date.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Queued {
+    /// The entry's id.
+    #[serde(rename = "outbox_id")]
+    pub id: i64,
+    /// The file's key.
+    pub file_key: FileKey,
+}
+
+/// The entries of the outbox, for those who apply them.
+#[async_trait]
+pub trait Outbox: Send + Sync + std::fmt::Debug {
+    /// Leases up to `limit` entries at least `older_than` old that nobody holds, oldest first,
+    /// for `lease` (two pollers never take the same entry while its lease runs).
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database fails.
+    async fn lease(
+        &self,
+        limit: i64,
+        older_than: std::time::Duration,
+        lease: std::time::Duration,
+    ) -> Result<Vec<Queued>, RepositoryError>;
+
+    /// Deletes applied entries. Deleting one that is gone already is no error.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database fails.
+    async fn complete(&self, ids: &[i64]) -> Result<(), RepositoryError>;
+
+    /// How many entries there are.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database fails.
+    async fn pending(&self) -> Result<i64, RepositoryError>;
 }

@@ -166,7 +166,20 @@ impl IndexDocuments for PgSearchIndex {
     async fn write(&self, upserts: &[Upsert], removals: &[Removal]) -> Result<(), SearchError> {
         let (upserts, removals) = newest_per_key(upserts, removals);
         let ids: Vec<Uuid> = upserts.iter().map(|u| u.document.file.id).collect();
-        let contents: Vec<&str> = upserts.iter().map(|u| u.document.content.as_deref().unwrap_or("")).collect();
+        // PostgreSQL's text holds no NUL character: those go (they carry nothing to search), so
+        // a text that has some is still stored, and its file still found.
+        let contents: Vec<std::borrow::Cow<'_, str>> = upserts
+            .iter()
+            .map(|u| {
+                let text = u.document.content.as_deref().unwrap_or("");
+                if text.contains('\0') {
+                    std::borrow::Cow::Owned(text.replace('\0', ""))
+                } else {
+                    std::borrow::Cow::Borrowed(text)
+                }
+            })
+            .collect();
+        let contents: Vec<&str> = contents.iter().map(AsRef::as_ref).collect();
         let versions: Vec<i64> = upserts.iter().map(|u| u.version).collect();
         let keys: Vec<&str> = removals.iter().map(|r| r.file_key.as_str()).collect();
         let removed_versions: Vec<i64> = removals.iter().map(|r| r.version).collect();

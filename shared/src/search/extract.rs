@@ -150,6 +150,17 @@ pub const EXTRACTOR_ARG: &str = "--extract-pdf-text";
 /// output is the reason.
 const EXIT_UNREADABLE: i32 = 3;
 
+/// The running executable, as a path that still starts it after the file was replaced or
+/// deleted (a rebuild under `make dev`): on Linux the kernel's link to the image this process
+/// runs, whose name [`std::env::current_exe`] would give with " (deleted)" appended.
+fn own_executable() -> std::io::Result<std::path::PathBuf> {
+    let proc_link = std::path::Path::new("/proc/self/exe");
+    if proc_link.exists() {
+        return Ok(proc_link.to_path_buf());
+    }
+    std::env::current_exe()
+}
+
 /// PDF text, from a child process: the running executable (or `limits.program`) started with
 /// [`EXTRACTOR_ARG`], the document on its standard input, the normalised text on its output.
 ///
@@ -160,7 +171,7 @@ const EXIT_UNREADABLE: i32 = 3;
 async fn pdf_text(bytes: Vec<u8>, limits: &Limits) -> Result<String, String> {
     let program = match &limits.program {
         Some(program) => program.clone(),
-        None => std::env::current_exe().map_err(|e| format!("pdf extractor unavailable: {e}"))?,
+        None => own_executable().map_err(|e| format!("pdf extractor unavailable: {e}"))?,
     };
     // No variable reaches the parser: not the AWS keys, the database secret or the search
     // credentials a function holds.

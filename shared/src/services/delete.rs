@@ -1,4 +1,4 @@
-//! Deleting a file: its object, its record and its search document.
+//! Deleting a file: its object, its record and (through the outbox) its search document.
 
 use std::sync::Arc;
 
@@ -8,28 +8,27 @@ use super::download::find;
 use super::ServiceError;
 use crate::auth::Caller;
 use crate::db::FileRepository;
-use crate::indexing::IndexWriter;
+use crate::outbox::{hand_over, IndexQueue};
 use crate::storage::ObjectStore;
-use crate::telemetry::error_chain;
 
 /// delete-file.
 #[derive(Debug, Clone)]
 pub struct DeleteFile {
     objects: Arc<dyn ObjectStore>,
     repo: Arc<dyn FileRepository>,
-    index: IndexWriter,
+    queue: Arc<dyn IndexQueue>,
 }
 
 impl DeleteFile {
     /// The workflow over its capabilities.
-    pub fn new(objects: Arc<dyn ObjectStore>, repo: Arc<dyn FileRepository>, index: IndexWriter) -> Self {
-        Self { objects, repo, index }
+    pub fn new(objects: Arc<dyn ObjectStore>, repo: Arc<dyn FileRepository>, queue: Arc<dyn IndexQueue>) -> Self {
+        Self { objects, repo, queue }
     }
 
-    /// Deletes the file's object, record and search document. The uploader or an `admin` of
-    /// the organization may. Safe to repeat until it succeeds: the object goes first, then the
-    /// record; the document's removal is logged when it fails (the S3 event or a reindex
-    /// removes it later).
+    /// Deletes the file's object and record; the record's deletion queues the removal of its
+    /// search document in the same statement (the outbox), handed to the indexer afterwards.
+    /// The uploader or an `admin` of the organization may. Safe to repeat until it succeeds:
+    /// the object goes first, then the record.
     ///
     /// # Errors
     /// `FileNotFound` as [`super::ReadFile::get_file`]; `NotPermitted` for another user's file
@@ -41,9 +40,8 @@ impl DeleteFile {
             return Err(ServiceError::NotPermitted);
         }
         self.objects.delete_file(&file.file_key).await?;
-        self.repo.delete(&caller.org_id, id).await?;
-        if let Err(e) = self.index.remove(&file.file_key).await {
-            tracing::warn!(key = %file.file_key, error = %error_chain(&e), "search index not updated");
+        if let Some(queued) = self.repo.delete(&caller.org_id, id).await? {
+            hand_over(self.queue.as_ref(), &queued).await;
         }
         tracing::info!("file deleted");
         Ok(())

@@ -13,10 +13,9 @@ use crate::auth::Caller;
 use crate::config::{UploadSettings, LAMBDA_MAX_BODY_BYTES};
 use crate::db::{ConfirmOutcome, FileRepository, Verified};
 use crate::file::{FileRecord, FileStatus, NewFile, OwnerEntity, StorageLocation};
-use crate::indexing::{Change, Indexer};
 use crate::keys::{Checksum, ContentType, FileKey, OriginalFilename};
+use crate::outbox::{hand_over, IndexQueue};
 use crate::storage::{ByteStream, ObjectStore, PutConstraints, StorageError, UploadGrantRequest, UploadMethod};
-use crate::telemetry::error_chain;
 
 /// `POST /files/initiate-upload` body.
 #[derive(Debug, Clone, Deserialize)]
@@ -104,14 +103,6 @@ fn validate_owner(owner: OwnerEntity) -> Result<OwnerEntity, ServiceError> {
     }
 }
 
-/// Brings the search index up to date with a created file. A failure is logged, not returned:
-/// the request succeeded, and the S3 event (or a reindex) applies the change later.
-async fn index_created(indexer: &Indexer, key: &FileKey) {
-    if let Err(e) = indexer.apply_one(Change::of_file(key)).await {
-        tracing::warn!(key = %key, error = %error_chain(&e), "search index not updated");
-    }
-}
-
 /// initiate-upload: signs uploads and records pending files.
 #[derive(Debug, Clone)]
 pub struct InitiateUpload {
@@ -184,8 +175,9 @@ impl InitiateUpload {
     }
 }
 
-/// What the workflows that make a file available hold: its bytes, its record, its search
-/// document and its answer.
+/// What the workflows that make a file available hold: its bytes, its record, the queue that
+/// takes its change to the indexer, and its answer. No text extraction and no search client:
+/// the indexer does that work, apart from the request.
 #[derive(Debug, Clone)]
 pub struct Availability {
     /// Signs the answer's download URL.
@@ -194,8 +186,8 @@ pub struct Availability {
     pub objects: Arc<dyn ObjectStore>,
     /// The file records.
     pub repo: Arc<dyn FileRepository>,
-    /// Updates the search index.
-    pub indexer: Indexer,
+    /// Takes committed outbox entries to the indexer.
+    pub queue: Arc<dyn IndexQueue>,
 }
 
 /// confirm-upload: verifies stored bytes against the declaration.
@@ -238,9 +230,9 @@ impl ConfirmUpload {
         }
         let verified = self.verify(&file).await?;
         match self.parts.repo.mark_available(&caller.org_id, file.id, &verified).await? {
-            Some(ConfirmOutcome::Confirmed(file)) => {
+            Some(ConfirmOutcome::Confirmed { file, queued }) => {
                 tracing::info!(file_id = %file.id, "upload confirmed");
-                index_created(&self.parts.indexer, &file.file_key).await;
+                hand_over(self.parts.queue.as_ref(), &queued).await;
                 self.parts.views.view(file).await
             }
             Some(ConfirmOutcome::AlreadyAvailable(file)) => self.parts.views.view(file).await,
@@ -337,7 +329,11 @@ impl ProxiedUpload {
         };
         let verified = Verified { size: meta.size, checksum: meta.checksum_sha256, version: meta.version };
         let record = match self.parts.repo.mark_available(&caller.org_id, pending.id, &verified).await {
-            Ok(Some(ConfirmOutcome::Confirmed(record) | ConfirmOutcome::AlreadyAvailable(record))) => record,
+            Ok(Some(ConfirmOutcome::Confirmed { file, queued })) => {
+                hand_over(self.parts.queue.as_ref(), &queued).await;
+                file
+            }
+            Ok(Some(ConfirmOutcome::AlreadyAvailable(record))) => record,
             Ok(None) => {
                 // The row went meanwhile (deleted): its bytes go too.
                 self.forget(&pending, true).await;
@@ -349,7 +345,6 @@ impl ProxiedUpload {
             }
         };
         tracing::info!(file_id = %record.id, size = record.size, "proxied upload stored");
-        index_created(&self.parts.indexer, &record.file_key).await;
         self.parts.views.view(record).await
     }
 
@@ -361,8 +356,12 @@ impl ProxiedUpload {
                 tracing::warn!(error = %e, key = %pending.file_key, "could not remove the object of a failed upload");
             }
         }
-        if let Err(e) = self.parts.repo.delete(&pending.organization_id, pending.id).await {
-            tracing::warn!(error = %e, key = %pending.file_key, "could not remove the row of a failed upload");
+        match self.parts.repo.delete(&pending.organization_id, pending.id).await {
+            Ok(Some(queued)) => hand_over(self.parts.queue.as_ref(), &queued).await,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, key = %pending.file_key, "could not remove the row of a failed upload")
+            }
         }
     }
 }

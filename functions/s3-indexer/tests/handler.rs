@@ -633,3 +633,42 @@ async fn confirms_reach_the_indexer_through_sqs_and_a_poison_message_ends_in_the
         dead.unwrap().messages().iter().map(|m| m.body().unwrap_or_default().to_owned()).collect();
     assert_eq!(bodies, vec!["{\"Records\": \"nonsense\"}".to_owned()]);
 }
+
+#[tokio::test]
+async fn the_text_indexed_is_that_of_the_version_the_file_pins_not_a_replay_written_after() {
+    use files_core::services::{ConfirmUploadRequest, InitiateUploadRequest, RequestedUploadMethod};
+    let app = TestApp::with_backend(files_testkit::Backend::S3, &[]).await;
+    let s3 = files_core::storage::s3::S3ObjectStore::new(app.settings.storage.s3().unwrap()).await.unwrap();
+    s3.client()
+        .put_bucket_versioning()
+        .bucket(s3.bucket())
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let alice = caller("alice", "acme", &[]);
+    let request = InitiateUploadRequest {
+        filename: "minutes.txt".into(),
+        content_type: "text/plain".into(),
+        size: 15,
+        checksum_sha256: None,
+        owner: None,
+        upload_method: RequestedUploadMethod::Post,
+    };
+    let target = app.initiate.files.initiate_upload(&alice, request).await.unwrap();
+    assert!(send_post(&target, b"original walrus").await.is_success());
+    let confirm = ConfirmUploadRequest { file_key: target.file_key.to_string() };
+    let file = app.confirm.files.confirm_upload(&alice, confirm).await.unwrap();
+    // The form replayed before the indexer got to the confirm's entry: a newer version.
+    assert!(send_post(&target, b"replays narwhal").await.is_success());
+    assert_eq!(versions(&s3, target.file_key.as_str()).await.len(), 2);
+
+    app.drain_outbox().await;
+
+    assert_eq!(app.found(&alice, "walrus").await, vec![file.id]);
+    assert!(app.found(&alice, "narwhal").await.is_empty(), "the replayed bytes were indexed as the file's text");
+}

@@ -16,7 +16,7 @@ use futures_util::TryStreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::SearchSettings;
-use crate::file::FileRecord;
+use crate::file::{FileRecord, ObjectVersion};
 use crate::keys::{ContentType, FileKey};
 use crate::storage::{ObjectStore, StorageError};
 
@@ -94,7 +94,10 @@ impl Extractor {
 #[async_trait]
 impl TextSource for Extractor {
     async fn text(&self, file: &FileRecord) -> Result<Result<String, String>, StorageError> {
-        extract(self.objects.as_ref(), &file.file_key, &file.content_type, file.size, &self.limits).await
+        // The bytes the file pins (its verified version, where the store keeps versions): a
+        // replayed upload's newer version is never read as the file's text.
+        let object = Object { key: &file.file_key, version: file.object_version.as_ref() };
+        extract_at(self.objects.as_ref(), object, &file.content_type, file.size, &self.limits).await
     }
 }
 
@@ -110,6 +113,29 @@ pub async fn extract(
     size: u64,
     limits: &Limits,
 ) -> Result<Result<String, String>, StorageError> {
+    extract_at(storage, Object { key, version: None }, content_type, size, limits).await
+}
+
+/// An object to read: a key, and the version when not the current one.
+#[derive(Debug, Clone, Copy)]
+pub struct Object<'a> {
+    /// The key.
+    pub key: &'a FileKey,
+    /// The version (`None`: the current one).
+    pub version: Option<&'a ObjectVersion>,
+}
+
+/// As [`extract`], of one version of the object.
+///
+/// # Errors
+/// As [`extract`].
+pub async fn extract_at(
+    storage: &dyn ObjectStore,
+    object: Object<'_>,
+    content_type: &ContentType,
+    size: u64,
+    limits: &Limits,
+) -> Result<Result<String, String>, StorageError> {
     let kind = kind_of(content_type);
     if kind == Kind::Unsupported {
         return Ok(Err("unsupported type".to_owned()));
@@ -117,7 +143,7 @@ pub async fn extract(
     if size > limits.max_bytes {
         return Ok(Err(format!("larger than {} bytes", limits.max_bytes)));
     }
-    let mut stream = match storage.get_file_stream(key).await {
+    let mut stream = match storage.get_version_stream(object.key, object.version).await {
         Ok(stream) => stream,
         Err(StorageError::NotFound) => return Ok(Err("object not found".to_owned())),
         Err(e) => return Err(e),
@@ -135,7 +161,7 @@ pub async fn extract(
         Kind::Pdf => match pdf_text(bytes, limits).await {
             Ok(text) => Ok(Ok(text)),
             Err(reason) => {
-                tracing::info!(key = %key, %reason, "indexing with metadata only");
+                tracing::info!(key = %object.key, %reason, "indexing with metadata only");
                 Ok(Err(reason))
             }
         },

@@ -12,7 +12,7 @@ use super::{Field, FileView, Mismatch, ServiceError, Views};
 use crate::auth::Caller;
 use crate::config::{UploadSettings, LAMBDA_MAX_BODY_BYTES};
 use crate::db::{ConfirmOutcome, FileRepository, Verified};
-use crate::file::{FileRecord, FileStatus, NewFile, OwnerEntity, StorageLocation};
+use crate::file::{FileRecord, FileStatus, NewFile, ObjectVersion, OwnerEntity, StorageLocation};
 use crate::keys::{Checksum, ContentType, FileKey, OriginalFilename};
 use crate::outbox::{hand_over, IndexQueue};
 use crate::storage::{ByteStream, ObjectStore, PutConstraints, StorageError, UploadGrantRequest, UploadMethod};
@@ -252,7 +252,7 @@ impl ConfirmUpload {
             return Err(ServiceError::Mismatch(Mismatch::ContentType));
         }
         let stored = match (file.checksum_sha256, meta.checksum_sha256) {
-            (Some(_), None) => Some(self.hash_object(&file.file_key).await?),
+            (Some(_), None) => Some(self.hash_object(&file.file_key, meta.version.as_ref()).await?),
             (_, stored) => stored,
         };
         if file.checksum_sha256.is_some_and(|declared| stored != Some(declared)) {
@@ -261,12 +261,13 @@ impl ConfirmUpload {
         Ok(Verified { size: file.size, checksum: stored, version: meta.version })
     }
 
-    /// The SHA-256 of a stored object, read as a stream (for objects whose store kept no
-    /// whole-object checksum).
-    async fn hash_object(&self, key: &FileKey) -> Result<Checksum, ServiceError> {
+    /// The SHA-256 of one version of a stored object, read as a stream (for objects whose store
+    /// kept no whole-object checksum).
+    async fn hash_object(&self, key: &FileKey, version: Option<&ObjectVersion>) -> Result<Checksum, ServiceError> {
         use futures_util::TryStreamExt as _;
         use sha2::Digest as _;
-        let mut stream = self.parts.objects.get_file_stream(key).await?;
+        // The version the HEAD saw: the bytes hashed are the bytes whose size was checked.
+        let mut stream = self.parts.objects.get_version_stream(key, version).await?;
         let mut hasher = sha2::Sha256::new();
         while let Some(chunk) = stream.try_next().await.map_err(StorageError::Io)? {
             hasher.update(&chunk);

@@ -228,6 +228,20 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// `NotFound`, `Unavailable`, `Io`.
     async fn get_file_stream(&self, key: &FileKey) -> Result<ByteStream, StorageError>;
 
+    /// The bytes of one version of the object (`None`: the current one); a store without
+    /// versions reads the current one.
+    ///
+    /// # Errors
+    /// As [`ObjectStore::get_file_stream`].
+    async fn get_version_stream(
+        &self,
+        key: &FileKey,
+        version: Option<&ObjectVersion>,
+    ) -> Result<ByteStream, StorageError> {
+        let _ = version;
+        self.get_file_stream(key).await
+    }
+
     /// The object's size, type and checksum, or `None` when there is no object.
     ///
     /// # Errors

@@ -304,8 +304,17 @@ impl ObjectStore for S3ObjectStore {
     }
 
     async fn get_file_stream(&self, key: &FileKey) -> Result<ByteStream, StorageError> {
+        self.get_version_stream(key, None).await
+    }
+
+    async fn get_version_stream(
+        &self,
+        key: &FileKey,
+        version: Option<&ObjectVersion>,
+    ) -> Result<ByteStream, StorageError> {
+        let request = self.client.get_object().bucket(&self.bucket).key(key.as_str());
         let object =
-            self.client.get_object().bucket(&self.bucket).key(key.as_str()).send().await.map_err(classify_http)?;
+            request.set_version_id(version.map(|v| v.as_str().to_owned())).send().await.map_err(classify_http)?;
         Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(object.body.into_async_read(), 64 * 1024)))
     }
 

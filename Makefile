@@ -1,5 +1,5 @@
 # The two commands: `make dev` runs the service locally, `make test` runs every check.
-.PHONY: dev test migrate token search-index reindex sam-build bench
+.PHONY: dev test migrate token search-index reindex reconcile sam-build bench
 
 dev:
 	@infra/scripts/dev.sh
@@ -15,6 +15,9 @@ search-index:
 
 reindex:
 	@infra/scripts/admin.sh reindex
+
+reconcile:
+	@infra/scripts/admin.sh reconcile
 
 token:
 	@USER_ID="$(if $(filter command line,$(origin USER)),$(USER))" ORG_ID="$(ORG)" ROLES="$(ROLES)" infra/scripts/token.sh

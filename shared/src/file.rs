@@ -18,6 +18,9 @@ pub enum FileStatus {
     Pending,
     /// The bytes are stored and verified.
     Available,
+    /// Never confirmed within `UPLOAD_PENDING_TTL_SECONDS`: the reconciler removed its object;
+    /// the row stays so that the key is never issued again.
+    Expired,
 }
 
 impl FileStatus {
@@ -26,6 +29,7 @@ impl FileStatus {
         match self {
             Self::Pending => "pending",
             Self::Available => "available",
+            Self::Expired => "expired",
         }
     }
 
@@ -34,6 +38,7 @@ impl FileStatus {
         match raw {
             "pending" => Some(Self::Pending),
             "available" => Some(Self::Available),
+            "expired" => Some(Self::Expired),
             _ => None,
         }
     }

@@ -21,6 +21,7 @@ pub mod http;
 pub mod indexing;
 pub mod keys;
 pub mod outbox;
+pub mod reconcile;
 pub mod search;
 pub mod services;
 pub mod state;

@@ -4,6 +4,8 @@
 //! - `token`: print a development bearer token for `AUTH_MODE=local-jwt`.
 //! - `create-index`: create the versioned search index behind its alias (safe to repeat).
 //! - `reindex`: rebuild the search index from PostgreSQL, with a progress bar.
+//! - `reconcile`: expire never-confirmed uploads and deliver outbox entries that are still
+//!   there, under an advisory lock, with a progress bar and a summary.
 //! - `index-worker`: apply the index outbox as it fills, with the indexer's own code (`make dev`,
 //!   which has no SQS, runs it beside the functions).
 
@@ -59,6 +61,20 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         batch: i64,
     },
+    /// Expire uploads never confirmed within the pending TTL (their objects removed) and
+    /// deliver outbox entries still undelivered after a delay (to INDEXER_QUEUE_URL, or applied
+    /// here without one). Safe to repeat; a second run at once does nothing.
+    Reconcile {
+        /// Pending uploads older than this many seconds expire.
+        #[arg(long, env = "UPLOAD_PENDING_TTL_SECONDS", default_value_t = 86_400)]
+        pending_ttl_seconds: u64,
+        /// Outbox entries older than this many seconds are delivered again.
+        #[arg(long, default_value_t = 300)]
+        resend_after_seconds: u64,
+        /// Rows or entries per page.
+        #[arg(long, default_value_t = 500)]
+        page: i64,
+    },
     /// Apply the index outbox as it fills, as the indexer's queue does on AWS: every entry
     /// leased, applied by the indexer (text extraction included) and deleted.
     IndexWorker {
@@ -105,6 +121,14 @@ async fn main() -> ExitCode {
         }
         Command::CreateIndex => report(create_index().await),
         Command::Reindex { batch } => report(reindex(batch).await),
+        Command::Reconcile { pending_ttl_seconds, resend_after_seconds, page } => {
+            let policy = files_core::reconcile::Policy {
+                pending_ttl: std::time::Duration::from_secs(pending_ttl_seconds),
+                resend_after: std::time::Duration::from_secs(resend_after_seconds),
+                page: page.max(1),
+            };
+            report(reconcile(policy).await)
+        }
         Command::IndexWorker { interval_ms, batch, once } => {
             report(index_worker(std::time::Duration::from_millis(interval_ms), batch, once).await)
         }
@@ -259,4 +283,44 @@ async fn index_worker(interval: std::time::Duration, batch: i64, once: bool) -> 
         }
         tokio::time::sleep(interval).await;
     }
+}
+
+async fn reconcile(policy: files_core::reconcile::Policy) -> Result<String, AnyError> {
+    use std::sync::Arc;
+
+    use files_core::state::FromSettings as _;
+
+    let settings = files_core::Settings::from_env()?;
+    let pool = files_core::state::build_pool(&settings, &settings.database).await?;
+    let (queue, indexer) = match &settings.search.indexer_queue_url {
+        Some(_) => (Some(files_core::outbox::build_queue(&settings).await), None),
+        None => (None, Some(files_core::indexing::Indexer::from_settings(&settings).await?)),
+    };
+    let reconciler = files_core::reconcile::Reconciler {
+        pool: pool.clone(),
+        repo: Arc::new(files_core::db::PgFileRepository::new(pool.clone())),
+        objects: files_core::storage::build_objects(&settings.storage).await?,
+        outbox: Arc::new(files_core::db::PgOutbox::new(pool)),
+        queue,
+        indexer,
+    };
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(indicatif::ProgressStyle::with_template("{elapsed_precise} {spinner} {msg}")?);
+    let done = std::sync::Mutex::new(std::collections::BTreeMap::<String, usize>::new());
+    let progress = |what: &str, count: usize| {
+        let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
+        *done.entry(what.to_owned()).or_default() += count;
+        bar.set_message(done.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", "));
+        bar.tick();
+    };
+    let summary = reconciler.run(policy, &progress).await?;
+    bar.finish_and_clear();
+    Ok(if summary.skipped {
+        "reconcile: another run holds the lock; nothing done".to_owned()
+    } else {
+        format!(
+            "reconcile: {} pending uploads expired ({} objects removed), {} outbox entries resent, {} applied",
+            summary.expired, summary.objects_removed, summary.resent, summary.applied
+        )
+    })
 }

@@ -60,6 +60,16 @@ const LIST_AVAILABLE: &str = concat!(
     columns!(),
     " FROM stored_files WHERE status = 'available' AND ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
 );
+const EXPIRE_PENDING: &str = concat!(
+    "WITH f AS (UPDATE stored_files SET status = 'expired', updated_at = now() \
+       WHERE id IN (SELECT id FROM stored_files \
+                    WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1) \
+                    ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+       RETURNING *) \
+     SELECT ",
+    columns!(f),
+    " FROM f"
+);
 const COUNT_AVAILABLE: &str = "SELECT count(*) FROM stored_files WHERE status = 'available'";
 
 /// [`FileRepository`] on PostgreSQL.
@@ -194,6 +204,16 @@ impl FileRepository for PgFileRepository {
     #[tracing::instrument(skip(self))]
     async fn delete(&self, org_id: &str, id: Uuid) -> Result<Option<Queued>, RepositoryError> {
         self.query_opt(DELETE, &[&id, &org_id]).await?.map(|row| queued_of(&row, 0)).transpose()
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn expire_pending(
+        &self,
+        older_than: std::time::Duration,
+        limit: i64,
+    ) -> Result<Vec<FileRecord>, RepositoryError> {
+        let seconds = older_than.as_secs_f64();
+        self.query(EXPIRE_PENDING, &[&seconds, &limit]).await?.iter().map(record_of).collect()
     }
 
     #[tracing::instrument(skip(self, ids), fields(ids = ids.len()))]

@@ -15,7 +15,7 @@ mod versions;
 pub use files::PgFileRepository;
 pub use migrate::{create_database_if_missing, run_migrations};
 pub use outbox::PgOutbox;
-pub use pool::DbPool;
+pub use pool::{DbPool, RunLock};
 pub use search::PgSearchIndex;
 pub use versions::PgIndexVersions;
 
@@ -106,6 +106,17 @@ pub trait FileRepository: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `Unavailable`; `Query`.
     async fn delete(&self, org_id: &str, id: Uuid) -> Result<Option<Queued>, RepositoryError>;
+
+    /// Marks up to `limit` pending files created more than `older_than` ago as expired (oldest
+    /// first; rows another run holds are skipped) and returns them as they now are.
+    ///
+    /// # Errors
+    /// `Unavailable`; `Query`.
+    async fn expire_pending(
+        &self,
+        older_than: std::time::Duration,
+        limit: i64,
+    ) -> Result<Vec<FileRecord>, RepositoryError>;
 
     /// The organization's files with these ids (in no particular order; missing ones left out).
     ///

@@ -232,3 +232,29 @@ pub(super) fn classify(e: tokio_postgres::Error) -> RepositoryError {
         RepositoryError::Query(Box::new(e))
     }
 }
+
+/// A PostgreSQL advisory lock held by this process, on a connection of its own taken out of
+/// the pool: dropped (or the process gone), the connection closes and the lock is released.
+/// Two runs of a job that must not overlap (the reconciler) take it first.
+pub struct RunLock {
+    _client: deadpool_postgres::ClientWrapper,
+}
+
+impl std::fmt::Debug for RunLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RunLock")
+    }
+}
+
+impl DbPool {
+    /// Takes the advisory lock `key` unless another session holds it (`None` then).
+    ///
+    /// # Errors
+    /// `Unavailable` when the database cannot be reached.
+    pub async fn try_lock(&self, key: i64) -> Result<Option<RunLock>, RepositoryError> {
+        let client = deadpool_postgres::Object::take(self.get().await?);
+        let row = client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).await.map_err(classify)?;
+        let held: bool = row.try_get(0).map_err(classify)?;
+        Ok(held.then_some(RunLock { _client: client }))
+    }
+}

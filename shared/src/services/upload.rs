@@ -224,6 +224,8 @@ impl ConfirmUpload {
             .find_by_key(&caller.org_id, &key)
             .await?
             .filter(|file| file.uploaded_by == caller.user_id)
+            // An expired upload is gone: its object was removed, its key is never confirmed.
+            .filter(|file| file.status != FileStatus::Expired)
             .ok_or(ServiceError::UploadNotFound)?;
         if file.is_available() {
             return self.parts.views.view(file).await;
@@ -235,8 +237,9 @@ impl ConfirmUpload {
                 hand_over(self.parts.queue.as_ref(), &queued).await;
                 self.parts.views.view(file).await
             }
-            Some(ConfirmOutcome::AlreadyAvailable(file)) => self.parts.views.view(file).await,
-            None => Err(ServiceError::UploadNotFound),
+            Some(ConfirmOutcome::AlreadyAvailable(file)) if file.is_available() => self.parts.views.view(file).await,
+            // Expired meanwhile, or gone.
+            Some(ConfirmOutcome::AlreadyAvailable(_)) | None => Err(ServiceError::UploadNotFound),
         }
     }
 
@@ -334,7 +337,11 @@ impl ProxiedUpload {
                 hand_over(self.parts.queue.as_ref(), &queued).await;
                 file
             }
-            Ok(Some(ConfirmOutcome::AlreadyAvailable(record))) => record,
+            Ok(Some(ConfirmOutcome::AlreadyAvailable(record))) if record.is_available() => record,
+            Ok(Some(ConfirmOutcome::AlreadyAvailable(_))) => {
+                self.forget(&pending, true).await;
+                return Err(ServiceError::UploadNotFound);
+            }
             Ok(None) => {
                 // The row went meanwhile (deleted): its bytes go too.
                 self.forget(&pending, true).await;

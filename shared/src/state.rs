@@ -210,3 +210,24 @@ pub async fn build_indexer_and_outbox(settings: &Settings) -> Result<(Indexer, A
     let indexer = build_indexer(settings, pool.clone(), build_objects(&settings.storage).await?)?;
     Ok((indexer, Arc::new(PgOutbox::new(pool))))
 }
+
+/// The `reconcile` function's: on AWS the outbox's entries go back to the index queue; the
+/// function extracts nothing (without `INDEXER_QUEUE_URL` it only expires uploads).
+#[async_trait]
+impl FromSettings for crate::reconcile::Reconciler {
+    async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let pool = build_pool(settings, &settings.database).await?;
+        let queue = match &settings.search.indexer_queue_url {
+            Some(_) => Some(build_queue(settings).await),
+            None => None,
+        };
+        Ok(Self {
+            pool: pool.clone(),
+            repo: Arc::new(PgFileRepository::new(pool.clone())),
+            objects: build_objects(&settings.storage).await?,
+            outbox: Arc::new(PgOutbox::new(pool)),
+            queue,
+            indexer: None,
+        })
+    }
+}

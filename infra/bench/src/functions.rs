@@ -76,6 +76,13 @@ pub const FUNCTIONS: &[Function] = &[
         warm: false,
         http: false,
     },
+    Function {
+        name: "reconcile",
+        probe: Probe::Event("eventbridge-schedule.json"),
+        backends: &[Backend::S3],
+        warm: false,
+        http: false,
+    },
 ];
 
 /// A short name for a backend.

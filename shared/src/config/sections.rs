@@ -295,6 +295,9 @@ pub struct UploadSettings {
     pub max_size_bytes: u64,
     /// `UPLOAD_ALLOWED_CONTENT_TYPES`.
     pub allowed_content_types: ContentTypePolicy,
+    /// `UPLOAD_PENDING_TTL_SECONDS` (default a day): how long an upload may stay unconfirmed
+    /// before the reconciler expires it.
+    pub pending_ttl: std::time::Duration,
 }
 
 impl UploadSettings {
@@ -305,6 +308,11 @@ impl UploadSettings {
         }
         let allowed_content_types = ContentTypePolicy::parse(&get("UPLOAD_ALLOWED_CONTENT_TYPES").unwrap_or_default())
             .map_err(|reason| ConfigError::new("UPLOAD_ALLOWED_CONTENT_TYPES", reason))?;
-        Ok(Self { max_size_bytes, allowed_content_types })
+        let pending_ttl: u64 = parse_number(get, "UPLOAD_PENDING_TTL_SECONDS", 24 * 3600)?;
+        if pending_ttl == 0 {
+            return Err(ConfigError::new("UPLOAD_PENDING_TTL_SECONDS", "must be at least 1"));
+        }
+        let pending_ttl = std::time::Duration::from_secs(pending_ttl);
+        Ok(Self { max_size_bytes, allowed_content_types, pending_ttl })
     }
 }

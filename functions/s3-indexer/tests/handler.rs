@@ -344,6 +344,25 @@ async fn deliver_until(
     panic!("no {name} notification for {key} arrived")
 }
 
+/// A state on a fresh S3 bucket that keeps versions, as the template's does (what is served is
+/// pinned to the verified version), and a client of it.
+async fn versioned_s3_app() -> (TestApp, files_core::storage::s3::S3ObjectStore) {
+    let app = TestApp::with_backend(files_testkit::Backend::S3, &[]).await;
+    let s3 = files_core::storage::s3::S3ObjectStore::new(app.settings.storage.s3().unwrap()).await.unwrap();
+    s3.client()
+        .put_bucket_versioning()
+        .bucket(s3.bucket())
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    (app, s3)
+}
+
 /// Every version and delete marker under `key`.
 async fn versions(s3: &files_core::storage::s3::S3ObjectStore, key: &str) -> Vec<String> {
     let listed = s3.client().list_object_versions().bucket(s3.bucket()).prefix(key).send().await.unwrap();
@@ -380,20 +399,7 @@ async fn fetch(url: &str) -> (u16, Vec<u8>) {
 async fn replayed_upload_urls_and_forms_are_never_served_and_do_not_outlive_their_notification() {
     use files_core::services::{ConfirmUploadRequest, InitiateUploadRequest};
     use files_core::storage::UploadMethod;
-    let app = TestApp::with_backend(files_testkit::Backend::S3, &[]).await;
-    let s3 = files_core::storage::s3::S3ObjectStore::new(app.settings.storage.s3().unwrap()).await.unwrap();
-    // The template's bucket keeps versions: what is served is pinned to the verified one.
-    s3.client()
-        .put_bucket_versioning()
-        .bucket(s3.bucket())
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let (app, s3) = versioned_s3_app().await;
     let (sqs, queue_url) = notifications(&s3).await;
     let mut sequencer = 1u64;
     let alice = caller("alice", "acme", &[]);
@@ -637,19 +643,7 @@ async fn confirms_reach_the_indexer_through_sqs_and_a_poison_message_ends_in_the
 #[tokio::test]
 async fn the_text_indexed_is_that_of_the_version_the_file_pins_not_a_replay_written_after() {
     use files_core::services::{ConfirmUploadRequest, InitiateUploadRequest, RequestedUploadMethod};
-    let app = TestApp::with_backend(files_testkit::Backend::S3, &[]).await;
-    let s3 = files_core::storage::s3::S3ObjectStore::new(app.settings.storage.s3().unwrap()).await.unwrap();
-    s3.client()
-        .put_bucket_versioning()
-        .bucket(s3.bucket())
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let (app, s3) = versioned_s3_app().await;
     let alice = caller("alice", "acme", &[]);
     let request = InitiateUploadRequest {
         filename: "minutes.txt".into(),

@@ -21,11 +21,6 @@ use crate::db::RepositoryError;
 pub use crate::db::{Outbox, Queued};
 use crate::indexing::{Change, Indexer};
 
-/// The change an entry stands for.
-pub fn change_of(entry: &Queued) -> Change {
-    Change::Refresh { key: entry.file_key.clone() }
-}
-
 /// A failed hand-over to the queue; the entry stays in the outbox.
 #[derive(Debug, thiserror::Error)]
 #[error("could not send to the index queue")]
@@ -92,7 +87,7 @@ pub async fn drain(
     if entries.is_empty() {
         return Ok(Drained::default());
     }
-    let changes: Vec<Change> = entries.iter().map(change_of).collect();
+    let changes: Vec<Change> = entries.iter().map(|entry| Change::of_file(&entry.file_key)).collect();
     let results = indexer.apply(&changes).await;
     let mut done = Vec::new();
     let (mut failed, mut dropped) = (0, 0);

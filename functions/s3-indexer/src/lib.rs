@@ -193,7 +193,7 @@ fn read_batch(messages: &[SqsMessage], report: &mut Report) -> (Vec<Pending>, Ve
             }
             Message::Outbox(entry) => pending.push(Pending {
                 message: i,
-                change: files_core::outbox::change_of(&entry),
+                change: Change::of_file(&entry.file_key),
                 outbox_id: Some(entry.id),
             }),
             Message::S3(event) => {

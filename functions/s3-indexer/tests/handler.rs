@@ -275,19 +275,24 @@ fn sqs_client() -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(&files_testkit::localstack_config())
 }
 
+/// One receive of up to ten messages, waiting up to `wait_seconds` for the first.
+async fn poll(sqs: &aws_sdk_sqs::Client, queue_url: &str, wait_seconds: i32) -> Vec<aws_sdk_sqs::types::Message> {
+    let received = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(wait_seconds)
+        .send()
+        .await
+        .unwrap();
+    received.messages().to_vec()
+}
+
 /// At least `count` S3 object notifications from the queue (test events skipped).
 async fn receive(sqs: &aws_sdk_sqs::Client, queue_url: &str, count: usize) -> Vec<S3Event> {
     let mut events = Vec::new();
     for _ in 0..20 {
-        let batch = sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        for message in batch.messages() {
+        for message in poll(sqs, queue_url, 1).await {
             let body = message.body().unwrap_or_default();
             if let Ok(event) = serde_json::from_str::<S3Event>(body) {
                 if !event.records.is_empty() {
@@ -575,27 +580,17 @@ async fn drain_queue(app: &TestApp, sqs: &aws_sdk_sqs::Client, queue_url: &str) 
     let mut batches = 0;
     let mut empty_polls = 0;
     while empty_polls < 3 {
-        let received = sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        if received.messages().is_empty() {
+        let received = poll(sqs, queue_url, 1).await;
+        if received.is_empty() {
             empty_polls += 1;
             continue;
         }
         empty_polls = 0;
         batches += 1;
-        let messages: Vec<SqsMessage> = received
-            .messages()
-            .iter()
-            .map(|m| message(m.message_id().unwrap(), m.body().unwrap_or_default()))
-            .collect();
+        let messages: Vec<SqsMessage> =
+            received.iter().map(|m| message(m.message_id().unwrap(), m.body().unwrap_or_default())).collect();
         let failed = process(&state(app), &messages).await.err().map(|f| f.message_ids).unwrap_or_default();
-        for m in received.messages() {
+        for m in &received {
             if !failed.iter().any(|id| Some(id.as_str()) == m.message_id()) {
                 sqs.delete_message()
                     .queue_url(queue_url)
@@ -634,9 +629,8 @@ async fn confirms_reach_the_indexer_through_sqs_and_a_poison_message_ends_in_the
     found.sort();
     ids.sort();
     assert_eq!(found, ids, "every confirmed file is searchable");
-    let dead = sqs.receive_message().queue_url(&dlq_url).max_number_of_messages(10).wait_time_seconds(2).send().await;
-    let bodies: Vec<String> =
-        dead.unwrap().messages().iter().map(|m| m.body().unwrap_or_default().to_owned()).collect();
+    let dead = poll(&sqs, &dlq_url, 2).await;
+    let bodies: Vec<String> = dead.iter().map(|m| m.body().unwrap_or_default().to_owned()).collect();
     assert_eq!(bodies, vec!["{\"Records\": \"nonsense\"}".to_owned()]);
 }
 

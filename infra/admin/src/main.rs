@@ -256,16 +256,13 @@ async fn reindex(batch: i64) -> Result<String, AnyError> {
 }
 
 async fn index_worker(interval: std::time::Duration, batch: i64, once: bool) -> Result<String, AnyError> {
-    use files_core::state::FromSettings as _;
-
     files_core::telemetry::init();
     let settings = files_core::Settings::from_env()?;
-    let indexer = files_core::indexing::Indexer::from_settings(&settings).await?;
-    let outbox = files_core::db::PgOutbox::new(files_core::state::build_pool(&settings, &settings.database).await?);
+    let (indexer, outbox) = files_core::state::build_indexer_and_outbox(&settings).await?;
     tracing::info!(batch, "index worker applying the outbox");
     let mut total = 0usize;
     loop {
-        match files_core::outbox::drain(&outbox, &indexer, batch, std::time::Duration::ZERO).await {
+        match files_core::outbox::drain(outbox.as_ref(), &indexer, batch, std::time::Duration::ZERO).await {
             Ok(pass) if pass.applied > 0 || pass.failed > 0 => {
                 total += pass.applied;
                 tracing::info!(applied = pass.applied, failed = pass.failed, "outbox pass");
@@ -286,24 +283,14 @@ async fn index_worker(interval: std::time::Duration, batch: i64, once: bool) -> 
 }
 
 async fn reconcile(policy: files_core::reconcile::Policy) -> Result<String, AnyError> {
-    use std::sync::Arc;
-
     use files_core::state::FromSettings as _;
 
     let settings = files_core::Settings::from_env()?;
-    let pool = files_core::state::build_pool(&settings, &settings.database).await?;
-    let (queue, indexer) = match &settings.search.indexer_queue_url {
-        Some(_) => (Some(files_core::outbox::build_queue(&settings).await), None),
-        None => (None, Some(files_core::indexing::Indexer::from_settings(&settings).await?)),
-    };
-    let reconciler = files_core::reconcile::Reconciler {
-        pool: pool.clone(),
-        repo: Arc::new(files_core::db::PgFileRepository::new(pool.clone())),
-        objects: files_core::storage::build_objects(&settings.storage).await?,
-        outbox: Arc::new(files_core::db::PgOutbox::new(pool)),
-        queue,
-        indexer,
-    };
+    // The function's reconciler; without a queue the entries are applied here, by the indexer.
+    let mut reconciler = files_core::reconcile::Reconciler::from_settings(&settings).await?;
+    if reconciler.queue.is_none() {
+        reconciler.indexer = Some(files_core::indexing::Indexer::from_settings(&settings).await?);
+    }
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(indicatif::ProgressStyle::with_template("{elapsed_precise} {spinner} {msg}")?);
     let done = std::sync::Mutex::new(std::collections::BTreeMap::<String, usize>::new());

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use files_core::config::StorageSettings;
+use files_core::config::{StorageSettings, DEFAULT_MEDIA_URL_PREFIX};
 use files_core::http::problem_response;
 use files_core::storage::local::LocalFileStorage;
 use files_core::{ApiError, Settings};
@@ -35,9 +35,6 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer, ExposeHeaders};
-
-/// `LOCAL_MEDIA_URL_PREFIX`'s default, answered 404 when the backend is S3.
-const DEFAULT_MEDIA_PREFIX: &str = "/media";
 
 /// Every response body this server sends: bytes from memory, a file, or the functions.
 pub type ResponseBody = UnsyncBoxBody<Bytes, std::io::Error>;
@@ -80,7 +77,7 @@ impl App {
         let (media, prefix) = match &settings.storage {
             StorageSettings::Local(local) => (Some(LocalFileStorage::from_settings(local)), local.url_prefix.clone()),
             // Where the local backend would serve: answered 404 at once rather than forwarded.
-            StorageSettings::S3(_) => (None, DEFAULT_MEDIA_PREFIX.to_owned()),
+            StorageSettings::S3(_) => (None, DEFAULT_MEDIA_URL_PREFIX.to_owned()),
         };
         Self { media, prefix, upstream: upstream.map(proxy::Upstream::new), origins }
     }

@@ -113,8 +113,11 @@ impl LocalStorageSettings {
     }
 }
 
+/// `LOCAL_MEDIA_URL_PREFIX`'s default.
+pub const DEFAULT_MEDIA_URL_PREFIX: &str = "/media";
+
 fn parse_url_prefix(raw: Option<String>) -> Result<String, ConfigError> {
-    let raw = raw.unwrap_or_else(|| "/media".to_owned());
+    let raw = raw.unwrap_or_else(|| DEFAULT_MEDIA_URL_PREFIX.to_owned());
     let trimmed = raw.trim_end_matches('/');
     let valid = trimmed.starts_with('/')
         && trimmed.len() > 1

@@ -660,3 +660,49 @@ async fn the_text_indexed_is_that_of_the_version_the_file_pins_not_a_replay_writ
     assert_eq!(app.found(&alice, "walrus").await, vec![file.id]);
     assert!(app.found(&alice, "narwhal").await.is_empty(), "the replayed bytes were indexed as the file's text");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+
+    /// Outbox messages lost, duplicated, reordered and batched in any way, then whatever is
+    /// left in the outbox applied (as the reconciler or the worker does): the index ends as the
+    /// database is, every file kept found by its word, every deleted one gone, the outbox empty.
+    #[test]
+    fn any_delivery_of_outbox_messages_converges_on_the_database(
+        deleted in proptest::collection::vec(proptest::bool::ANY, 3),
+        deliveries in proptest::collection::vec(0usize..64, 0..12),
+        batch in 1usize..4,
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let app = TestApp::new().await;
+            let alice = caller("alice", "acme", &[]);
+            let words = ["aardvark", "bonobo", "chinchilla"];
+            let mut ids = Vec::new();
+            for word in words {
+                ids.push(confirmed(&app, &format!("{word}.txt"), format!("a {word}").as_bytes()).await.id);
+            }
+            for (id, gone) in ids.iter().zip(&deleted) {
+                if *gone {
+                    app.delete.files.delete_file(&alice, *id).await.unwrap();
+                }
+            }
+            let entries = outbox_bodies(&app).await;
+            let delivered: Vec<SqsMessage> = deliveries
+                .iter()
+                .enumerate()
+                .map(|(n, i)| message(&format!("m-{n}"), &entries[i % entries.len()]))
+                .collect();
+            for chunk in delivered.chunks(batch) {
+                process(&state(&app), chunk).await.unwrap();
+            }
+            app.drain_outbox().await;
+
+            assert_eq!(app.outbox.pending().await.unwrap(), 0);
+            for ((word, id), gone) in words.iter().zip(&ids).zip(&deleted) {
+                let expected = if *gone { vec![] } else { vec![*id] };
+                assert_eq!(app.found(&alice, word).await, expected, "{word}: deleted {gone}");
+            }
+        });
+    }
+}

@@ -84,19 +84,32 @@ pub async fn drain(
     // Long enough for a batch with text extraction; a crashed poller's entries come back then.
     let lease = Duration::from_secs(120);
     let entries = outbox.lease(limit, older_than, lease).await?;
+    apply_entries(outbox, indexer, &entries).await
+}
+
+/// Applies leased `entries` with `indexer` and deletes those applied (and those refused for
+/// good, logged); entries that failed for a transient reason stay for their lease to end.
+///
+/// # Errors
+/// [`RepositoryError`] when the outbox cannot be written.
+pub async fn apply_entries(
+    outbox: &dyn Outbox,
+    indexer: &Indexer,
+    entries: &[Queued],
+) -> Result<Drained, RepositoryError> {
     if entries.is_empty() {
         return Ok(Drained::default());
     }
     let changes: Vec<Change> = entries.iter().map(|entry| Change::of_file(&entry.file_key)).collect();
     let results = indexer.apply(&changes).await;
-    let mut done = Vec::new();
-    let (mut failed, mut dropped) = (0, 0);
+    let (mut done, mut retry) = (Vec::new(), Vec::new());
+    let mut dropped = 0;
     for (entry, result) in entries.iter().zip(results) {
         match result {
             Ok(_) => done.push(entry.id),
             Err(e) if e.is_transient() => {
-                failed += 1;
-                tracing::warn!(outbox_id = entry.id, key = %entry.file_key, error = %crate::telemetry::error_chain(&e), "index change failed; retried when its lease ends");
+                retry.push(entry.id);
+                tracing::warn!(outbox_id = entry.id, key = %entry.file_key, error = %crate::telemetry::error_chain(&e), "index change failed; retried after a backoff");
             }
             Err(e) => {
                 // Retrying cannot help; the next change of the file, or a reindex, brings the
@@ -108,7 +121,8 @@ pub async fn drain(
         }
     }
     outbox.complete(&done).await?;
-    Ok(Drained { applied: done.len() - dropped, failed, dropped })
+    outbox.retry_later(&retry).await?;
+    Ok(Drained { applied: done.len() - dropped, failed: retry.len(), dropped })
 }
 
 /// The indexer's SQS queue (`INDEXER_QUEUE_URL`): each entry a message whose body is the

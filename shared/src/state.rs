@@ -97,6 +97,20 @@ pub fn build_index(settings: &SearchSettings, pool: Arc<DbPool>) -> Result<Arc<d
     })
 }
 
+/// What the configured search holds, for the reconciler.
+///
+/// # Errors
+/// As [`build_search`].
+pub fn build_inventory(
+    settings: &SearchSettings,
+    pool: Arc<DbPool>,
+) -> Result<Arc<dyn crate::search::IndexInventory>, ConfigError> {
+    Ok(match backend(settings, pool)? {
+        Backend::Elastic(index) => Arc::new(index),
+        Backend::Postgres(index) => Arc::new(index),
+    })
+}
+
 async fn views(settings: &Settings) -> Result<Views, ConfigError> {
     Ok(Views::new(build_signer(&settings.storage).await?, settings.presigned_url_expiry))
 }
@@ -211,8 +225,9 @@ pub async fn build_indexer_and_outbox(settings: &Settings) -> Result<(Indexer, A
     Ok((indexer, Arc::new(PgOutbox::new(pool))))
 }
 
-/// The `reconcile` function's: on AWS the outbox's entries go back to the index queue; the
-/// function extracts nothing (without `INDEXER_QUEUE_URL` it only expires uploads).
+/// The `reconcile` function's: on AWS the outbox's entries (and its repairs) go to the index
+/// queue; the function extracts nothing. Without `INDEXER_QUEUE_URL` and without an indexer
+/// (`files-admin reconcile` adds one) entries stay in the outbox for the next poller.
 #[async_trait]
 impl FromSettings for crate::reconcile::Reconciler {
     async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
@@ -225,6 +240,7 @@ impl FromSettings for crate::reconcile::Reconciler {
             pool: pool.clone(),
             repo: Arc::new(PgFileRepository::new(pool.clone())),
             objects: build_objects(&settings.storage).await?,
+            inventory: build_inventory(&settings.search, pool.clone())?,
             outbox: Arc::new(PgOutbox::new(pool)),
             queue,
             indexer: None,

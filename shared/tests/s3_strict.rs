@@ -137,3 +137,31 @@ async fn refused_credentials_are_a_500_whose_problem_reveals_nothing() {
     let body = serde_json::to_string(&err.problem()).unwrap();
     assert!(!body.contains("Signature") && !body.contains(ACCESS_KEY), "{body}");
 }
+
+/// A server without versions (s3s-fs answers ListObjectVersions with 501): the sweep's listing
+/// falls back to ListObjectsV2 and still holds every upload once.
+#[tokio::test]
+async fn the_upload_listing_falls_back_to_plain_listing_on_a_server_without_versions() {
+    use futures_util::TryStreamExt as _;
+    let storage = storage().await;
+    let mut keys = Vec::new();
+    for _ in 0..3 {
+        let key = FileKey::generate(&files_core::keys::OriginalFilename::parse("listed.txt").unwrap());
+        let body = Box::pin(futures_util::stream::once(async { Ok(bytes::Bytes::from_static(b"listed")) }));
+        let constraints = PutConstraints {
+            content_type: ContentType::parse("text/plain").unwrap(),
+            exact_size: None,
+            max_size: 100,
+            checksum_sha256: None,
+        };
+        storage.save_proxied_file(&key, body, &constraints).await.unwrap();
+        keys.push(key.as_str().to_owned());
+    }
+
+    let listed: Vec<files_core::storage::ListedObject> = storage.list_uploads().try_collect().await.unwrap();
+
+    let mut found: Vec<String> = listed.iter().map(|o| o.key.as_str().to_owned()).collect();
+    found.sort();
+    keys.sort();
+    assert_eq!(found, keys);
+}

@@ -103,6 +103,35 @@ async fn streams_large_objects_in_chunks(storage: Arc<dyn ObjectStore>) {
     assert!(largest <= 1 << 20, "read in chunks, not whole: largest chunk {largest}");
 }
 
+/// The listing holds every object under the upload prefix once, across the store's pages (S3
+/// answers 1,000 at a time), and nothing outside it.
+async fn lists_every_upload_across_pages(storage: Arc<dyn ObjectStore>) {
+    let name = files_core::keys::OriginalFilename::parse("listed.txt").unwrap();
+    let keys: Vec<FileKey> = (0..1_005).map(|_| FileKey::generate(&name)).collect();
+    let saves = futures_util::stream::iter(keys.clone())
+        .map(|key| {
+            let storage = storage.clone();
+            async move { storage.save_proxied_file(&key, body(vec![b"listed"]), &constraints(None, 100, None)).await }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    assert!(saves.iter().all(Result::is_ok), "every save succeeds");
+    let outside = key("outside.txt");
+    storage.save_proxied_file(&outside, body(vec![b"elsewhere"]), &constraints(None, 100, None)).await.unwrap();
+    let before = chrono::Utc::now() - chrono::Duration::minutes(10);
+
+    let listed: Vec<files_core::storage::ListedObject> = storage.list_uploads().try_collect().await.unwrap();
+
+    let mut found: Vec<&str> = listed.iter().map(|o| o.key.as_str()).collect();
+    found.sort_unstable();
+    let mut expected: Vec<&str> = keys.iter().map(FileKey::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(found, expected, "each upload once, nothing outside the prefix");
+    assert!(listed.iter().all(|o| o.modified > before && o.modified <= chrono::Utc::now()), "modification times");
+    assert!(listed.iter().all(|o| o.version.is_none()), "a store without versions lists none");
+}
+
 macro_rules! conformance {
     ($backend:ident, $make:expr) => {
         mod $backend {
@@ -124,6 +153,12 @@ macro_rules! conformance {
             async fn refuses_bodies_that_break_the_constraints_and_keeps_nothing() {
                 let (_guard, storage) = $make.await;
                 super::refuses_bodies_that_break_the_constraints_and_keeps_nothing(storage).await;
+            }
+
+            #[tokio::test]
+            async fn lists_every_upload_across_pages() {
+                let (_guard, storage) = $make.await;
+                super::lists_every_upload_across_pages(storage).await;
             }
 
             #[tokio::test]

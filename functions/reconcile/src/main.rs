@@ -11,7 +11,11 @@ use reconcile::State;
 async fn main() -> Result<(), Error> {
     files_core::telemetry::init();
     let settings = Settings::from_env()?;
-    let policy = files_core::reconcile::Policy { pending_ttl: settings.upload.pending_ttl, ..Default::default() };
+    let policy = files_core::reconcile::Policy {
+        pending_ttl: settings.upload.pending_ttl,
+        orphan_grace: settings.upload.orphan_grace,
+        ..Default::default()
+    };
     let state = State { reconciler: Reconciler::from_settings(&settings).await?, policy };
     run(service_fn(|event| reconcile::handle(&state, event))).await
 }

@@ -241,6 +241,12 @@ async fn notifications(s3: &files_core::storage::s3::S3ObjectStore) -> (aws_sdk_
     let sqs = sqs_client();
     let queue = sqs.create_queue().queue_name(format!("q-{}", uuid::Uuid::new_v4().simple())).send().await.unwrap();
     let queue_url = queue.queue_url().unwrap().to_owned();
+    notify(s3, &sqs, &queue_url).await;
+    (sqs, queue_url)
+}
+
+/// Makes the bucket of `s3` notify `queue_url` of every created and removed object.
+async fn notify(s3: &files_core::storage::s3::S3ObjectStore, sqs: &aws_sdk_sqs::Client, queue_url: &str) {
     let attributes = sqs
         .get_queue_attributes()
         .queue_url(&queue_url)
@@ -268,7 +274,6 @@ async fn notifications(s3: &files_core::storage::s3::S3ObjectStore) -> (aws_sdk_
         .send()
         .await
         .unwrap();
-    (sqs, queue_url)
 }
 
 fn sqs_client() -> aws_sdk_sqs::Client {
@@ -705,4 +710,66 @@ proptest::proptest! {
             }
         });
     }
+}
+
+/// Every message in the queue now, each deleted once received (a consumer that took it).
+async fn take_all(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<String> {
+    let mut bodies = Vec::new();
+    let mut empty_polls = 0;
+    while empty_polls < 2 {
+        let received = poll(sqs, queue_url, 1).await;
+        if received.is_empty() {
+            empty_polls += 1;
+        }
+        for m in received {
+            bodies.push(m.body().unwrap_or_default().to_owned());
+            sqs.delete_message().queue_url(queue_url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
+        }
+    }
+    bodies
+}
+
+#[tokio::test]
+async fn a_notification_before_the_confirm_and_a_lost_confirm_message_are_made_good_by_the_reconciler() {
+    use files_core::reconcile::{Policy, Reconciler};
+    use files_core::state::FromSettings as _;
+    let sqs = sqs_client();
+    let (queue_url, _dlq_url) = queue_with_dead_letters(&sqs, 5).await;
+    let mut overrides = files_testkit::search_env_refs();
+    overrides.push(("INDEXER_QUEUE_URL", queue_url.as_str()));
+    let app = TestApp::with_backend(files_testkit::Backend::S3, &overrides).await;
+    app.elastic().ensure_index().await.unwrap();
+    let s3 = files_core::storage::s3::S3ObjectStore::new(app.settings.storage.s3().unwrap()).await.unwrap();
+    notify(&s3, &sqs, &queue_url).await;
+    take_all(&sqs, &queue_url).await; // S3's test event
+    let alice = caller("alice", "acme", &[]);
+
+    // The object's notification comes first: the file is still pending, so nothing is indexed.
+    let upload = app.initiate(&alice, "late confirm.txt", "text/plain", b"a shy aardvark", true).await;
+    app.store(upload.file_key.as_str(), "text/plain", b"a shy aardvark").await;
+    let notified = take_all(&sqs, &queue_url).await;
+    assert_eq!(notified.len(), 1, "{notified:?}");
+    let report = process(&state(&app), &[message("m-1", &notified[0])]).await.unwrap();
+    assert_eq!(report.indexed, 0);
+    // The confirm commits its entry and sends its message, which is lost on the way.
+    let confirm = files_core::services::ConfirmUploadRequest { file_key: upload.file_key.to_string() };
+    let file = app.confirm.files.confirm_upload(&alice, confirm).await.unwrap();
+    let lost = take_all(&sqs, &queue_url).await;
+    assert_eq!(lost.len(), 1, "the confirm sent its entry: {lost:?}");
+    assert!(lost[0].contains("outbox_id"), "{lost:?}");
+    app.elastic().refresh().await.unwrap();
+    let request = files_core::services::SearchRequest { q: "aardvark".to_owned(), ..Default::default() };
+    let before = app.finder.files.search(&alice, request).await.unwrap();
+    assert_eq!(before.total, 0, "not searchable while the message is lost");
+    assert_eq!(app.outbox.pending().await.unwrap(), 1, "the entry waits in the outbox");
+
+    // The scheduled reconciler, as the function builds it, once the delay has passed.
+    let reconciler = Reconciler::from_settings(&app.settings).await.unwrap();
+    let policy = Policy { resend_after: std::time::Duration::ZERO, ..Policy::default() };
+    let summary = reconciler.run(policy, &|_, _| {}).await.unwrap();
+    assert_eq!((summary.resent, summary.missing_documents), (1, 1), "{summary:?}");
+    drain_queue(&app, &sqs, &queue_url).await;
+
+    assert_eq!(app.found(&alice, "aardvark").await, vec![file.id]);
+    assert_eq!(app.outbox.pending().await.unwrap(), 0, "every entry applied was deleted");
 }

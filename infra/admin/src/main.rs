@@ -4,7 +4,7 @@
 //! - `token`: print a development bearer token for `AUTH_MODE=local-jwt`.
 //! - `create-index`: create the versioned search index behind its alias (safe to repeat).
 //! - `reindex`: rebuild the search index from PostgreSQL, with a progress bar.
-//! - `reconcile`: expire never-confirmed uploads and deliver outbox entries that are still
+//! - `reconcile`: expire never-confirmed uploads, remove orphan objects, repair index drift, and deliver outbox entries that are still
 //!   there, under an advisory lock, with a progress bar and a summary.
 //! - `index-worker`: apply the index outbox as it fills, with the indexer's own code (`make dev`,
 //!   which has no SQS, runs it beside the functions).
@@ -61,14 +61,20 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         batch: i64,
     },
-    /// Expire uploads never confirmed within the pending TTL (their objects removed) and
-    /// deliver outbox entries still undelivered after a delay (to INDEXER_QUEUE_URL, or applied
-    /// here without one). Safe to repeat; a second run at once does nothing.
+    /// Expire uploads never confirmed within the pending TTL (their objects removed), remove
+    /// objects no live file has after a grace period, refresh index documents that differ from
+    /// the database, and deliver outbox entries still undelivered after a delay (to
+    /// INDEXER_QUEUE_URL, or applied here without one). Safe to repeat; a second run at once
+    /// does nothing.
     Reconcile {
         /// Pending uploads older than this many seconds expire.
         #[arg(long, env = "UPLOAD_PENDING_TTL_SECONDS", default_value_t = 86_400)]
         pending_ttl_seconds: u64,
-        /// Outbox entries older than this many seconds are delivered again.
+        /// Objects younger than this many seconds are never removed as orphans.
+        #[arg(long, env = "UPLOAD_ORPHAN_GRACE_SECONDS", default_value_t = 3_600)]
+        orphan_grace_seconds: u64,
+        /// Outbox entries older than this many seconds are delivered again; files confirmed
+        /// less than this ago are not yet expected in the index.
         #[arg(long, default_value_t = 300)]
         resend_after_seconds: u64,
         /// Rows or entries per page.
@@ -121,9 +127,10 @@ async fn main() -> ExitCode {
         }
         Command::CreateIndex => report(create_index().await),
         Command::Reindex { batch } => report(reindex(batch).await),
-        Command::Reconcile { pending_ttl_seconds, resend_after_seconds, page } => {
+        Command::Reconcile { pending_ttl_seconds, orphan_grace_seconds, resend_after_seconds, page } => {
             let policy = files_core::reconcile::Policy {
                 pending_ttl: std::time::Duration::from_secs(pending_ttl_seconds),
+                orphan_grace: std::time::Duration::from_secs(orphan_grace_seconds),
                 resend_after: std::time::Duration::from_secs(resend_after_seconds),
                 page: page.max(1),
             };
@@ -267,7 +274,7 @@ async fn index_worker(interval: std::time::Duration, batch: i64, once: bool) -> 
                 total += pass.applied;
                 tracing::info!(applied = pass.applied, failed = pass.failed, "outbox pass");
                 if pass.failed > 0 {
-                    // The failed entries come back when their lease ends; no busy loop meanwhile.
+                    // The failed entries come back after their backoff; no busy loop meanwhile.
                     tokio::time::sleep(interval).await;
                 }
                 continue;
@@ -306,8 +313,20 @@ async fn reconcile(policy: files_core::reconcile::Policy) -> Result<String, AnyE
         "reconcile: another run holds the lock; nothing done".to_owned()
     } else {
         format!(
-            "reconcile: {} pending uploads expired ({} objects removed), {} outbox entries resent, {} applied",
-            summary.expired, summary.objects_removed, summary.resent, summary.applied
+            "reconcile: {} pending uploads expired ({} objects removed); {} objects scanned, {} orphan keys and {} \
+             unpinned versions removed; {} documents and {} files checked, {} stale and {} missing documents \
+             refreshed; {} outbox entries resent, {} applied",
+            summary.expired,
+            summary.objects_removed,
+            summary.objects_scanned,
+            summary.orphans_removed,
+            summary.versions_removed,
+            summary.documents_scanned,
+            summary.files_scanned,
+            summary.stale_documents,
+            summary.missing_documents,
+            summary.resent,
+            summary.applied
         )
     })
 }

@@ -263,6 +263,55 @@ impl Fixture {
     }
 }
 
+impl Fixture {
+    /// A pending upload of `bytes` sent as a client sends it (initiated with its checksum; S3:
+    /// the pre-signed PUT itself, so S3 keeps the SHA-256; local: stored as the local media
+    /// server stores a signed PUT), and the confirm event that makes it available.
+    ///
+    /// # Errors
+    /// When initiating or sending fails.
+    pub async fn pending_confirm(
+        &self,
+        filename: &str,
+        content_type: &str,
+        bytes: &bytes::Bytes,
+    ) -> anyhow::Result<Invocation> {
+        let request = InitiateUploadRequest {
+            filename: filename.to_owned(),
+            content_type: content_type.to_owned(),
+            size: i64::try_from(bytes.len())?,
+            checksum_sha256: Some(sha256_base64(bytes)),
+            owner: None,
+            upload_method: Default::default(),
+        };
+        let upload = self.state.initiate.initiate_upload(&self.caller, request).await.context("initiate")?;
+        match self.backend {
+            Backend::S3 => {
+                let mut put = reqwest::Client::new().put(&upload.url);
+                for (name, value) in &upload.headers {
+                    put = put.header(name, value);
+                }
+                let status = put.body(bytes.clone()).send().await.context("the pre-signed PUT")?.status();
+                anyhow::ensure!(status.is_success(), "the pre-signed PUT answered {status}");
+            }
+            Backend::Local => {
+                let data = bytes.clone();
+                let body = Box::pin(futures_util::stream::once(async move { Ok::<_, std::io::Error>(data) }));
+                let constraints = PutConstraints {
+                    content_type: ContentType::parse(content_type)?,
+                    exact_size: Some(bytes.len() as u64),
+                    max_size: bytes.len() as u64,
+                    checksum_sha256: None,
+                };
+                self.state.objects.save_proxied_file(&upload.file_key, body, &constraints).await.context("store")?;
+            }
+        }
+        let body = json!({ "file_key": upload.file_key });
+        let event = self.event("POST", "/files/confirm-upload", "/files/confirm-upload").json(&body);
+        Ok(Invocation { event: event.to_json(), status: Some(200) })
+    }
+}
+
 fn events_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../events"))
 }

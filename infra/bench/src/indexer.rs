@@ -4,6 +4,10 @@
 //!   (bounded concurrency, one bulk request): metadata only (types with nothing to extract, so
 //!   no object is read) and with text extraction (every object read from S3), into
 //!   Elasticsearch (osmem-server) and into the PostgreSQL fallback;
+//! - documents/s of the same 1,000 objects as S3 notifications in SQS messages, through the
+//!   s3-indexer handler's batch processing (`s3_indexer::process`) as the event source mapping
+//!   hands them over: batches of `IndexerBatchSize` (10) messages, `IndexerMaximumConcurrency`
+//!   (5) batches at once (#14), into Elasticsearch;
 //! - peak RSS of extracting a large PDF, in a child process of its own (`files-bench
 //!   extract-pdf`), through the same `extract` the indexer calls: streamed from storage, parsed
 //!   in the extractor child that `extract` starts; the peak is the caller's plus the extractor's.
@@ -25,12 +29,17 @@ use files_core::search::extract::{self, Extractor, Limits};
 use files_core::search::IndexDocuments;
 use files_core::storage::{ObjectStore, PutConstraints};
 use files_core::{Caller, Settings};
+use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
 use crate::report::{Figure, Target, Unit};
 
 /// Records in the measured batch (#4).
 pub const BATCH: usize = 1000;
+/// Messages per indexer invocation (the template's `IndexerBatchSize` default).
+const SQS_BATCH: usize = 10;
+/// Invocations at once (the template's `IndexerMaximumConcurrency` default).
+const SQS_CONCURRENCY: usize = 5;
 /// Size of the PDF whose extraction is measured (#4: 20 MB).
 pub const PDF_BYTES: usize = 20_000_000;
 /// The word every generated document carries, checked in the extracted text.
@@ -131,6 +140,38 @@ pub async fn figures(
             let name = format!("{BATCH} ObjectCreated, {} → {index_label}", batch.label);
             figures.push(Figure::new("indexer", name, Unit::PerSecond, rates, target));
         }
+        if *index_label != "Elasticsearch" {
+            continue;
+        }
+        let state = s3_indexer::State { indexer, outbox: Arc::new(files_core::db::PgOutbox::new(pool.clone())) };
+        for batch in &batches {
+            let mut rates = Vec::with_capacity(runs);
+            for _ in 0..runs {
+                sequencer += 1;
+                let messages = notifications(&batch.keys, sequencer)?;
+                let started = Instant::now();
+                let reports: Vec<Result<s3_indexer::Report, s3_indexer::BatchFailure>> =
+                    futures_util::stream::iter(messages.chunks(SQS_BATCH))
+                        .map(|chunk| s3_indexer::process(&state, chunk))
+                        .buffer_unordered(SQS_CONCURRENCY)
+                        .collect()
+                        .await;
+                let seconds = started.elapsed().as_secs_f64();
+                let mut indexed = 0;
+                for report in reports {
+                    let report = report.map_err(|f| anyhow::anyhow!("an SQS batch failed: {}", f.message_ids.len()))?;
+                    indexed += report.indexed;
+                }
+                ensure!(indexed == batch.keys.len(), "{indexed} of {} indexed from SQS batches", batch.keys.len());
+                rates.push(indexed as f64 / seconds);
+            }
+            let target = (batch.label == "metadata only").then_some(Target::at_least(2000.0, "#14"));
+            let name = format!(
+                "{BATCH} notifications from SQS, batches of {SQS_BATCH} × {SQS_CONCURRENCY} at once, {} → {index_label}",
+                batch.label
+            );
+            figures.push(Figure::new("indexer", name, Unit::PerSecond, rates, target));
+        }
     }
 
     eprintln!("files-bench: indexer: extracting a {} MB PDF ({runs} runs)", PDF_BYTES / 1_000_000);
@@ -164,6 +205,25 @@ pub async fn figures(
         Some(Target::below(96e6 / MIB, "#4 96 MB")),
     ));
     Ok(figures)
+}
+
+/// One SQS message per key, each holding S3's `ObjectCreated:Put` notification for it (the
+/// sample in `infra/events/s3-put.json`, its key and sequencer replaced), as the event source
+/// mapping hands messages to the indexer.
+fn notifications(keys: &[FileKey], sequencer: u64) -> anyhow::Result<Vec<aws_lambda_events::event::sqs::SqsMessage>> {
+    let sample: serde_json::Value = serde_json::from_str(include_str!("../../events/s3-put.json"))?;
+    keys.iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let mut event = sample.clone();
+            event["Records"][0]["s3"]["object"]["key"] = serde_json::Value::String(key.as_str().to_owned());
+            event["Records"][0]["s3"]["object"]["sequencer"] = serde_json::Value::String(format!("{sequencer:016X}"));
+            let mut message = aws_lambda_events::event::sqs::SqsMessage::default();
+            message.message_id = Some(format!("bench-{i}"));
+            message.body = Some(serde_json::to_string(&event)?);
+            Ok(message)
+        })
+        .collect()
 }
 
 /// Inserts [`BATCH`] available rows of `content_type` (and their objects, a few KiB of text
@@ -200,7 +260,7 @@ async fn seed(
 }
 
 /// About 4 KiB of words, different for each `i`.
-fn text_body(i: usize) -> Vec<u8> {
+pub(crate) fn text_body(i: usize) -> Vec<u8> {
     let mut text = format!("Document {i} about the {MARKER}.\n");
     let mut n = i as u64 + 1;
     while text.len() < 4096 {

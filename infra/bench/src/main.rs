@@ -16,6 +16,7 @@ mod indexer;
 mod measure;
 mod media;
 mod micro;
+mod pipeline;
 mod relay;
 mod report;
 mod stream;
@@ -50,6 +51,10 @@ enum Part {
     Tls,
     /// The local media server: signed PUT and GET over HTTP, and its peak RSS.
     Media,
+    /// confirm-upload's first confirm of a 3 KB text file against a 30 MB PDF.
+    Confirm,
+    /// The reconciler's scan: 100,000 rows and objects local, 10,000 on the S3 server.
+    Reconcile,
 }
 
 #[derive(Subcommand)]
@@ -125,7 +130,7 @@ struct RunArgs {
     #[arg(long, env = "BENCH_TLS_ROOT_CERT")]
     tls_root_cert: Option<String>,
     /// Measure only these parts.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "size,cold,warm,stream,indexer,tls,micro")]
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "size,cold,warm,stream,media,indexer,confirm,reconcile,tls,micro")]
     only: Vec<Part>,
 }
 
@@ -177,7 +182,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         functions,
     };
     let needs_fixtures =
-        only.iter().any(|p| matches!(p, Part::Cold | Part::Warm | Part::Stream | Part::Indexer | Part::Media));
+        only.iter().any(|p| {
+            matches!(p, Part::Cold | Part::Warm | Part::Stream | Part::Indexer | Part::Media | Part::Confirm | Part::Reconcile)
+        });
     let fixtures = if needs_fixtures {
         empty_files_table(&database_url).await?;
         let mut fixtures = Vec::new();
@@ -214,6 +221,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         let s3 = fixtures.iter().find(|f| f.backend == Backend::S3).context("the S3 fixture")?;
         let exe = std::env::current_exe().context("locate files-bench")?;
         figures.extend(indexer::figures(&s3.env, &elasticsearch_url, &exe, runs).await?);
+    }
+    if only.contains(&Part::Confirm) {
+        figures.extend(pipeline::confirm_figures(&plan, &fixtures).await?);
+    }
+    if only.contains(&Part::Reconcile) {
+        figures.extend(pipeline::reconcile_figures(&fixtures, &elasticsearch_url).await?);
     }
     if only.contains(&Part::Tls) {
         let (url, ca) =

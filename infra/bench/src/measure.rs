@@ -13,8 +13,8 @@ use crate::relay::DbRelay;
 use crate::report::{ms, percentile, Figure, Target, Unit};
 use crate::stream;
 
-const COLD_LIMIT: Duration = Duration::from_secs(15);
-const WARM_LIMIT: Duration = Duration::from_secs(10);
+pub(crate) const COLD_LIMIT: Duration = Duration::from_secs(15);
+pub(crate) const WARM_LIMIT: Duration = Duration::from_secs(10);
 const MIB: f64 = 1024.0 * 1024.0;
 
 /// How much to measure, and where the binaries and logs are.
@@ -39,11 +39,11 @@ pub struct Plan {
 }
 
 impl Plan {
-    fn binary(&self, function: &Function) -> PathBuf {
+    pub(crate) fn binary(&self, function: &Function) -> PathBuf {
         self.release_dir.join(function.name)
     }
 
-    fn log(&self, function: &Function, backend: Backend) -> PathBuf {
+    pub(crate) fn log(&self, function: &Function, backend: Backend) -> PathBuf {
         self.logs.join(format!("{}-{}.log", function.name, label(backend)))
     }
 }

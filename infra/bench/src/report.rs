@@ -27,6 +27,12 @@ pub enum Unit {
     /// Documents per second.
     #[serde(rename = "docs/s")]
     PerSecond,
+    /// Seconds.
+    #[serde(rename = "s")]
+    S,
+    /// Rows or objects per second.
+    #[serde(rename = "items/s")]
+    ItemsPerSecond,
 }
 
 impl Unit {
@@ -38,6 +44,8 @@ impl Unit {
             Self::MB => "MB",
             Self::MBps => "MB/s",
             Self::PerSecond => "docs/s",
+            Self::S => "s",
+            Self::ItemsPerSecond => "items/s",
         }
     }
 }

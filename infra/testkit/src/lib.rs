@@ -355,7 +355,13 @@ impl TestApp {
         for (k, v) in overrides {
             env.insert((*k).to_owned(), (*v).to_owned());
         }
-        let settings = Settings::from_map(&env).expect("test settings are valid");
+        Self::from_parts(db, media, &env).await
+    }
+
+    /// A state over `db` and `media` with exactly the environment `env` (its `DATABASE_URL` may
+    /// lead to `db` through a proxy).
+    pub async fn from_parts(db: TestDb, media: tempfile::TempDir, env: &HashMap<String, String>) -> Self {
+        let settings = Settings::from_map(env).expect("test settings are valid");
         let pool = files_core::state::build_pool(&settings, &settings.database).await.expect("the pool builds");
         Self {
             initiate: AppState::build(&settings).await.expect("initiate-upload's state builds"),

@@ -301,6 +301,9 @@ pub struct UploadSettings {
     /// `UPLOAD_PENDING_TTL_SECONDS` (default a day): how long an upload may stay unconfirmed
     /// before the reconciler expires it.
     pub pending_ttl: std::time::Duration,
+    /// `UPLOAD_ORPHAN_GRACE_SECONDS` (default an hour): how old an object under the upload
+    /// prefix that no live file has must be before the reconciler removes it.
+    pub orphan_grace: std::time::Duration,
 }
 
 impl UploadSettings {
@@ -316,6 +319,7 @@ impl UploadSettings {
             return Err(ConfigError::new("UPLOAD_PENDING_TTL_SECONDS", "must be at least 1"));
         }
         let pending_ttl = std::time::Duration::from_secs(pending_ttl);
-        Ok(Self { max_size_bytes, allowed_content_types, pending_ttl })
+        let orphan_grace = std::time::Duration::from_secs(parse_number(get, "UPLOAD_ORPHAN_GRACE_SECONDS", 3600)?);
+        Ok(Self { max_size_bytes, allowed_content_types, pending_ttl, orphan_grace })
     }
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::outbox::queued_of;
 use super::pool::{classify, DbPool};
-use super::{ConfirmOutcome, Confirmed, FileRepository, Queued, RepositoryError, Verified};
+use super::{ConfirmOutcome, Confirmed, FileRepository, KeyState, Queued, RepositoryError, Verified};
 use crate::config::StorageBackendKind;
 use crate::file::{FileRecord, FileStatus, ObjectVersion, OwnerEntity};
 use crate::keys::{Checksum, ContentType, FileKey, OriginalFilename};
@@ -71,6 +71,16 @@ const EXPIRE_PENDING: &str = concat!(
     " FROM f"
 );
 const COUNT_AVAILABLE: &str = "SELECT count(*) FROM stored_files WHERE status = 'available'";
+const KEY_STATES: &str = "SELECT k.file_key, f.status, f.object_version, s.version \
+     FROM unnest($1::text[]) WITH ORDINALITY AS k(file_key, ord) \
+     LEFT JOIN stored_files f ON f.file_key = k.file_key \
+     LEFT JOIN index_state s ON s.file_key = k.file_key ORDER BY k.ord";
+// Key order on the unique index of file_key: each page starts where the last ended.
+const AVAILABLE_AFTER: &str = "SELECT f.file_key, f.status, f.object_version, s.version \
+     FROM stored_files f LEFT JOIN index_state s ON s.file_key = f.file_key \
+     WHERE f.status = 'available' AND ($1::text IS NULL OR f.file_key > $1) \
+       AND COALESCE(f.confirmed_at, f.updated_at) < now() - make_interval(secs => $2) \
+     ORDER BY f.file_key LIMIT $3";
 
 /// [`FileRepository`] on PostgreSQL.
 #[derive(Debug, Clone)]
@@ -145,6 +155,18 @@ pub(super) fn record_of_at(row: &Row, offset: usize) -> Result<FileRecord, Repos
 
 fn record_of(row: &Row) -> Result<FileRecord, RepositoryError> {
     record_of_at(row, 0)
+}
+
+/// A row `(file_key, status, object_version, index version)`.
+fn key_state_of(row: &Row) -> Result<KeyState, RepositoryError> {
+    let key: &str = row.get(0);
+    let status: Option<&str> = row.get(1);
+    Ok(KeyState {
+        file_key: FileKey::parse(key).map_err(|_| corrupt("file_key", key))?,
+        status: status.map(|s| FileStatus::parse(s).ok_or_else(|| corrupt("status", s))).transpose()?,
+        object_version: ObjectVersion::from_store(row.get(2)),
+        index_version: row.get(3),
+    })
 }
 
 #[async_trait]
@@ -229,5 +251,26 @@ impl FileRepository for PgFileRepository {
     async fn count_available(&self) -> Result<i64, RepositoryError> {
         let row = self.query_opt(COUNT_AVAILABLE, &[]).await?;
         Ok(row.map(|r| r.get(0)).unwrap_or(0))
+    }
+
+    #[tracing::instrument(skip_all, fields(keys = keys.len()))]
+    async fn key_states(&self, keys: &[FileKey]) -> Result<Vec<KeyState>, RepositoryError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<&str> = keys.iter().map(FileKey::as_str).collect();
+        self.query(KEY_STATES, &[&keys]).await?.iter().map(key_state_of).collect()
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn available_after(
+        &self,
+        after: Option<&FileKey>,
+        settled: std::time::Duration,
+        limit: i64,
+    ) -> Result<Vec<KeyState>, RepositoryError> {
+        let after = after.map(FileKey::as_str);
+        let rows = self.query(AVAILABLE_AFTER, &[&after, &settled.as_secs_f64(), &limit]).await?;
+        rows.iter().map(key_state_of).collect()
     }
 }

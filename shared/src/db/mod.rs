@@ -135,6 +135,52 @@ pub trait FileRepository: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `Unavailable`; `Query`.
     async fn count_available(&self) -> Result<i64, RepositoryError>;
+
+    /// What the database knows of each of `keys`, whatever the organization (for the
+    /// reconciler only): one answer per key, in order.
+    ///
+    /// # Errors
+    /// `Unavailable`; `Query`.
+    async fn key_states(&self, keys: &[FileKey]) -> Result<Vec<KeyState>, RepositoryError>;
+
+    /// Available files after the key `after` in key order, confirmed at least `settled` ago
+    /// (younger ones are still on their way to the index), for the reconciler.
+    ///
+    /// # Errors
+    /// `Unavailable`; `Query`.
+    async fn available_after(
+        &self,
+        after: Option<&FileKey>,
+        settled: std::time::Duration,
+        limit: i64,
+    ) -> Result<Vec<KeyState>, RepositoryError>;
+}
+
+/// What the database knows of a storage key, for the reconciler: whether a file has it, which
+/// version of the bytes that file pins, and the index version last claimed for the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyState {
+    /// The key.
+    pub file_key: FileKey,
+    /// The status of the file with the key; `None` when no file has it (never, or deleted).
+    pub status: Option<crate::file::FileStatus>,
+    /// The version of the bytes the file pins (a versioned bucket).
+    pub object_version: Option<ObjectVersion>,
+    /// The index version last claimed for the key (the search document's, once applied).
+    pub index_version: Option<i64>,
+}
+
+impl KeyState {
+    /// Whether a file that still counts has the key: pending (its upload may be under way) or
+    /// available. Bytes under any other key are no file's.
+    pub fn is_live(&self) -> bool {
+        matches!(self.status, Some(crate::file::FileStatus::Pending | crate::file::FileStatus::Available))
+    }
+
+    /// Whether the key's file is available (its document belongs in the index).
+    pub fn is_available(&self) -> bool {
+        self.status == Some(crate::file::FileStatus::Available)
+    }
 }
 
 /// One claim of a search-document version: a key, and the S3 event's `sequencer` when the
@@ -192,6 +238,14 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
         lease: std::time::Duration,
     ) -> Result<Vec<Queued>, RepositoryError>;
 
+    /// Hands entries that failed for a transient reason back after a backoff that doubles with
+    /// each attempt (one second after the first, at most five minutes), instead of at the end
+    /// of their lease: a short outage delays them by seconds.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database fails.
+    async fn retry_later(&self, ids: &[i64]) -> Result<(), RepositoryError>;
+
     /// Deletes applied entries. Deleting one that is gone already is no error.
     ///
     /// # Errors
@@ -203,4 +257,11 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// [`RepositoryError`] when the database fails.
     async fn pending(&self) -> Result<i64, RepositoryError>;
+
+    /// Adds an entry for each key (the reconciler's repairs), leased for `lease` so that it is
+    /// delivered by whoever added it first, and returns them.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database fails.
+    async fn enqueue(&self, keys: &[FileKey], lease: std::time::Duration) -> Result<Vec<Queued>, RepositoryError>;
 }

@@ -19,8 +19,13 @@ const LEASE: &str = "UPDATE index_outbox SET leased_until = now() + make_interva
                     AND (leased_until IS NULL OR leased_until < now()) \
                   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) \
      RETURNING id, file_key";
+const RETRY_LATER: &str = "UPDATE index_outbox \
+     SET leased_until = now() + make_interval(secs => least(power(2, greatest(attempts - 1, 0)), 300)) \
+     WHERE id = ANY($1)";
 const COMPLETE: &str = "DELETE FROM index_outbox WHERE id = ANY($1)";
 const PENDING: &str = "SELECT count(*) FROM index_outbox";
+const ENQUEUE: &str = "INSERT INTO index_outbox (file_key, leased_until, attempts) \
+     SELECT k, now() + make_interval(secs => $2), 1 FROM unnest($1::text[]) AS k RETURNING id, file_key";
 
 /// [`Outbox`] on PostgreSQL.
 #[derive(Debug, Clone)]
@@ -55,6 +60,16 @@ impl Outbox for PgOutbox {
         Ok(entries)
     }
 
+    async fn retry_later(&self, ids: &[i64]) -> Result<(), RepositoryError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(RETRY_LATER).await.map_err(classify)?;
+        client.execute(&statement, &[&ids]).await.map_err(classify)?;
+        Ok(())
+    }
+
     async fn complete(&self, ids: &[i64]) -> Result<(), RepositoryError> {
         if ids.is_empty() {
             return Ok(());
@@ -63,6 +78,19 @@ impl Outbox for PgOutbox {
         let statement = client.prepare_cached(COMPLETE).await.map_err(classify)?;
         client.execute(&statement, &[&ids]).await.map_err(classify)?;
         Ok(())
+    }
+
+    async fn enqueue(&self, keys: &[FileKey], lease: Duration) -> Result<Vec<Queued>, RepositoryError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<&str> = keys.iter().map(FileKey::as_str).collect();
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(ENQUEUE).await.map_err(classify)?;
+        let rows = client.query(&statement, &[&keys, &lease.as_secs_f64()]).await.map_err(classify)?;
+        let mut entries = rows.iter().map(|row| queued_of(row, 0)).collect::<Result<Vec<_>, _>>()?;
+        entries.sort_by_key(|e| e.id);
+        Ok(entries)
     }
 
     async fn pending(&self) -> Result<i64, RepositoryError> {

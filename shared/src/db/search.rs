@@ -10,7 +10,11 @@ use uuid::Uuid;
 
 use super::pool::DbPool;
 use super::RepositoryError;
-use crate::search::{IndexDocuments, Removal, SearchError, SearchFiles, SearchHit, SearchPage, SearchQuery, Upsert};
+use crate::keys::FileKey;
+use crate::search::{
+    IndexDocuments, IndexInventory, IndexedDocument, Removal, SearchError, SearchFiles, SearchHit, SearchPage, SearchQuery,
+    Upsert,
+};
 
 // One statement: documents written where newer, removals applied where newer. Each key appears
 // once (see `newest_per_key`): one statement must not change a row twice.
@@ -37,6 +41,12 @@ const SEARCH: &str = "SELECT f.id, f.original_filename, t.content, count(*) OVER
                        WHERE NOT (f.original_filename ILIKE w.p OR t.content ILIKE w.p)) \
      ORDER BY f.created_at DESC, f.id \
      LIMIT $5 OFFSET $6";
+
+const DOCUMENTS_AFTER: &str = "SELECT f.file_key, t.version FROM file_search_text t \
+     JOIN stored_files f ON f.id = t.file_id \
+     WHERE ($1::text IS NULL OR f.file_key > $1) ORDER BY f.file_key LIMIT $2";
+const DOCUMENTS_OF: &str = "SELECT f.file_key, t.version FROM stored_files f \
+     JOIN file_search_text t ON t.file_id = f.id WHERE f.file_key = ANY($1)";
 
 /// Both search ports on PostgreSQL.
 #[derive(Debug, Clone)]
@@ -187,6 +197,34 @@ impl IndexDocuments for PgSearchIndex {
         let statement = client.prepare_cached(WRITE).await.map_err(from_pg)?;
         client.query_one(&statement, &[&ids, &contents, &versions, &keys, &removed_versions]).await.map_err(from_pg)?;
         Ok(())
+    }
+}
+
+fn documents_of_rows(rows: &[tokio_postgres::Row]) -> Result<Vec<IndexedDocument>, SearchError> {
+    rows.iter()
+        .map(|row| {
+            let key: &str = row.get(0);
+            let file_key = FileKey::parse(key).map_err(|e| SearchError::Backend(e.0.into()))?;
+            Ok(IndexedDocument { file_key, version: row.get(1) })
+        })
+        .collect()
+}
+
+#[async_trait]
+impl IndexInventory for PgSearchIndex {
+    async fn documents_after(&self, after: Option<&FileKey>, limit: usize) -> Result<Vec<IndexedDocument>, SearchError> {
+        let after = after.map(FileKey::as_str);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.pool.get().await.map_err(from_repo)?;
+        let statement = client.prepare_cached(DOCUMENTS_AFTER).await.map_err(from_pg)?;
+        documents_of_rows(&client.query(&statement, &[&after, &limit]).await.map_err(from_pg)?)
+    }
+
+    async fn documents_of(&self, keys: &[FileKey]) -> Result<Vec<IndexedDocument>, SearchError> {
+        let keys: Vec<&str> = keys.iter().map(FileKey::as_str).collect();
+        let client = self.pool.get().await.map_err(from_repo)?;
+        let statement = client.prepare_cached(DOCUMENTS_OF).await.map_err(from_pg)?;
+        documents_of_rows(&client.query(&statement, &[&keys]).await.map_err(from_pg)?)
     }
 }
 

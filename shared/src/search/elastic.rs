@@ -15,9 +15,11 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{
-    document_id, IndexDocuments, Removal, SearchError, SearchFiles, SearchHit, SearchPage, SearchQuery, Upsert,
+    document_id, IndexDocuments, IndexInventory, IndexedDocument, Removal, SearchError, SearchFiles, SearchHit,
+    SearchPage, SearchQuery, Upsert,
 };
 use crate::config::{ConfigError, SearchSettings};
+use crate::keys::FileKey;
 
 /// Attempts of a bulk request whose items the server throttled or failed.
 const ATTEMPTS: u32 = 4;
@@ -275,6 +277,48 @@ impl IndexDocuments for ElasticIndex {
         } else {
             Err(unavailable(format!("{} bulk items still throttled after {ATTEMPTS} attempts", pending.len())))
         }
+    }
+}
+
+impl ElasticIndex {
+    /// The documents a search for `body` finds, as keys and versions.
+    async fn inventory(&self, mut body: Value) -> Result<Vec<IndexedDocument>, SearchError> {
+        body["_source"] = json!(["file_key"]);
+        body["version"] = json!(true);
+        let (status, answer) = self.call(Method::Post, &format!("/{}/_search", self.alias), Some(body)).await?;
+        match status {
+            200..=299 => {}
+            // No index yet: it holds nothing.
+            404 => return Ok(Vec::new()),
+            other => return Err(backend(format!("listing documents answered {other}: {answer}"))),
+        }
+        let hits = answer["hits"]["hits"].as_array().cloned().unwrap_or_default();
+        Ok(hits
+            .iter()
+            .filter_map(|hit| {
+                let file_key = FileKey::parse(hit["_source"]["file_key"].as_str()?).ok()?;
+                Some(IndexedDocument { file_key, version: hit["_version"].as_i64()? })
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl IndexInventory for ElasticIndex {
+    async fn documents_after(&self, after: Option<&FileKey>, limit: usize) -> Result<Vec<IndexedDocument>, SearchError> {
+        let mut body = json!({ "query": { "match_all": {} }, "size": limit, "sort": [{ "file_key": "asc" }] });
+        if let Some(after) = after {
+            body["search_after"] = json!([after.as_str()]);
+        }
+        self.inventory(body).await
+    }
+
+    async fn documents_of(&self, keys: &[FileKey]) -> Result<Vec<IndexedDocument>, SearchError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<&str> = keys.iter().map(FileKey::as_str).collect();
+        self.inventory(json!({ "query": { "terms": { "file_key": keys } }, "size": keys.len() })).await
     }
 }
 

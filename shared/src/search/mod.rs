@@ -173,6 +173,31 @@ pub trait IndexDocuments: Send + Sync + std::fmt::Debug {
     async fn write(&self, upserts: &[Upsert], removals: &[Removal]) -> Result<(), SearchError>;
 }
 
+/// A document the index holds: its key, and the version it was written at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedDocument {
+    /// The file's storage key.
+    pub file_key: FileKey,
+    /// The external version of the write that made it.
+    pub version: i64,
+}
+
+/// What the index holds, for the reconciler to compare with the database.
+#[async_trait]
+pub trait IndexInventory: Send + Sync + std::fmt::Debug {
+    /// Up to `limit` documents after the key `after`, in the backend's key order.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Backend`.
+    async fn documents_after(&self, after: Option<&FileKey>, limit: usize) -> Result<Vec<IndexedDocument>, SearchError>;
+
+    /// The documents of those of `keys` that the index holds.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Backend`.
+    async fn documents_of(&self, keys: &[FileKey]) -> Result<Vec<IndexedDocument>, SearchError>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,22 @@ pub mod s3;
 /// A stream of file bytes; never holds the whole file.
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
 
+/// One object found by a listing, or one version of it (or one delete marker) where the store
+/// keeps versions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    /// Its key.
+    pub key: FileKey,
+    /// The version (or delete marker) listed, where the store keeps versions.
+    pub version: Option<ObjectVersion>,
+    /// When it was written.
+    pub modified: DateTime<Utc>,
+}
+
+/// The objects under the upload prefix, fetched page by page as the stream is read: memory
+/// stays bounded whatever the count.
+pub type ObjectListing = Pin<Box<dyn Stream<Item = Result<ListedObject, StorageError>> + Send>>;
+
 /// Semantic storage failures; backend-specific errors are mapped into these.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -247,6 +263,11 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `Unavailable`, `Io`.
     async fn head(&self, key: &FileKey) -> Result<Option<ObjectMeta>, StorageError>;
+
+    /// Every object (and, where the store keeps them, every version and delete marker) under
+    /// the service's upload prefix, for the reconciler's sweep. Entries whose key is not a
+    /// [`FileKey`] are left out (and logged): the service never wrote them.
+    fn list_uploads(&self) -> ObjectListing;
 
     /// Whether an object is stored under `key`.
     ///

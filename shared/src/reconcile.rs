@@ -58,7 +58,14 @@ impl Default for Policy {
     }
 }
 
+/// The shortest time a delivered entry is left to its message before it is delivered again.
+const MIN_DELIVERY_LEASE: Duration = Duration::from_secs(60);
+
 impl Policy {
+    fn delivery_lease(&self) -> Duration {
+        self.resend_after.max(MIN_DELIVERY_LEASE)
+    }
+
     fn page_size(&self) -> usize {
         usize::try_from(self.page).unwrap_or(500).max(1)
     }
@@ -155,7 +162,12 @@ impl Reconciler {
         Ok(summary)
     }
 
-    async fn expire(&self, policy: Policy, summary: &mut Summary, progress: &Progress<'_>) -> Result<(), ReconcileError> {
+    async fn expire(
+        &self,
+        policy: Policy,
+        summary: &mut Summary,
+        progress: &Progress<'_>,
+    ) -> Result<(), ReconcileError> {
         loop {
             let expired = self.repo.expire_pending(policy.pending_ttl, policy.page).await?;
             if expired.is_empty() {
@@ -173,7 +185,12 @@ impl Reconciler {
     }
 
     /// Removes what no live file has under the upload prefix, a page of the listing at a time.
-    async fn sweep(&self, policy: Policy, summary: &mut Summary, progress: &Progress<'_>) -> Result<(), ReconcileError> {
+    async fn sweep(
+        &self,
+        policy: Policy,
+        summary: &mut Summary,
+        progress: &Progress<'_>,
+    ) -> Result<(), ReconcileError> {
         let grace = chrono::Duration::from_std(policy.orphan_grace).unwrap_or(chrono::Duration::MAX);
         let cutoff = chrono::Utc::now().checked_sub_signed(grace).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
         let mut listing = self.objects.list_uploads().chunks(policy.page_size());
@@ -183,8 +200,7 @@ impl Reconciler {
             let page: Vec<ListedObject> = page.into_iter().collect::<Result<_, _>>()?;
             summary.objects_scanned += page.len();
             let old: Vec<&ListedObject> = page.iter().filter(|o| o.modified < cutoff).collect();
-            let keys: Vec<FileKey> =
-                old.iter().map(|o| o.key.clone()).collect::<HashSet<_>>().into_iter().collect();
+            let keys: Vec<FileKey> = old.iter().map(|o| o.key.clone()).collect::<HashSet<_>>().into_iter().collect();
             let states = self.repo.key_states(&keys).await?;
             let states: HashMap<&FileKey, &KeyState> = states.iter().map(|s| (&s.file_key, s)).collect();
             for object in old {
@@ -249,7 +265,12 @@ impl Reconciler {
     }
 
     /// Available files (confirmed long enough ago to be indexed) without a document.
-    async fn repair_files(&self, policy: Policy, summary: &mut Summary, progress: &Progress<'_>) -> Result<(), ReconcileError> {
+    async fn repair_files(
+        &self,
+        policy: Policy,
+        summary: &mut Summary,
+        progress: &Progress<'_>,
+    ) -> Result<(), ReconcileError> {
         let mut after: Option<FileKey> = None;
         loop {
             let files = self.repo.available_after(after.as_ref(), policy.resend_after, policy.page).await?;
@@ -278,7 +299,7 @@ impl Reconciler {
         tracing::info!(count = keys.len(), "refreshing documents that differ from the database");
         // Leased for the resend delay when delivered here; otherwise free for the next poller.
         let delivered_here = self.queue.is_some() || self.indexer.is_some();
-        let lease = if delivered_here { policy.resend_after } else { Duration::ZERO };
+        let lease = if delivered_here { policy.delivery_lease() } else { Duration::ZERO };
         let entries: Vec<Queued> = self.outbox.enqueue(keys, lease).await?;
         match (&self.queue, &self.indexer) {
             (Some(queue), _) => queue.send(&entries).await?,
@@ -290,11 +311,17 @@ impl Reconciler {
         Ok(())
     }
 
-    async fn redeliver(&self, policy: Policy, summary: &mut Summary, progress: &Progress<'_>) -> Result<(), ReconcileError> {
+    async fn redeliver(
+        &self,
+        policy: Policy,
+        summary: &mut Summary,
+        progress: &Progress<'_>,
+    ) -> Result<(), ReconcileError> {
         match (&self.queue, &self.indexer) {
             (Some(queue), _) => loop {
-                // Leased for the delay: the resent message has that long before it is resent.
-                let entries = self.outbox.lease(policy.page, policy.resend_after, policy.resend_after).await?;
+                // Leased for the delay: the resent message has that long before it is resent
+                // (and this run, which sends each entry once, never takes it again).
+                let entries = self.outbox.lease(policy.page, policy.resend_after, policy.delivery_lease()).await?;
                 if entries.is_empty() {
                     return Ok(());
                 }

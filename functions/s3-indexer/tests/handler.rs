@@ -249,7 +249,7 @@ async fn notifications(s3: &files_core::storage::s3::S3ObjectStore) -> (aws_sdk_
 async fn notify(s3: &files_core::storage::s3::S3ObjectStore, sqs: &aws_sdk_sqs::Client, queue_url: &str) {
     let attributes = sqs
         .get_queue_attributes()
-        .queue_url(&queue_url)
+        .queue_url(queue_url)
         .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
         .send()
         .await

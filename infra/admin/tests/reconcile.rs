@@ -180,7 +180,13 @@ async fn removes_orphans_after_the_grace_period_and_nothing_else(backend: Backen
             let versioning = aws_sdk_s3::types::VersioningConfiguration::builder()
                 .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
                 .build();
-            s3.client().put_bucket_versioning().bucket(s3.bucket()).versioning_configuration(versioning).send().await.unwrap();
+            s3.client()
+                .put_bucket_versioning()
+                .bucket(s3.bucket())
+                .versioning_configuration(versioning)
+                .send()
+                .await
+                .unwrap();
             Some(s3)
         }
         Backend::Local => None,
@@ -206,7 +212,8 @@ async fn removes_orphans_after_the_grace_period_and_nothing_else(backend: Backen
         }
         None => {
             // A write that crashed between its bytes and its metadata: bytes without a sidecar.
-            let bare = files_core::keys::FileKey::generate(&files_core::keys::OriginalFilename::parse("bare.bin").unwrap());
+            let bare =
+                files_core::keys::FileKey::generate(&files_core::keys::OriginalFilename::parse("bare.bin").unwrap());
             std::fs::write(app.media.path().join(bare.as_str()), b"half written").unwrap();
             orphans.push(bare);
         }
@@ -242,7 +249,10 @@ async fn removes_orphans_after_the_grace_period_and_nothing_else(backend: Backen
         let pinned = pinned.expect("a versioned bucket pins the confirmed version").as_str().to_owned();
         assert_eq!(s3_versions(s3, available.file_key.as_str()).await, vec![pinned], "only the pinned version is left");
         let current = app.objects.get_file_stream(&available.file_key).await.unwrap();
-        let bytes: Vec<u8> = futures_util::TryStreamExt::try_concat(futures_util::TryStreamExt::map_ok(current, |b| b.to_vec())).await.unwrap();
+        let bytes: Vec<u8> =
+            futures_util::TryStreamExt::try_concat(futures_util::TryStreamExt::map_ok(current, |b| b.to_vec()))
+                .await
+                .unwrap();
         assert_eq!(bytes, b"kept", "the file's own bytes are current again");
     }
 }
@@ -270,7 +280,13 @@ async fn repairs_index_drift(app: TestApp, env: HashMap<String, String>) {
     let elastic = app.settings.search.elasticsearch_url.is_some();
     let version_of = |key: &files_core::keys::FileKey| {
         let (client, key) = (&client, key.as_str().to_owned());
-        async move { client.query_one("SELECT version FROM index_state WHERE file_key = $1", &[&key]).await.unwrap().get::<_, i64>(0) }
+        async move {
+            client
+                .query_one("SELECT version FROM index_state WHERE file_key = $1", &[&key])
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }
     };
     if elastic {
         let index = app.elastic();
@@ -295,14 +311,22 @@ async fn repairs_index_drift(app: TestApp, env: HashMap<String, String>) {
     } else {
         client.execute("DELETE FROM file_search_text WHERE file_id = $1", &[&lost.id]).await.unwrap();
         client
-            .execute("UPDATE file_search_text SET content = 'an old pelican', version = version - 1 WHERE file_id = $1", &[&stale.id])
+            .execute(
+                "UPDATE file_search_text SET content = 'an old pelican', version = version - 1 WHERE file_id = $1",
+                &[&stale.id],
+            )
             .await
             .unwrap();
     }
     assert!(app.found(&alice, "pangolin").await.is_empty(), "the lost document is lost");
     assert_eq!(app.found(&alice, "pelican").await, vec![stale.id], "the stale document is stale");
+    // The service's answers come from rows, so the index itself is asked about the deleted file.
+    let held = |key: files_core::keys::FileKey| {
+        let index = app.elastic();
+        async move { !files_core::search::IndexInventory::documents_of(&index, &[key]).await.unwrap().is_empty() }
+    };
     if elastic {
-        assert_eq!(app.found(&alice, "okapi").await, vec![gone.id], "the deleted file's document is left over");
+        assert!(held(gone.file_key.clone()).await, "the deleted file's document is left over");
     }
 
     // Files confirmed less than the delay ago are still on their way: not missing yet.
@@ -317,7 +341,12 @@ async fn repairs_index_drift(app: TestApp, env: HashMap<String, String>) {
     assert_eq!(app.found(&alice, "pangolin").await, vec![lost.id]);
     assert_eq!(app.found(&alice, "tapir").await, vec![stale.id]);
     assert!(app.found(&alice, "pelican").await.is_empty());
-    assert!(app.found(&alice, "okapi").await.is_empty());
+    if elastic {
+        app.elastic().refresh().await.unwrap();
+        assert!(!held(gone.file_key.clone()).await, "the deleted file's document is gone");
+    } else {
+        assert_eq!(app.found(&alice, "okapi").await, vec![gone.id], "untouched");
+    }
     assert_eq!(app.found(&alice, "wombat").await, vec![kept.id]);
     assert_eq!(app.outbox.pending().await.unwrap(), 0, "every repair was applied");
 }

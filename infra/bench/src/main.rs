@@ -130,7 +130,12 @@ struct RunArgs {
     #[arg(long, env = "BENCH_TLS_ROOT_CERT")]
     tls_root_cert: Option<String>,
     /// Measure only these parts.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "size,cold,warm,stream,media,indexer,confirm,reconcile,tls,micro")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "size,cold,warm,stream,media,indexer,confirm,reconcile,tls,micro"
+    )]
     only: Vec<Part>,
 }
 
@@ -181,10 +186,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         stream_mib,
         functions,
     };
-    let needs_fixtures =
-        only.iter().any(|p| {
-            matches!(p, Part::Cold | Part::Warm | Part::Stream | Part::Indexer | Part::Media | Part::Confirm | Part::Reconcile)
-        });
+    let needs_fixtures = only.iter().any(|p| {
+        matches!(
+            p,
+            Part::Cold | Part::Warm | Part::Stream | Part::Indexer | Part::Media | Part::Confirm | Part::Reconcile
+        )
+    });
     let fixtures = if needs_fixtures {
         empty_files_table(&database_url).await?;
         let mut fixtures = Vec::new();

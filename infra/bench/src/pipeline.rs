@@ -47,7 +47,11 @@ pub async fn confirm_figures(plan: &Plan, fixtures: &[Fixture]) -> anyhow::Resul
         for (what, name, content_type, bytes) in
             [("3 KB text", "notes.txt", "text/plain", &text), ("30 MB PDF", "scan.pdf", "application/pdf", &pdf)]
         {
-            eprintln!("files-bench: confirm: {} uploads of {what} ({})", CONFIRMS + CONFIRM_WARMUP + 1, label(fixture.backend));
+            eprintln!(
+                "files-bench: confirm: {} uploads of {what} ({})",
+                CONFIRMS + CONFIRM_WARMUP + 1,
+                label(fixture.backend)
+            );
             let mut invocations = Vec::new();
             for _ in 0..=CONFIRMS + CONFIRM_WARMUP {
                 invocations.push(fixture.pending_confirm(name, content_type, bytes).await?);
@@ -93,7 +97,11 @@ pub async fn reconcile_figures(fixtures: &[Fixture], elasticsearch_url: &str) ->
         let media = tempfile::Builder::new().prefix("files-bench-scan").tempdir()?;
         let mut env: HashMap<String, String> = fixture.env.iter().cloned().collect();
         let database_url = env.get("DATABASE_URL").context("DATABASE_URL is set")?.clone();
-        let scan_db = format!("{}/files_bench_scan_{}", database_url.rsplit_once('/').map_or("", |(b, _)| b), label(fixture.backend));
+        let scan_db = format!(
+            "{}/files_bench_scan_{}",
+            database_url.rsplit_once('/').map_or("", |(b, _)| b),
+            label(fixture.backend)
+        );
         env.insert("DATABASE_URL".to_owned(), scan_db.clone());
         match fixture.backend {
             Backend::Local => {
@@ -103,7 +111,10 @@ pub async fn reconcile_figures(fixtures: &[Fixture], elasticsearch_url: &str) ->
                 let bucket = format!("files-bench-scan-{}", uuid::Uuid::new_v4().simple());
                 env.insert("AWS_S3_BUCKET_NAME".to_owned(), bucket);
                 env.insert("ELASTICSEARCH_URL".to_owned(), elasticsearch_url.to_owned());
-                env.insert("ELASTICSEARCH_INDEX".to_owned(), format!("files-bench-scan-{}", uuid::Uuid::new_v4().simple()));
+                env.insert(
+                    "ELASTICSEARCH_INDEX".to_owned(),
+                    format!("files-bench-scan-{}", uuid::Uuid::new_v4().simple()),
+                );
             }
         }
         let settings = Settings::from_map(&env).context("the scan settings are valid")?;
@@ -126,7 +137,8 @@ pub async fn reconcile_figures(fixtures: &[Fixture], elasticsearch_url: &str) ->
             "a consistent store needs no repair: {summary:?}"
         );
         let items = (summary.objects_scanned + summary.files_scanned + summary.documents_scanned) as f64;
-        let name = |what: &str| format!("reconcile {count} rows + objects + documents, {what} ({})", label(fixture.backend));
+        let name =
+            |what: &str| format!("reconcile {count} rows + objects + documents, {what} ({})", label(fixture.backend));
         figures.push(Figure::new("reconcile", name("run"), Unit::S, vec![seconds], target));
         figures.push(Figure::new("reconcile", name("rate"), Unit::ItemsPerSecond, vec![items / seconds], None));
     }
@@ -223,7 +235,10 @@ async fn seed_documents(settings: &Settings, url: &str) -> anyhow::Result<()> {
         let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
         tokio::spawn(connection);
         client
-            .execute("INSERT INTO file_search_text (file_id, content, version) SELECT id, 'scan', 1 FROM stored_files", &[])
+            .execute(
+                "INSERT INTO file_search_text (file_id, content, version) SELECT id, 'scan', 1 FROM stored_files",
+                &[],
+            )
             .await?;
         return Ok(());
     }

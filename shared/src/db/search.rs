@@ -12,8 +12,8 @@ use super::pool::DbPool;
 use super::RepositoryError;
 use crate::keys::FileKey;
 use crate::search::{
-    IndexDocuments, IndexInventory, IndexedDocument, Removal, SearchError, SearchFiles, SearchHit, SearchPage, SearchQuery,
-    Upsert,
+    IndexDocuments, IndexInventory, IndexedDocument, Removal, SearchError, SearchFiles, SearchHit, SearchPage,
+    SearchQuery, Upsert,
 };
 
 // One statement: documents written where newer, removals applied where newer. Each key appears
@@ -212,7 +212,11 @@ fn documents_of_rows(rows: &[tokio_postgres::Row]) -> Result<Vec<IndexedDocument
 
 #[async_trait]
 impl IndexInventory for PgSearchIndex {
-    async fn documents_after(&self, after: Option<&FileKey>, limit: usize) -> Result<Vec<IndexedDocument>, SearchError> {
+    async fn documents_after(
+        &self,
+        after: Option<&FileKey>,
+        limit: usize,
+    ) -> Result<Vec<IndexedDocument>, SearchError> {
         let after = after.map(FileKey::as_str);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let client = self.pool.get().await.map_err(from_repo)?;

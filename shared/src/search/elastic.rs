@@ -305,7 +305,11 @@ impl ElasticIndex {
 
 #[async_trait]
 impl IndexInventory for ElasticIndex {
-    async fn documents_after(&self, after: Option<&FileKey>, limit: usize) -> Result<Vec<IndexedDocument>, SearchError> {
+    async fn documents_after(
+        &self,
+        after: Option<&FileKey>,
+        limit: usize,
+    ) -> Result<Vec<IndexedDocument>, SearchError> {
         let mut body = json!({ "query": { "match_all": {} }, "size": limit, "sort": [{ "file_key": "asc" }] });
         if let Some(after) = after {
             body["search_after"] = json!([after.as_str()]);

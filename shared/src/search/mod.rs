@@ -189,7 +189,8 @@ pub trait IndexInventory: Send + Sync + std::fmt::Debug {
     ///
     /// # Errors
     /// `Unavailable` or `Backend`.
-    async fn documents_after(&self, after: Option<&FileKey>, limit: usize) -> Result<Vec<IndexedDocument>, SearchError>;
+    async fn documents_after(&self, after: Option<&FileKey>, limit: usize)
+        -> Result<Vec<IndexedDocument>, SearchError>;
 
     /// The documents of those of `keys` that the index holds.
     ///

@@ -364,9 +364,14 @@ impl ObjectStore for S3ObjectStore {
 /// Where a listing of the upload prefix goes on.
 enum Cursor {
     /// ListObjectVersions from these markers.
-    Versions { key: Option<String>, version: Option<String> },
+    Versions {
+        key: Option<String>,
+        version: Option<String>,
+    },
     /// ListObjectsV2 from this token (a server without versions).
-    Objects { token: Option<String> },
+    Objects {
+        token: Option<String>,
+    },
     Done,
 }
 
@@ -387,7 +392,8 @@ impl S3ObjectStore {
         };
         let versions = listed.versions().iter().map(|v| (v.key(), v.version_id(), v.last_modified()));
         let markers = listed.delete_markers().iter().map(|m| (m.key(), m.version_id(), m.last_modified()));
-        let page = versions.chain(markers).filter_map(|(key, version, modified)| listed_of(key, version, modified)).collect();
+        let page =
+            versions.chain(markers).filter_map(|(key, version, modified)| listed_of(key, version, modified)).collect();
         let next = match listed.next_key_marker() {
             Some(key) if listed.is_truncated().unwrap_or(false) => Cursor::Versions {
                 key: Some(key.to_owned()),
@@ -406,8 +412,7 @@ impl S3ObjectStore {
             Ok(listed) => listed,
             Err(e) => return (vec![Err(classify_http(e))], Cursor::Done),
         };
-        let page =
-            listed.contents().iter().filter_map(|o| listed_of(o.key(), None, o.last_modified())).collect();
+        let page = listed.contents().iter().filter_map(|o| listed_of(o.key(), None, o.last_modified())).collect();
         let next = match listed.next_continuation_token() {
             Some(token) if listed.is_truncated().unwrap_or(false) => Cursor::Objects { token: Some(token.to_owned()) },
             _ => Cursor::Done,

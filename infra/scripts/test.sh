@@ -76,7 +76,7 @@ start_service() { # port, then VAR=value pairs
   done
   local vars=(
     AUTH_MODE=local-jwt AUTH_LOCAL_JWT_SECRET="$E2E_JWT_SECRET"
-    PUBLIC_BASE_URL="http://127.0.0.1:$port" UPLOAD_MAX_SIZE_BYTES=67108864
+    PUBLIC_BASE_URL="http://127.0.0.1:$port" UPLOAD_MAX_SIZE_BYTES=2147483648
     UPLOAD_ALLOWED_CONTENT_TYPES="text/*,image/*,application/pdf,application/json,application/octet-stream"
     RUST_LOG=info "$@"
   )

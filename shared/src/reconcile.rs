@@ -28,7 +28,7 @@ use crate::indexing::Indexer;
 use crate::keys::FileKey;
 use crate::outbox::{apply_entries, drain, IndexQueue, Outbox, Queued};
 use crate::search::{IndexInventory, SearchError};
-use crate::storage::{ListedObject, ObjectStore, StorageError};
+use crate::storage::{ListUploads, ListedObject, ObjectStore, StorageError};
 
 /// The advisory lock key of the reconciler (any constant unique to it in the database).
 pub const LOCK_KEY: i64 = 0x6669_6c65_7372_6563; // "filesrec"
@@ -126,6 +126,8 @@ pub struct Reconciler {
     pub repo: Arc<dyn FileRepository>,
     /// The objects.
     pub objects: Arc<dyn ObjectStore>,
+    /// The listing of the upload prefix.
+    pub listing: Arc<dyn ListUploads>,
     /// What the search index holds.
     pub inventory: Arc<dyn IndexInventory>,
     /// The outbox.
@@ -193,7 +195,7 @@ impl Reconciler {
     ) -> Result<(), ReconcileError> {
         let grace = chrono::Duration::from_std(policy.orphan_grace).unwrap_or(chrono::Duration::MAX);
         let cutoff = chrono::Utc::now().checked_sub_signed(grace).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
-        let mut listing = self.objects.list_uploads().chunks(policy.page_size());
+        let mut listing = self.listing.list_uploads().chunks(policy.page_size());
         // A key's versions come one after the other: it is removed once, with all of them.
         let mut last_removed: Option<FileKey> = None;
         while let Some(page) = listing.next().await {

@@ -232,6 +232,7 @@ pub async fn build_indexer_and_outbox(settings: &Settings) -> Result<(Indexer, A
 impl FromSettings for crate::reconcile::Reconciler {
     async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         let pool = build_pool(settings, &settings.database).await?;
+        let (objects, listing) = crate::storage::build_objects_and_listing(&settings.storage).await?;
         let queue = match &settings.search.indexer_queue_url {
             Some(_) => Some(build_queue(settings).await),
             None => None,
@@ -239,7 +240,8 @@ impl FromSettings for crate::reconcile::Reconciler {
         Ok(Self {
             pool: pool.clone(),
             repo: Arc::new(PgFileRepository::new(pool.clone())),
-            objects: build_objects(&settings.storage).await?,
+            objects,
+            listing,
             inventory: build_inventory(&settings.search, pool.clone())?,
             outbox: Arc::new(PgOutbox::new(pool)),
             queue,

@@ -805,3 +805,29 @@ fn the_template_has_no_circular_dependency_once_sam_wires_the_events() {
         }
     }
 }
+
+/// The names in a CORS list, lower-cased.
+fn cors_names(value: &Value) -> BTreeSet<String> {
+    value.as_sequence().into_iter().flatten().filter_map(Value::as_str).map(str::to_ascii_lowercase).collect()
+}
+
+#[test]
+fn browsers_may_read_the_headers_the_api_and_the_bucket_send_and_abort_uploads() {
+    let template = Template::load();
+    let bucket = template.resource("FilesBucket").expect("the files bucket");
+    let rules = bucket["Properties"]["CorsConfiguration"]["CorsRules"].as_sequence().expect("bucket CORS rules");
+    let rule = rules.first().expect("one rule");
+    let methods = cors_names(&rule["AllowedMethods"]);
+    for method in ["get", "head", "put", "post", "delete"] {
+        assert!(methods.contains(method), "the bucket allows {method}: {methods:?}");
+    }
+    let exposed = cors_names(&rule["ExposedHeaders"]);
+    for header in ["etag", "content-disposition", "location", "x-amz-checksum-sha256"] {
+        assert!(exposed.contains(header), "the bucket exposes {header}: {exposed:?}");
+    }
+    let api = template.resource("HttpApi").expect("the HTTP API");
+    let exposed = cors_names(&api["Properties"]["CorsConfiguration"]["ExposeHeaders"]);
+    for header in ["retry-after", "location", "etag", "content-disposition"] {
+        assert!(exposed.contains(header), "the HTTP API exposes {header}: {exposed:?}");
+    }
+}

@@ -496,3 +496,60 @@ async fn browser_code_on_the_configured_origin_may_call_the_api_and_read_its_hea
         assert!(exposed.contains("retry-after") && exposed.contains("content-disposition"), "{exposed}");
     }
 }
+
+/// 1 GiB of deterministic bytes, a MiB at a time (every byte value, no repeating pattern a
+/// store could shortcut).
+fn gib_chunks() -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
+    const MIB: u32 = 1 << 20;
+    futures_util::stream::iter((0..1024u32).map(|n| {
+        let chunk: Vec<u8> =
+            (0..MIB).map(|i| ((n * MIB + i).wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        Ok(bytes::Bytes::from(chunk))
+    }))
+}
+
+#[tokio::test]
+async fn a_one_gib_file_goes_up_and_down_byte_exact_through_the_local_media_server() {
+    use futures_util::StreamExt as _;
+    use sha2::Digest as _;
+    let env = backends().await.remove(0);
+    let alice = env.token("alice", &org());
+    let mut hasher = sha2::Sha256::new();
+    let mut chunks = std::pin::pin!(gib_chunks());
+    while let Some(chunk) = chunks.next().await {
+        hasher.update(chunk.unwrap());
+    }
+    let digest = hasher.finalize();
+    let checksum = files_core::keys::Checksum::from_digest(digest.into()).to_base64();
+    let body = json!({"filename": "archive.bin", "content_type": "application/octet-stream", "size": 1u64 << 30,
+                      "checksum_sha256": checksum});
+    let (status, upload) = env.call(reqwest::Method::POST, "/files/initiate-upload", &alice, Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{upload}");
+
+    let mut put = env.http.put(upload["url"].as_str().unwrap());
+    for (name, value) in upload["headers"].as_object().unwrap() {
+        put = put.header(name, value.as_str().unwrap());
+    }
+    let sent = put.header("content-length", (1u64 << 30).to_string()).body(reqwest::Body::wrap_stream(gib_chunks()));
+    let sent = sent.send().await.unwrap();
+    assert!(sent.status().is_success(), "the media server answered {}", sent.status());
+    let confirm = json!({"file_key": upload["file_key"]});
+    let (status, file) = env.call(reqwest::Method::POST, "/files/confirm-upload", &alice, Some(confirm)).await;
+    assert_eq!(status, StatusCode::OK, "{file}");
+
+    let id = file["id"].as_str().unwrap();
+    let (_, signed) = env.call(reqwest::Method::GET, &format!("/files/{id}/download-url"), &alice, None).await;
+    let response = env.http.get(signed["url"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut stream = response.bytes_stream();
+    let (mut downloaded, mut size) = (sha2::Sha256::new(), 0u64);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        size += chunk.len() as u64;
+        downloaded.update(&chunk);
+    }
+    assert_eq!(size, 1 << 30);
+    assert!(downloaded.finalize() == digest, "the 1 GiB download differs from the upload");
+    let (status, _) = env.call(reqwest::Method::DELETE, &format!("/files/{id}"), &alice, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "the gibibyte does not stay on the disk");
+}

@@ -53,19 +53,43 @@ pub struct App {
 pub enum Origins {
     /// Any origin (`*`): signed URLs and bearer tokens need no cookies, so none are allowed.
     Any,
-    /// Exactly these, each `scheme://host[:port]`.
+    /// These, each `scheme://host[:port]`, or `scheme://host:*` for every port of the host.
     List(Vec<String>),
 }
 
+/// Local development origins, the default: any port of the loopback names.
+pub const LOCAL_ORIGINS: &str = "http://localhost:*,http://127.0.0.1:*,http://[::1]:*";
+
 impl Origins {
-    /// `*` or a comma-separated list of origins.
+    /// `*` or a comma-separated list of origins (`scheme://host:*` for any port).
     pub fn parse(raw: &str) -> Self {
-        let list: Vec<String> =
-            raw.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect();
+        let list: Vec<String> = raw
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+            .filter(|o| !o.is_empty())
+            .collect();
         if list.is_empty() || list.iter().any(|o| o == "*") {
             Self::Any
         } else {
             Self::List(list)
+        }
+    }
+
+    /// Whether browser code from `origin` may read the answers.
+    pub fn allows(&self, origin: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::List(list) => {
+                let origin = origin.to_ascii_lowercase();
+                list.iter().any(|allowed| match allowed.strip_suffix(":*") {
+                    // The host, then a port of digits only (an origin's port, never more host).
+                    Some(host) => origin
+                        .strip_prefix(host)
+                        .and_then(|rest| rest.strip_prefix(':'))
+                        .is_some_and(|port| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())),
+                    None => *allowed == origin,
+                })
+            }
         }
     }
 }
@@ -108,9 +132,12 @@ impl App {
     fn cors(&self) -> CorsLayer {
         let origin = match &self.origins {
             Origins::Any => AllowOrigin::any(),
-            Origins::List(list) => AllowOrigin::list(list.iter().filter_map(|o| o.parse().ok())),
+            Origins::List(_) => {
+                let origins = self.origins.clone();
+                AllowOrigin::predicate(move |origin, _| origin.to_str().is_ok_and(|o| origins.allows(o)))
+            }
         };
-        let exposed = ["etag", "content-disposition", "content-range", "content-length", "retry-after"];
+        let exposed = ["etag", "content-disposition", "content-range", "content-length", "retry-after", "location"];
         CorsLayer::new()
             .allow_origin(origin)
             .allow_methods([Method::GET, Method::HEAD, Method::PUT, Method::POST, Method::DELETE])

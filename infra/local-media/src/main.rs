@@ -15,9 +15,10 @@ struct Args {
     /// goes there. Without it, such requests are 404.
     #[arg(long, env = "LOCAL_API_UPSTREAM")]
     api_upstream: Option<String>,
-    /// Origins allowed to read responses from browser code on another origin: `*` or a
-    /// comma-separated list.
-    #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "*")]
+    /// Origins allowed to read responses from browser code on another origin: `*`, or a
+    /// comma-separated list where `scheme://host:*` allows every port of the host. By default
+    /// the local development origins (any port of localhost, 127.0.0.1 and [::1]).
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = local_media::LOCAL_ORIGINS)]
     cors_allowed_origins: String,
 }
 

@@ -469,9 +469,34 @@ async fn a_browser_on_an_allowed_origin_may_put_and_read_the_headers_it_needs() 
     assert!(other.headers.get("access-control-allow-origin").is_none(), "{:?}", other.headers);
     assert_eq!(fetched.header("access-control-allow-origin"), "https://erp.example");
     let exposed = fetched.header("access-control-expose-headers");
-    for name in ["etag", "content-disposition", "content-range", "x-amz-checksum-sha256"] {
+    for name in ["etag", "content-disposition", "content-range", "x-amz-checksum-sha256", "retry-after", "location"] {
         assert!(exposed.contains(name), "{name} in {exposed}");
     }
+}
+
+#[test]
+fn origins_with_a_port_wildcard_allow_every_port_of_their_host_and_nothing_else() {
+    let local = Origins::parse(local_media::LOCAL_ORIGINS);
+    for allowed in ["http://localhost:5173", "http://127.0.0.1:9000", "http://[::1]:3000", "HTTP://LOCALHOST:8080"] {
+        assert!(local.allows(allowed), "{allowed}");
+    }
+    for refused in [
+        "http://localhost",
+        "http://localhost:",
+        "http://localhost:80a",
+        "http://localhost.evil.example:5173",
+        "http://localhost:5173.evil.example",
+        "https://localhost:5173",
+        "http://127.0.0.2:9000",
+        "https://erp.example",
+        "null",
+    ] {
+        assert!(!local.allows(refused), "{refused}");
+    }
+    let exact = Origins::parse("https://erp.example, https://admin.erp.example/");
+    assert!(exact.allows("https://erp.example") && exact.allows("https://admin.erp.example"));
+    assert!(!exact.allows("https://erp.example:8443") && !exact.allows("http://erp.example"));
+    assert!(Origins::parse("*").allows("https://anything.example"));
 }
 
 #[tokio::test]
@@ -567,5 +592,21 @@ proptest! {
                 assert!(part.body == body[start..]);
             }
         });
+    }
+}
+
+proptest! {
+    /// Whatever a page sends as its origin, the local default allows it exactly when it is
+    /// `http://` + a loopback name + `:` + a port of digits.
+    #[test]
+    fn the_local_default_allows_exactly_loopback_origins_with_a_port(
+        host in prop_oneof![Just("localhost"), Just("127.0.0.1"), Just("[::1]"), Just("localhost.evil"), "[a-z0-9.:\\[\\]-]{0,12}"],
+        scheme in prop_oneof![Just("http"), Just("https"), "[a-z]{0,5}"],
+        port in prop_oneof!["[0-9]{1,5}", ".{0,6}"],
+    ) {
+        let origin = format!("{scheme}://{host}:{port}");
+        let loopback = ["localhost", "127.0.0.1", "[::1]"].contains(&host.as_str());
+        let expected = scheme == "http" && loopback && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
+        prop_assert_eq!(Origins::parse(local_media::LOCAL_ORIGINS).allows(&origin), expected, "{}", origin);
     }
 }

@@ -264,17 +264,40 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// `Unavailable`, `Io`.
     async fn head(&self, key: &FileKey) -> Result<Option<ObjectMeta>, StorageError>;
 
-    /// Every object (and, where the store keeps them, every version and delete marker) under
-    /// the service's upload prefix, for the reconciler's sweep. Entries whose key is not a
-    /// [`FileKey`] are left out (and logged): the service never wrote them.
-    fn list_uploads(&self) -> ObjectListing;
-
     /// Whether an object is stored under `key`.
     ///
     /// # Errors
     /// `Unavailable`, `Io`.
     async fn file_exists(&self, key: &FileKey) -> Result<bool, StorageError> {
         Ok(self.head(key).await?.is_some())
+    }
+}
+
+/// The listing of the upload prefix: a capability of its own, held by the reconciler only (a
+/// trait object keeps every method it has, so the API functions' stores stay without it).
+pub trait ListUploads: Send + Sync + std::fmt::Debug {
+    /// Every object (and, where the store keeps them, every version and delete marker) under
+    /// the service's upload prefix, for the reconciler's sweep. Entries whose key is not a
+    /// [`FileKey`] are left out (and logged): the service never wrote them.
+    fn list_uploads(&self) -> ObjectListing;
+}
+
+/// The objects and the listing of the configured backend, over one client.
+///
+/// # Errors
+/// A [`ConfigError`] when no region can be found for S3.
+pub async fn build_objects_and_listing(
+    settings: &StorageSettings,
+) -> Result<(Arc<dyn ObjectStore>, Arc<dyn ListUploads>), ConfigError> {
+    match settings {
+        StorageSettings::Local(local) => {
+            let storage = Arc::new(local::LocalFileStorage::from_settings(local));
+            Ok((storage.clone(), storage))
+        }
+        StorageSettings::S3(s3) => {
+            let storage = Arc::new(s3::S3ObjectStore::new(s3).await?);
+            Ok((storage.clone(), storage))
+        }
     }
 }
 

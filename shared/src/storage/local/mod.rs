@@ -23,7 +23,7 @@ use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
 use super::{
-    ByteStream, DownloadRequest, ListedObject, ObjectListing, ObjectMeta, ObjectStore, PutConstraints, SignUrls,
+    ByteStream, DownloadRequest, ListUploads, ListedObject, ObjectListing, ObjectMeta, ObjectStore, PutConstraints, SignUrls,
     SignedUrl, StorageError, UploadGrantRequest, UploadMethod, UploadTarget,
 };
 use crate::config::LocalStorageSettings;
@@ -294,10 +294,6 @@ impl ObjectStore for LocalFileStorage {
         Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(file, READ_CHUNK)))
     }
 
-    fn list_uploads(&self) -> ObjectListing {
-        walk_uploads(self.root.clone())
-    }
-
     async fn head(&self, key: &FileKey) -> Result<Option<ObjectMeta>, StorageError> {
         let Some(meta) = self.read_meta(key).await? else {
             return Ok(None);
@@ -314,6 +310,12 @@ impl ObjectStore for LocalFileStorage {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StorageError::Io(e)),
         }
+    }
+}
+
+impl ListUploads for LocalFileStorage {
+    fn list_uploads(&self) -> ObjectListing {
+        walk_uploads(self.root.clone())
     }
 }
 

@@ -16,7 +16,9 @@ use super::{classify_http, region_and_credentials, sdk_client_config};
 use crate::config::{ConfigError, S3Settings};
 use crate::file::ObjectVersion;
 use crate::keys::{Checksum, FileKey, UPLOAD_PREFIX};
-use crate::storage::{ByteStream, ListedObject, ObjectListing, ObjectMeta, ObjectStore, PutConstraints, StorageError};
+use crate::storage::{
+    ByteStream, ListUploads, ListedObject, ObjectListing, ObjectMeta, ObjectStore, PutConstraints, StorageError,
+};
 
 /// Proxied saves at or above this size go through a multipart upload.
 pub const MULTIPART_THRESHOLD: usize = 8 * 1024 * 1024;
@@ -307,22 +309,6 @@ impl ObjectStore for S3ObjectStore {
         self.get_version_stream(key, None).await
     }
 
-    fn list_uploads(&self) -> ObjectListing {
-        let store = self.clone();
-        let pages = futures_util::stream::unfold(Cursor::Versions { key: None, version: None }, move |cursor| {
-            let store = store.clone();
-            async move {
-                let (page, next) = match cursor {
-                    Cursor::Versions { key, version } => store.versions_page(key, version).await,
-                    Cursor::Objects { token } => store.objects_page(token).await,
-                    Cursor::Done => return None,
-                };
-                Some((futures_util::stream::iter(page), next))
-            }
-        });
-        Box::pin(pages.flatten())
-    }
-
     async fn get_version_stream(
         &self,
         key: &FileKey,
@@ -418,6 +404,24 @@ impl S3ObjectStore {
             _ => Cursor::Done,
         };
         (page, next)
+    }
+}
+
+impl ListUploads for S3ObjectStore {
+    fn list_uploads(&self) -> ObjectListing {
+        let store = self.clone();
+        let pages = futures_util::stream::unfold(Cursor::Versions { key: None, version: None }, move |cursor| {
+            let store = store.clone();
+            async move {
+                let (page, next) = match cursor {
+                    Cursor::Versions { key, version } => store.versions_page(key, version).await,
+                    Cursor::Objects { token } => store.objects_page(token).await,
+                    Cursor::Done => return None,
+                };
+                Some((futures_util::stream::iter(page), next))
+            }
+        });
+        Box::pin(pages.flatten())
     }
 }
 

@@ -502,8 +502,7 @@ async fn browser_code_on_the_configured_origin_may_call_the_api_and_read_its_hea
 fn gib_chunks() -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
     const MIB: u32 = 1 << 20;
     futures_util::stream::iter((0..1024u32).map(|n| {
-        let chunk: Vec<u8> =
-            (0..MIB).map(|i| ((n * MIB + i).wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let chunk: Vec<u8> = (0..MIB).map(|i| ((n * MIB + i).wrapping_mul(2_654_435_761) >> 13) as u8).collect();
         Ok(bytes::Bytes::from(chunk))
     }))
 }

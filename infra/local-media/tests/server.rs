@@ -600,8 +600,14 @@ proptest! {
     /// `http://` + a loopback name + `:` + a port of digits.
     #[test]
     fn the_local_default_allows_exactly_loopback_origins_with_a_port(
-        host in prop_oneof![Just("localhost"), Just("127.0.0.1"), Just("[::1]"), Just("localhost.evil"), "[a-z0-9.:\\[\\]-]{0,12}"],
-        scheme in prop_oneof![Just("http"), Just("https"), "[a-z]{0,5}"],
+        host in prop_oneof![
+            Just("localhost".to_owned()),
+            Just("127.0.0.1".to_owned()),
+            Just("[::1]".to_owned()),
+            Just("localhost.evil".to_owned()),
+            "[a-z0-9.:\\[\\]-]{0,12}",
+        ],
+        scheme in prop_oneof![Just("http".to_owned()), Just("https".to_owned()), "[a-z]{0,5}"],
         port in prop_oneof!["[0-9]{1,5}", ".{0,6}"],
     ) {
         let origin = format!("{scheme}://{host}:{port}");

@@ -23,8 +23,8 @@ use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
 use super::{
-    ByteStream, DownloadRequest, ListUploads, ListedObject, ObjectListing, ObjectMeta, ObjectStore, PutConstraints, SignUrls,
-    SignedUrl, StorageError, UploadGrantRequest, UploadMethod, UploadTarget,
+    ByteStream, DownloadRequest, ListUploads, ListedObject, ObjectListing, ObjectMeta, ObjectStore, PutConstraints,
+    SignUrls, SignedUrl, StorageError, UploadGrantRequest, UploadMethod, UploadTarget,
 };
 use crate::config::LocalStorageSettings;
 use crate::disposition::content_disposition;

@@ -12,6 +12,7 @@
 //!   cost, since it skips the SDK's request pipeline and keeps the day's signing key.
 //! - URL lifetimes are clamped to the credentials' own expiry when they are temporary.
 
+mod listing;
 mod objects;
 pub mod post_policy;
 pub mod presign;

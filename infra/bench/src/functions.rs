@@ -156,6 +156,20 @@ impl Fixture {
     /// # Errors
     /// When the settings are invalid or PostgreSQL or S3 cannot be reached.
     pub async fn new(backend: Backend, database_url: &str, s3_endpoint: &str, bucket: &str) -> anyhow::Result<Self> {
+        Self::with(backend, database_url, s3_endpoint, bucket, &[]).await
+    }
+
+    /// As [`Fixture::new`], with `overrides` of the application's variables.
+    ///
+    /// # Errors
+    /// As [`Fixture::new`].
+    pub async fn with(
+        backend: Backend,
+        database_url: &str,
+        s3_endpoint: &str,
+        bucket: &str,
+        overrides: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let media = match backend {
             Backend::Local => Some(tempfile::Builder::new().prefix("files-bench-media").tempdir()?),
             Backend::S3 => None,
@@ -167,6 +181,7 @@ impl Fixture {
             env.extend(files_testkit::s3_env(bucket));
             env.insert("AWS_S3_ENDPOINT_URL".to_owned(), s3_endpoint.to_owned());
         }
+        env.extend(overrides.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let settings = Settings::from_map(&env).context("the bench settings are valid")?;
         if backend == Backend::S3 {
             let storage =

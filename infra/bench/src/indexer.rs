@@ -29,7 +29,6 @@ use files_core::search::extract::{self, Extractor, Limits};
 use files_core::search::IndexDocuments;
 use files_core::storage::{ObjectStore, PutConstraints};
 use files_core::{Caller, Settings};
-use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
 use crate::report::{Figure, Target, Unit};
@@ -143,22 +142,34 @@ pub async fn figures(
         if *index_label != "Elasticsearch" {
             continue;
         }
-        let state = s3_indexer::State { indexer, outbox: Arc::new(files_core::db::PgOutbox::new(pool.clone())) };
+        // One state per concurrent invocation (its own pool and clients, as each Lambda instance
+        // has), each taking one batch at a time.
+        let mut instances = Vec::with_capacity(SQS_CONCURRENCY);
+        for _ in 0..SQS_CONCURRENCY {
+            let (indexer, outbox) = files_core::state::build_indexer_and_outbox(&settings).await?;
+            instances.push(s3_indexer::State { indexer, outbox });
+        }
         for batch in &batches {
             let mut rates = Vec::with_capacity(runs);
             for _ in 0..runs {
                 sequencer += 1;
                 let messages = notifications(&batch.keys, sequencer)?;
+                let batches: Vec<&[aws_lambda_events::event::sqs::SqsMessage]> = messages.chunks(SQS_BATCH).collect();
                 let started = Instant::now();
-                let reports: Vec<Result<s3_indexer::Report, s3_indexer::BatchFailure>> =
-                    futures_util::stream::iter(messages.chunks(SQS_BATCH))
-                        .map(|chunk| s3_indexer::process(&state, chunk))
-                        .buffer_unordered(SQS_CONCURRENCY)
-                        .collect()
-                        .await;
+                let reports = futures_util::future::join_all(instances.iter().enumerate().map(|(n, state)| {
+                    let mine: Vec<_> = batches.iter().skip(n).step_by(SQS_CONCURRENCY).copied().collect();
+                    async move {
+                        let mut reports = Vec::with_capacity(mine.len());
+                        for chunk in mine {
+                            reports.push(s3_indexer::process(state, chunk).await);
+                        }
+                        reports
+                    }
+                }))
+                .await;
                 let seconds = started.elapsed().as_secs_f64();
                 let mut indexed = 0;
-                for report in reports {
+                for report in reports.into_iter().flatten() {
                     let report = report.map_err(|f| anyhow::anyhow!("an SQS batch failed: {}", f.message_ids.len()))?;
                     indexed += report.indexed;
                 }

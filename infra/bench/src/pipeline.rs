@@ -149,7 +149,8 @@ async fn fresh_database(url: &str) -> anyhow::Result<()> {
     let (base, name) = url.rsplit_once('/').context("a database URL")?;
     let (client, connection) = tokio_postgres::connect(&format!("{base}/postgres"), tokio_postgres::NoTls).await?;
     let driver = tokio::spawn(connection);
-    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}")).await?;
+    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+    client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
     drop(client);
     let _ = driver.await;
     files_core::db::run_migrations(url, &Default::default()).await.map_err(|e| anyhow::anyhow!("migrate: {e}"))?;
@@ -169,7 +170,7 @@ async fn seed_rows(url: &str, count: usize, backend: Backend) -> anyhow::Result<
              SELECT gen_random_uuid(), 'uploads/' || gen_random_uuid() || '.txt', 'scan ' || g || '.txt', \
                'text/plain', 4, 'available', $1, 'bench', 'bench-org', now() - interval '1 day', \
                now() - interval '1 day', now() - interval '1 day' \
-             FROM generate_series(1, $2) AS g",
+             FROM generate_series(1, $2::bigint) AS g",
             &[&backend, &count],
         )
         .await?;

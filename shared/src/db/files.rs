@@ -71,13 +71,18 @@ const EXPIRE_PENDING: &str = concat!(
     " FROM f"
 );
 const COUNT_AVAILABLE: &str = "SELECT count(*) FROM stored_files WHERE status = 'available'";
+// One index lookup per key (LATERAL ... LIMIT 1 keeps the planner from hashing whole tables when
+// their statistics lag behind a burst of inserts).
 const KEY_STATES: &str = "SELECT k.file_key, f.status, f.object_version, s.version \
      FROM unnest($1::text[]) WITH ORDINALITY AS k(file_key, ord) \
-     LEFT JOIN stored_files f ON f.file_key = k.file_key \
-     LEFT JOIN index_state s ON s.file_key = k.file_key ORDER BY k.ord";
+     LEFT JOIN LATERAL (SELECT status, object_version FROM stored_files WHERE file_key = k.file_key LIMIT 1) f \
+       ON true \
+     LEFT JOIN LATERAL (SELECT version FROM index_state WHERE file_key = k.file_key LIMIT 1) s ON true \
+     ORDER BY k.ord";
 // Key order on the unique index of file_key: each page starts where the last ended.
 const AVAILABLE_AFTER: &str = "SELECT f.file_key, f.status, f.object_version, s.version \
-     FROM stored_files f LEFT JOIN index_state s ON s.file_key = f.file_key \
+     FROM stored_files f \
+     LEFT JOIN LATERAL (SELECT version FROM index_state WHERE file_key = f.file_key LIMIT 1) s ON true \
      WHERE f.status = 'available' AND ($1::text IS NULL OR f.file_key > $1) \
        AND COALESCE(f.confirmed_at, f.updated_at) < now() - make_interval(secs => $2) \
      ORDER BY f.file_key LIMIT $3";

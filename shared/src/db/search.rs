@@ -45,8 +45,10 @@ const SEARCH: &str = "SELECT f.id, f.original_filename, t.content, count(*) OVER
 const DOCUMENTS_AFTER: &str = "SELECT f.file_key, t.version FROM file_search_text t \
      JOIN stored_files f ON f.id = t.file_id \
      WHERE ($1::text IS NULL OR f.file_key > $1) ORDER BY f.file_key LIMIT $2";
+// Per-row lookups (LATERAL ... LIMIT 1): never a whole-table hash join, whatever the statistics.
 const DOCUMENTS_OF: &str = "SELECT f.file_key, t.version FROM stored_files f \
-     JOIN file_search_text t ON t.file_id = f.id WHERE f.file_key = ANY($1)";
+     JOIN LATERAL (SELECT version FROM file_search_text WHERE file_id = f.id LIMIT 1) t ON true \
+     WHERE f.file_key = ANY($1)";
 
 /// Both search ports on PostgreSQL.
 #[derive(Debug, Clone)]

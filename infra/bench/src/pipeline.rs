@@ -123,12 +123,26 @@ pub async fn reconcile_figures(fixtures: &[Fixture], elasticsearch_url: &str) ->
         let keys = seed_rows(&scan_db, count, fixture.backend).await?;
         seed_objects(&settings, media.path(), &keys).await?;
         seed_documents(&settings, &scan_db).await?;
+        analyse(&scan_db).await?;
 
         let reconciler = Reconciler::from_settings(&settings).await?;
         let policy = Policy { orphan_grace: std::time::Duration::ZERO, ..Policy::default() };
         let started = Instant::now();
-        let summary = reconciler.run(policy, &|_, _| {}).await?;
+        // When each step's last page ended, to tell where a run's time goes.
+        let steps = std::sync::Mutex::new(Vec::<(String, f64)>::new());
+        let progress = |what: &str, _: usize| {
+            let mut steps = steps.lock().unwrap_or_else(|e| e.into_inner());
+            let at = started.elapsed().as_secs_f64();
+            match steps.last_mut() {
+                Some((last, end)) if last == what => *end = at,
+                _ => steps.push((what.to_owned(), at)),
+            }
+        };
+        let summary = reconciler.run(policy, &progress).await?;
         let seconds = started.elapsed().as_secs_f64();
+        let steps = steps.into_inner().unwrap_or_else(|e| e.into_inner());
+        let ends: Vec<String> = steps.iter().map(|(what, end)| format!("{what} until {end:.1} s")).collect();
+        eprintln!("files-bench: reconcile ({}): {}", label(fixture.backend), ends.join(", "));
         ensure!(summary.objects_scanned == count, "{} of {count} objects scanned", summary.objects_scanned);
         ensure!(summary.files_scanned == count, "{} of {count} rows checked", summary.files_scanned);
         ensure!(summary.documents_scanned == count, "{} of {count} documents checked", summary.documents_scanned);
@@ -177,6 +191,15 @@ async fn seed_rows(url: &str, count: usize, backend: Backend) -> anyhow::Result<
     client.execute("INSERT INTO index_state (file_key, version) SELECT file_key, 1 FROM stored_files", &[]).await?;
     let rows = client.query("SELECT file_key FROM stored_files", &[]).await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Statistics for the planner, as autovacuum keeps them in a running database (right after a
+/// bulk load it has none, and plans as if the tables were tiny).
+async fn analyse(url: &str) -> anyhow::Result<()> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    client.batch_execute("ANALYZE").await?;
+    Ok(())
 }
 
 /// An object per key: local, the data file and its metadata sidecar as the local store writes

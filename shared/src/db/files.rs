@@ -55,11 +55,8 @@ const DELETE: &str = "WITH gone AS (DELETE FROM stored_files WHERE id = $1 AND o
      RETURNING file_key) \
      INSERT INTO index_outbox (file_key) SELECT file_key FROM gone RETURNING id, file_key";
 const MANY: &str = concat!("SELECT ", columns!(), " FROM stored_files WHERE id = ANY($1) AND organization_id = $2");
-const LIST_AVAILABLE: &str = concat!(
-    "SELECT ",
-    columns!(),
-    " FROM stored_files WHERE status = 'available' AND ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
-);
+const LIST_AVAILABLE: &str =
+    concat!("SELECT ", columns!(), " FROM stored_files WHERE status = 'available' AND id > $1 ORDER BY id LIMIT $2");
 const EXPIRE_PENDING: &str = concat!(
     "WITH f AS (UPDATE stored_files SET status = 'expired', updated_at = now() \
        WHERE id IN (SELECT id FROM stored_files \
@@ -79,11 +76,13 @@ const KEY_STATES: &str = "SELECT k.file_key, f.status, f.object_version, s.versi
        ON true \
      LEFT JOIN LATERAL (SELECT version FROM index_state WHERE file_key = k.file_key LIMIT 1) s ON true \
      ORDER BY k.ord";
-// Key order on the unique index of file_key: each page starts where the last ended.
+// Key order on the unique index of file_key: each page starts where the last ended. The bound
+// is always given ('' before the first key; `$1 IS NULL OR ...` would keep the planner from the
+// index and sort the whole table for every page).
 const AVAILABLE_AFTER: &str = "SELECT f.file_key, f.status, f.object_version, s.version \
      FROM stored_files f \
      LEFT JOIN LATERAL (SELECT version FROM index_state WHERE file_key = f.file_key LIMIT 1) s ON true \
-     WHERE f.status = 'available' AND ($1::text IS NULL OR f.file_key > $1) \
+     WHERE f.status = 'available' AND f.file_key > $1 \
        AND COALESCE(f.confirmed_at, f.updated_at) < now() - make_interval(secs => $2) \
      ORDER BY f.file_key LIMIT $3";
 
@@ -250,6 +249,8 @@ impl FileRepository for PgFileRepository {
 
     #[tracing::instrument(skip(self))]
     async fn list_available(&self, after: Option<Uuid>, limit: i64) -> Result<Vec<FileRecord>, RepositoryError> {
+        // The nil id sorts before every generated one: a bound the index can range over.
+        let after = after.unwrap_or_else(Uuid::nil);
         self.query(LIST_AVAILABLE, &[&after, &limit]).await?.iter().map(record_of).collect()
     }
 
@@ -274,7 +275,7 @@ impl FileRepository for PgFileRepository {
         settled: std::time::Duration,
         limit: i64,
     ) -> Result<Vec<KeyState>, RepositoryError> {
-        let after = after.map(FileKey::as_str);
+        let after = after.map_or("", FileKey::as_str);
         let rows = self.query(AVAILABLE_AFTER, &[&after, &settled.as_secs_f64(), &limit]).await?;
         rows.iter().map(key_state_of).collect()
     }

@@ -44,7 +44,7 @@ const SEARCH: &str = "SELECT f.id, f.original_filename, t.content, count(*) OVER
 
 const DOCUMENTS_AFTER: &str = "SELECT f.file_key, t.version FROM file_search_text t \
      JOIN stored_files f ON f.id = t.file_id \
-     WHERE ($1::text IS NULL OR f.file_key > $1) ORDER BY f.file_key LIMIT $2";
+     WHERE f.file_key > $1 ORDER BY f.file_key LIMIT $2";
 // Per-row lookups (LATERAL ... LIMIT 1): never a whole-table hash join, whatever the statistics.
 const DOCUMENTS_OF: &str = "SELECT f.file_key, t.version FROM stored_files f \
      JOIN LATERAL (SELECT version FROM file_search_text WHERE file_id = f.id LIMIT 1) t ON true \
@@ -219,7 +219,8 @@ impl IndexInventory for PgSearchIndex {
         after: Option<&FileKey>,
         limit: usize,
     ) -> Result<Vec<IndexedDocument>, SearchError> {
-        let after = after.map(FileKey::as_str);
+        // '' sorts before every key: a bound the index can range over.
+        let after = after.map_or("", FileKey::as_str);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let client = self.pool.get().await.map_err(from_repo)?;
         let statement = client.prepare_cached(DOCUMENTS_AFTER).await.map_err(from_pg)?;

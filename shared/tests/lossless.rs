@@ -27,18 +27,9 @@ const CLIENTS: usize = 8;
 /// Client calls refused for a transient reason (and retried).
 static REFUSED: AtomicUsize = AtomicUsize::new(0);
 
-fn transient(e: &ServiceError) -> bool {
-    use files_core::db::RepositoryError;
-    use files_core::storage::StorageError;
-    matches!(
-        e,
-        ServiceError::Repository(RepositoryError::Unavailable(_) | RepositoryError::Conflict(_))
-            | ServiceError::Storage(StorageError::Unavailable(_))
-    )
-}
-
-/// Calls `step` until it succeeds, as a client retries a 503; `done` also accepts an answer
-/// that shows an earlier attempt succeeded after its connection was cut.
+/// Calls `step` until it succeeds, as a client retries what the service answers with 503
+/// (a dependency down) or 409 (changed concurrently; retry); `done` also accepts an answer that
+/// shows an earlier attempt succeeded after its connection was cut.
 async fn retry<T, F, Fut>(what: &str, mut step: F, done: impl Fn(&ServiceError) -> bool) -> Option<T>
 where
     F: FnMut() -> Fut,
@@ -49,11 +40,16 @@ where
         match step().await {
             Ok(value) => return Some(value),
             Err(e) if done(&e) => return None,
-            Err(e) if transient(&e) && Instant::now() < deadline => {
+            Err(e) => {
+                let answer = files_core::error::ApiError::from(e);
+                let status = answer.status();
+                assert!(
+                    matches!(status, 503 | 409) && Instant::now() < deadline,
+                    "{what} failed for good: {status} {answer:?}"
+                );
                 REFUSED.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
-            Err(e) => panic!("{what} failed for good: {e:?}"),
         }
     }
 }

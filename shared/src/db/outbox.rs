@@ -40,6 +40,19 @@ impl PgOutbox {
     }
 }
 
+impl PgOutbox {
+    /// Runs `sql`, whose one parameter is the entries' ids; nothing to do for none.
+    async fn execute_on(&self, sql: &str, ids: &[i64]) -> Result<(), RepositoryError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(sql).await.map_err(classify)?;
+        client.execute(&statement, &[&ids]).await.map_err(classify)?;
+        Ok(())
+    }
+}
+
 /// The entry of a row `(id, file_key)`.
 pub(super) fn queued_of(row: &tokio_postgres::Row, at: usize) -> Result<Queued, RepositoryError> {
     let raw: String = row.try_get(at + 1).map_err(classify)?;
@@ -61,23 +74,11 @@ impl Outbox for PgOutbox {
     }
 
     async fn retry_later(&self, ids: &[i64]) -> Result<(), RepositoryError> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let client = self.pool.get().await?;
-        let statement = client.prepare_cached(RETRY_LATER).await.map_err(classify)?;
-        client.execute(&statement, &[&ids]).await.map_err(classify)?;
-        Ok(())
+        self.execute_on(RETRY_LATER, ids).await
     }
 
     async fn complete(&self, ids: &[i64]) -> Result<(), RepositoryError> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let client = self.pool.get().await?;
-        let statement = client.prepare_cached(COMPLETE).await.map_err(classify)?;
-        client.execute(&statement, &[&ids]).await.map_err(classify)?;
-        Ok(())
+        self.execute_on(COMPLETE, ids).await
     }
 
     async fn enqueue(&self, keys: &[FileKey], lease: Duration) -> Result<Vec<Queued>, RepositoryError> {

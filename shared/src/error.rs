@@ -115,6 +115,10 @@ codes! {
     InvalidQuery => "invalid_query", BadRequest;
     InvalidLimit => "invalid_limit", BadRequest;
     InvalidCursor => "invalid_cursor", BadRequest;
+    InvalidUploadId => "invalid_upload_id", BadRequest;
+    InvalidPartNumber => "invalid_part_number", BadRequest;
+    InvalidPartSize => "invalid_part_size", BadRequest;
+    InvalidMethod => "invalid_method", BadRequest;
     InvalidMultipart => "invalid_multipart", BadRequest;
     InvalidBody => "invalid_body", BadRequest;
     MissingFile => "missing_file", BadRequest;
@@ -307,6 +311,9 @@ impl From<StorageError> for ApiError {
                     .with_source(e)
             }
             StorageError::Unavailable(_) => Self::unavailable("storage service", e),
+            StorageError::InvalidParts(why) => {
+                Self::new(Code::UploadMismatch, format!("The parts do not make up the file: {why}."))
+            }
             StorageError::MethodNotSupported(what) => Self::new(Code::UploadMethodNotSupported, format!("{what}.")),
             StorageError::Io(_) | StorageError::Backend(_) => Self::internal(e),
         }
@@ -356,6 +363,10 @@ fn invalid_code(field: Field) -> Code {
         Field::Query => Code::InvalidQuery,
         Field::Limit => Code::InvalidLimit,
         Field::Cursor => Code::InvalidCursor,
+        Field::UploadId => Code::InvalidUploadId,
+        Field::PartNumber => Code::InvalidPartNumber,
+        Field::PartSize => Code::InvalidPartSize,
+        Field::Method => Code::InvalidMethod,
     }
 }
 
@@ -364,6 +375,7 @@ fn mismatch_name(what: Mismatch) -> &'static str {
         Mismatch::Size => "size",
         Mismatch::ContentType => "content type",
         Mismatch::Checksum => "checksum",
+        Mismatch::Parts => "parts (one is missing, of another size than planned, or not the one listed)",
     }
 }
 

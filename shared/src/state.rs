@@ -19,9 +19,10 @@ use crate::search::elastic::ElasticIndex;
 use crate::search::extract::{Extractor, Limits};
 use crate::search::{IndexDocuments, SearchFiles as SearchPort};
 use crate::services::{
-    Availability, ConfirmUpload, DeleteFile, InitiateUpload, ProxiedUpload, ReadFile, SearchFiles, Views,
+    Availability, ConfirmUpload, DeleteFile, InitiateUpload, Multipart, ProxiedUpload, ReadFile, SearchFiles,
+    UploadParts, Views,
 };
-use crate::storage::{build_objects, build_signer, build_storage, ObjectStore};
+use crate::storage::{build_objects, build_signer, build_storage, build_uploads, ObjectStore};
 
 /// The state of an API function: who is calling, and the workflow it serves.
 #[derive(Debug)]
@@ -142,11 +143,31 @@ pub fn build_indexer(
     Ok(Indexer::new(build_index_writer(settings, pool)?, text, objects, settings.search.indexer_concurrency))
 }
 
+async fn pg_repository(settings: &Settings) -> Result<Arc<PgFileRepository>, ConfigError> {
+    Ok(Arc::new(PgFileRepository::new(build_pool(settings, &settings.database).await?)))
+}
+
 #[async_trait]
 impl FromSettings for InitiateUpload {
     async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let (_, repo) = repository(settings).await?;
-        Ok(Self::new(views(settings).await?, repo, StorageLocation::of(&settings.storage), settings.upload.clone()))
+        let repo = pg_repository(settings).await?;
+        let (signer, _, store) = build_uploads(&settings.storage).await?;
+        let views = Views::new(signer, settings.presigned_url_expiry);
+        let multipart = Multipart { repo: repo.clone(), store };
+        Ok(Self::new(views, repo, multipart, StorageLocation::of(&settings.storage), settings.upload.clone()))
+    }
+}
+
+#[async_trait]
+impl FromSettings for UploadParts {
+    async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let repo = pg_repository(settings).await?;
+        let (signer, objects, store) = build_uploads(&settings.storage).await?;
+        let views = Views::new(signer, settings.presigned_url_expiry);
+        let multipart = Multipart { repo: repo.clone(), store };
+        let queue = build_queue(settings).await;
+        let location = StorageLocation::of(&settings.storage);
+        Ok(Self::new(views, repo, objects, multipart, queue, location, settings.upload.clone()))
     }
 }
 
@@ -163,7 +184,12 @@ impl FromSettings for Availability {
 #[async_trait]
 impl FromSettings for ConfirmUpload {
     async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        Ok(Self::new(Availability::from_settings(settings).await?))
+        let repo = pg_repository(settings).await?;
+        let (signer, objects, store) = build_uploads(&settings.storage).await?;
+        let queue = build_queue(settings).await;
+        let views = Views::new(signer, settings.presigned_url_expiry);
+        let parts = Availability { views, objects, repo: repo.clone(), queue };
+        Ok(Self::new(parts, Multipart { repo, store }))
     }
 }
 

@@ -50,12 +50,13 @@ async fn a_full_flow_logged_at_trace_holds_no_token_signature_or_password() {
         size: 6,
         checksum_sha256: Some(sha256_base64(b"wombat")),
         owner: None,
-        upload_method: Default::default(),
+        upload_method: None,
+        part_size: None,
     };
     let upload = initiate.files.initiate_upload(&caller, upload).await.unwrap();
     app.store(upload.file_key.as_str(), "text/plain", b"wombat").await;
     let file_key = upload.file_key.to_string();
-    let view = confirm.files.confirm_upload(&caller, ConfirmUploadRequest { file_key }).await.unwrap();
+    let view = confirm.files.confirm_upload(&caller, ConfirmUploadRequest { file_key, parts: None }).await.unwrap();
     let download = read.files.download_url(&caller, view.id, Default::default()).await.unwrap();
     app.drain_outbox().await;
     let query = SearchRequest { q: "wombat".into(), ..Default::default() };

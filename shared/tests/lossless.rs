@@ -64,12 +64,13 @@ async fn one_file(app: &TestApp, alice: &Caller, i: usize) -> (FileKey, bool) {
         size: i64::try_from(body.len()).unwrap(),
         checksum_sha256: Some(files_testkit::sha256_base64(&body)),
         owner: None,
-        upload_method: Default::default(),
+        upload_method: None,
+        part_size: None,
     };
     let upload =
         retry("initiate", || app.initiate.files.initiate_upload(alice, request()), |_| false).await.expect("initiated");
     app.store(upload.file_key.as_str(), "text/plain", &body).await;
-    let confirm = || ConfirmUploadRequest { file_key: upload.file_key.to_string() };
+    let confirm = || ConfirmUploadRequest { file_key: upload.file_key.to_string(), parts: None };
     let file =
         retry("confirm", || app.confirm.files.confirm_upload(alice, confirm()), |_| false).await.expect("confirmed");
     let keep = !i.is_multiple_of(DELETE_EVERY);

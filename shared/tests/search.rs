@@ -104,7 +104,7 @@ async fn pending_files_are_not_searchable_until_confirmed(app: TestApp) {
 
     assert_eq!(early.unwrap(), Outcome::NotTracked);
     assert!(app.found(&alice, "wombat").await.is_empty());
-    let confirm = files_core::services::ConfirmUploadRequest { file_key: upload.file_key.to_string() };
+    let confirm = files_core::services::ConfirmUploadRequest { file_key: upload.file_key.to_string(), parts: None };
     app.confirm.files.confirm_upload(&alice, confirm).await.unwrap();
     assert_eq!(app.found(&alice, "wombat").await, vec![upload.file_id]);
 }

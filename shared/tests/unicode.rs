@@ -35,7 +35,8 @@ async fn one_file(app: &TestApp, name: String, body: String, query: String) -> R
         size: i64::try_from(bytes.len()).unwrap(),
         checksum_sha256: Some(sha256_base64(&bytes)),
         owner: None,
-        upload_method: Default::default(),
+        upload_method: None,
+        part_size: None,
     };
     let fail = |what: &str, e: ServiceError| {
         let code = status(e);
@@ -50,7 +51,7 @@ async fn one_file(app: &TestApp, name: String, body: String, query: String) -> R
         Err(e) => return fail("initiate", e),
     };
     app.store(upload.file_key.as_str(), "text/plain; charset=utf-8", &bytes).await;
-    let confirm = ConfirmUploadRequest { file_key: upload.file_key.to_string() };
+    let confirm = ConfirmUploadRequest { file_key: upload.file_key.to_string(), parts: None };
     let file = match app.confirm.files.confirm_upload(&alice, confirm).await {
         Ok(file) => file,
         Err(e) => return fail("confirm", e),

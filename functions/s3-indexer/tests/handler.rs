@@ -419,12 +419,13 @@ async fn replayed_upload_urls_and_forms_are_never_served_and_do_not_outlive_thei
         size: 13,
         checksum_sha256: None,
         owner: None,
-        upload_method: match method {
-            UploadMethod::Put => files_core::services::RequestedUploadMethod::Put,
+        upload_method: Some(match method {
             UploadMethod::Post => files_core::services::RequestedUploadMethod::Post,
-        },
+            _ => files_core::services::RequestedUploadMethod::Put,
+        }),
+        part_size: None,
     };
-    let confirm = |key: &files_core::keys::FileKey| ConfirmUploadRequest { file_key: key.to_string() };
+    let confirm = |key: &files_core::keys::FileKey| ConfirmUploadRequest { file_key: key.to_string(), parts: None };
 
     for (method, original, replayed) in [
         (UploadMethod::Put, b"original put!", b"replayed put!"),
@@ -436,8 +437,8 @@ async fn replayed_upload_urls_and_forms_are_never_served_and_do_not_outlive_thei
             let target = target.clone();
             async move {
                 match method {
-                    UploadMethod::Put => send_put(&target, body).await,
                     UploadMethod::Post => send_post(&target, body).await,
+                    _ => send_put(&target, body).await,
                 }
             }
         };
@@ -452,7 +453,7 @@ async fn replayed_upload_urls_and_forms_are_never_served_and_do_not_outlive_thei
         // which is never served and goes with its notification.
         let status = send(replayed).await;
         match method {
-            UploadMethod::Put => assert_eq!(status.as_u16(), 412),
+            UploadMethod::Put | UploadMethod::Multipart => assert_eq!(status.as_u16(), 412),
             UploadMethod::Post => {
                 assert!(status.is_success(), "{status}");
                 let signed = app.read.files.download_url(&alice, view.id, Default::default()).await.unwrap();
@@ -483,7 +484,7 @@ async fn confirmed(app: &TestApp, name: &str, bytes: &[u8]) -> files_core::servi
     let alice = caller("alice", "acme", &[]);
     let upload = app.initiate(&alice, name, "text/plain", bytes, true).await;
     app.store(upload.file_key.as_str(), "text/plain", bytes).await;
-    let confirm = files_core::services::ConfirmUploadRequest { file_key: upload.file_key.to_string() };
+    let confirm = files_core::services::ConfirmUploadRequest { file_key: upload.file_key.to_string(), parts: None };
     app.confirm.files.confirm_upload(&alice, confirm).await.unwrap()
 }
 
@@ -650,11 +651,12 @@ async fn the_text_indexed_is_that_of_the_version_the_file_pins_not_a_replay_writ
         size: 15,
         checksum_sha256: None,
         owner: None,
-        upload_method: RequestedUploadMethod::Post,
+        upload_method: Some(RequestedUploadMethod::Post),
+        part_size: None,
     };
     let target = app.initiate.files.initiate_upload(&alice, request).await.unwrap();
     assert!(send_post(&target, b"original walrus").await.is_success());
-    let confirm = ConfirmUploadRequest { file_key: target.file_key.to_string() };
+    let confirm = ConfirmUploadRequest { file_key: target.file_key.to_string(), parts: None };
     let file = app.confirm.files.confirm_upload(&alice, confirm).await.unwrap();
     // The form replayed before the indexer got to the confirm's entry: a newer version.
     assert!(send_post(&target, b"replays narwhal").await.is_success());
@@ -752,7 +754,7 @@ async fn a_notification_before_the_confirm_and_a_lost_confirm_message_are_made_g
     let report = process(&state(&app), &[message("m-1", &notified[0])]).await.unwrap();
     assert_eq!(report.indexed, 0);
     // The confirm commits its entry and sends its message, which is lost on the way.
-    let confirm = files_core::services::ConfirmUploadRequest { file_key: upload.file_key.to_string() };
+    let confirm = files_core::services::ConfirmUploadRequest { file_key: upload.file_key.to_string(), parts: None };
     let file = app.confirm.files.confirm_upload(&alice, confirm).await.unwrap();
     let lost = take_all(&sqs, &queue_url).await;
     assert_eq!(lost.len(), 1, "the confirm sent its entry: {lost:?}");

@@ -42,7 +42,7 @@ async fn the_worker_indexes_confirmed_files_with_their_text_after_its_binary_is_
 
     let upload = app.initiate(&alice, "field notes.pdf", "application/pdf", PDF, true).await;
     app.store(upload.file_key.as_str(), "application/pdf", PDF).await;
-    let confirm = ConfirmUploadRequest { file_key: upload.file_key.to_string() };
+    let confirm = ConfirmUploadRequest { file_key: upload.file_key.to_string(), parts: None };
     let file = app.confirm.files.confirm_upload(&alice, confirm).await.unwrap();
 
     // Searched without applying the outbox here: only the worker can make it findable.

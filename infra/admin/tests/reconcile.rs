@@ -72,7 +72,7 @@ async fn expires_old_uploads_and_leaves_the_rest(backend: Backend) {
     assert!(exists(&app, &recent.file_key).await);
     assert!(exists(&app, &available.file_key).await);
     // An expired upload is no upload: its confirm finds nothing.
-    let confirm = ConfirmUploadRequest { file_key: old.file_key.to_string() };
+    let confirm = ConfirmUploadRequest { file_key: old.file_key.to_string(), parts: None };
     let refused = app.confirm.files.confirm_upload(&alice, confirm).await;
     assert!(matches!(refused, Err(files_core::services::ServiceError::UploadNotFound)), "{refused:?}");
 
@@ -104,7 +104,7 @@ async fn reconcile_applies_outbox_entries_left_undelivered() {
     // Confirmed, and its entry never delivered (no worker ran).
     let upload = app.initiate(&alice, "lost message.txt", "text/plain", b"an axolotl", false).await;
     app.store(upload.file_key.as_str(), "text/plain", b"an axolotl").await;
-    let confirm = ConfirmUploadRequest { file_key: upload.file_key.to_string() };
+    let confirm = ConfirmUploadRequest { file_key: upload.file_key.to_string(), parts: None };
     let file = app.confirm.files.confirm_upload(&alice, confirm).await.unwrap();
     let fresh = reconcile(&env);
     assert!(fresh.contains("0 applied"), "an entry younger than the delay is left to its message: {fresh}");

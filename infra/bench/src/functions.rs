@@ -297,7 +297,8 @@ impl Fixture {
             size: i64::try_from(bytes.len())?,
             checksum_sha256: Some(sha256_base64(bytes)),
             owner: None,
-            upload_method: Default::default(),
+            upload_method: None,
+            part_size: None,
         };
         let upload = self.state.initiate.initiate_upload(&self.caller, request).await.context("initiate")?;
         match self.backend {
@@ -348,7 +349,8 @@ async fn seed_file(state: &Seeder, caller: &Caller) -> anyhow::Result<FileView> 
         size: i64::try_from(bytes.len())?,
         checksum_sha256: Some(sha256_base64(&bytes)),
         owner: None,
-        upload_method: Default::default(),
+        upload_method: None,
+        part_size: None,
     };
     let upload = state.initiate.initiate_upload(caller, request).await.context("initiate a seed upload")?;
     let key = upload.file_key;
@@ -361,6 +363,6 @@ async fn seed_file(state: &Seeder, caller: &Caller) -> anyhow::Result<FileView> 
         checksum_sha256: None,
     };
     state.objects.save_proxied_file(&key, body, &constraints).await.context("store a seed object")?;
-    let confirm = ConfirmUploadRequest { file_key: key.to_string() };
+    let confirm = ConfirmUploadRequest { file_key: key.to_string(), parts: None };
     state.confirm.confirm_upload(caller, confirm).await.context("confirm a seed upload")
 }

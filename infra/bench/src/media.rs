@@ -6,9 +6,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use files_core::services::{
-    ConfirmUpload, ConfirmUploadRequest, InitiateUpload, InitiateUploadRequest, RequestedUploadMethod,
-};
+use files_core::services::{ConfirmUpload, ConfirmUploadRequest, InitiateUpload, InitiateUploadRequest};
 use files_core::state::FromSettings as _;
 use files_core::Settings;
 use futures_util::StreamExt as _;
@@ -88,7 +86,8 @@ async fn one_run(plan: &Plan, fixture: &Fixture, mib: u64) -> anyhow::Result<(f6
         size: i64::try_from(size)?,
         checksum_sha256: None,
         owner: None,
-        upload_method: RequestedUploadMethod::default(),
+        upload_method: None,
+        part_size: None,
     };
     let upload = initiate.initiate_upload(fixture.caller(), request).await?;
     let http = reqwest::Client::new();
@@ -102,7 +101,7 @@ async fn one_run(plan: &Plan, fixture: &Fixture, mib: u64) -> anyhow::Result<(f6
     if !answer.status().is_success() {
         bail!("the signed PUT answered {}", answer.status());
     }
-    let confirm = ConfirmUploadRequest { file_key: upload.file_key.to_string() };
+    let confirm = ConfirmUploadRequest { file_key: upload.file_key.to_string(), parts: None };
     let view = confirm_upload.confirm_upload(fixture.caller(), confirm).await?;
     let url = view.download_url.context("a download URL")?;
     let started = Instant::now();

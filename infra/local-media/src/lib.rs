@@ -16,6 +16,7 @@
 
 pub mod media;
 pub mod proxy;
+pub mod s3;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

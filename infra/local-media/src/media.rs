@@ -12,7 +12,7 @@ use std::io::SeekFrom;
 use chrono::Utc;
 use files_core::http::method_not_allowed;
 use files_core::keys::{Checksum, ContentType, FileKey};
-use files_core::storage::local::url::{decode_key_path, Grant, UrlError};
+use files_core::storage::local::url::{decode_key_path, encode_key_path, Grant, UrlError};
 use files_core::storage::local::LocalFileStorage;
 use files_core::storage::{ObjectStore, PutConstraints, StorageError};
 use files_core::{ApiError, Code};
@@ -72,6 +72,10 @@ pub async fn serve(
     match grant {
         Grant::Put { size, content_type, checksum_sha256, .. } => {
             put(storage, request, &key, size, &content_type, checksum_sha256.as_deref()).await
+        }
+        Grant::Multipart { op, .. } => {
+            let object_url = format!("{}/{}", storage.url_base(), encode_key_path(&key));
+            crate::s3::serve(storage, &object_url, request, &key, op).await
         }
         Grant::Get { disposition, content_type, .. } => {
             let head_only = request.method() == Method::HEAD;

@@ -529,7 +529,7 @@ async fn a_replayed_upload_url_after_confirm_or_delete_stores_nothing() {
     let alice = files_testkit::caller("alice", "acme", &[]);
     let upload = app.initiate(&alice, "ledger.csv", "text/csv", b"a;b\n1;2\n", true).await;
     assert_eq!(client.put(&upload.url, "text/csv", b"a;b\n1;2\n").await.status, 200);
-    let confirm = files_core::services::ConfirmUploadRequest { file_key: upload.file_key.to_string() };
+    let confirm = files_core::services::ConfirmUploadRequest { file_key: upload.file_key.to_string(), parts: None };
     let view = app.confirm.files.confirm_upload(&alice, confirm).await.unwrap();
     let download = view.download_url.clone().unwrap();
 

@@ -308,6 +308,8 @@ pub struct TestApp {
     pub read: AppState<ReadFile>,
     /// delete-file's.
     pub delete: AppState<DeleteFile>,
+    /// upload-parts'.
+    pub parts: AppState<files_core::services::UploadParts>,
     /// search-files'.
     pub finder: AppState<SearchFiles>,
     /// s3-indexer's.
@@ -369,6 +371,7 @@ impl TestApp {
             proxied: AppState::build(&settings).await.expect("upload-local's state builds"),
             read: AppState::build(&settings).await.expect("get-file's state builds"),
             delete: AppState::build(&settings).await.expect("delete-file's state builds"),
+            parts: AppState::build(&settings).await.expect("upload-parts' state builds"),
             finder: AppState::build(&settings).await.expect("search-files' state builds"),
             indexer: Indexer::from_settings(&settings).await.expect("the indexer builds"),
             objects: files_core::storage::build_objects(&settings.storage).await.expect("storage builds"),
@@ -667,7 +670,8 @@ impl TestApp {
             size: i64::try_from(bytes.len()).expect("test sizes fit"),
             checksum_sha256: declare_checksum.then(|| sha256_base64(bytes)),
             owner: None,
-            upload_method: Default::default(),
+            upload_method: None,
+            part_size: None,
         };
         self.initiate.files.initiate_upload(caller, request).await.expect("initiate succeeds")
     }
@@ -698,7 +702,8 @@ impl TestApp {
     ) -> files_core::services::FileView {
         let upload = self.initiate(caller, filename, content_type, bytes, true).await;
         self.store(upload.file_key.as_str(), content_type, bytes).await;
-        let confirm = files_core::services::ConfirmUploadRequest { file_key: upload.file_key.as_str().to_owned() };
+        let confirm =
+            files_core::services::ConfirmUploadRequest { file_key: upload.file_key.as_str().to_owned(), parts: None };
         let file = self.confirm.files.confirm_upload(caller, confirm).await.expect("confirm succeeds");
         // Indexed as the indexer would do it next, so that the file is searchable on return.
         self.drain_outbox().await;

@@ -304,6 +304,9 @@ pub struct UploadSettings {
     /// `UPLOAD_ORPHAN_GRACE_SECONDS` (default an hour): how old an object under the upload
     /// prefix that no live file has must be before the reconciler removes it.
     pub orphan_grace: std::time::Duration,
+    /// `UPLOAD_MULTIPART_ABOVE_BYTES` (default 5 GiB, S3's largest single PUT): uploads larger
+    /// than this are multipart when initiate-upload is not told a method.
+    pub multipart_above: u64,
 }
 
 impl UploadSettings {
@@ -320,6 +323,8 @@ impl UploadSettings {
         }
         let pending_ttl = std::time::Duration::from_secs(pending_ttl);
         let orphan_grace = std::time::Duration::from_secs(parse_number(get, "UPLOAD_ORPHAN_GRACE_SECONDS", 3600)?);
-        Ok(Self { max_size_bytes, allowed_content_types, pending_ttl, orphan_grace })
+        let multipart_above =
+            parse_number(get, "UPLOAD_MULTIPART_ABOVE_BYTES", crate::storage::multipart::MAX_PART_SIZE)?;
+        Ok(Self { max_size_bytes, allowed_content_types, pending_ttl, orphan_grace, multipart_above })
     }
 }

@@ -104,7 +104,11 @@ impl PgFileRepository {
         client.query(&statement, params).await.map_err(classify)
     }
 
-    async fn query_opt(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>, RepositoryError> {
+    pub(super) async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, RepositoryError> {
         let client = self.pool.get().await?;
         let statement = client.prepare_cached(sql).await.map_err(classify)?;
         client.query_opt(&statement, params).await.map_err(classify)
@@ -173,36 +177,53 @@ fn key_state_of(row: &Row) -> Result<KeyState, RepositoryError> {
     })
 }
 
+impl PgFileRepository {
+    /// Runs `sql`, an insert of `file` into `$1` to `$17` ([`INSERT`]'s parameters), with
+    /// `extra` as `$18` on.
+    pub(super) async fn insert_file(
+        &self,
+        sql: &str,
+        file: &FileRecord,
+        extra: &[&(dyn ToSql + Sync)],
+    ) -> Result<(), RepositoryError> {
+        let checksum = file.checksum_sha256.map(|c| c.to_base64());
+        let owner = file.owner.as_ref();
+        let size = size_of(file.size)?;
+        let (entity_type, entity_id) = (owner.map(|o| o.entity_type.as_str()), owner.map(|o| o.id.as_str()));
+        let version = file.object_version.as_ref().map(ObjectVersion::as_str);
+        let (key, name, content_type) =
+            (file.file_key.as_str(), file.original_filename.as_str(), file.content_type.as_str());
+        let (status, backend) = (file.status.as_str(), file.storage_backend.as_str());
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+            &file.id,
+            &key,
+            &name,
+            &content_type,
+            &size,
+            &checksum,
+            &status,
+            &backend,
+            &file.bucket_name,
+            &file.uploaded_by,
+            &file.organization_id,
+            &entity_type,
+            &entity_id,
+            &file.created_at,
+            &file.updated_at,
+            &file.confirmed_at,
+            &version,
+        ];
+        params.extend_from_slice(extra);
+        self.query(sql, &params).await?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl FileRepository for PgFileRepository {
     #[tracing::instrument(skip_all, fields(file_id = %file.id))]
     async fn insert(&self, file: &FileRecord) -> Result<(), RepositoryError> {
-        let checksum = file.checksum_sha256.map(|c| c.to_base64());
-        let owner = file.owner.as_ref();
-        self.query(
-            INSERT,
-            &[
-                &file.id,
-                &file.file_key.as_str(),
-                &file.original_filename.as_str(),
-                &file.content_type.as_str(),
-                &size_of(file.size)?,
-                &checksum,
-                &file.status.as_str(),
-                &file.storage_backend.as_str(),
-                &file.bucket_name,
-                &file.uploaded_by,
-                &file.organization_id,
-                &owner.map(|o| o.entity_type.as_str()),
-                &owner.map(|o| o.id.as_str()),
-                &file.created_at,
-                &file.updated_at,
-                &file.confirmed_at,
-                &file.object_version.as_ref().map(ObjectVersion::as_str),
-            ],
-        )
-        .await?;
-        Ok(())
+        self.insert_file(INSERT, file, &[]).await
     }
 
     #[tracing::instrument(skip(self))]

@@ -6,6 +6,7 @@
 
 mod files;
 mod migrate;
+mod multipart;
 mod outbox;
 mod pool;
 mod search;
@@ -64,6 +65,44 @@ pub struct Verified {
     pub checksum: Option<Checksum>,
     /// The version of the bytes verified, where the store keeps versions.
     pub version: Option<ObjectVersion>,
+}
+
+/// The multipart upload of a pending file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultipartRecord {
+    /// The file.
+    pub file_id: Uuid,
+    /// The store's upload id; `None` until the client's own create is first used.
+    pub upload_id: Option<crate::storage::multipart::UploadId>,
+    /// How the file is cut.
+    pub plan: crate::storage::multipart::PartPlan,
+}
+
+/// The multipart uploads of pending files.
+#[async_trait]
+pub trait MultipartRepository: Send + Sync + std::fmt::Debug {
+    /// Inserts a new pending file and its multipart upload together.
+    ///
+    /// # Errors
+    /// `Conflict` when the id or key exists; `Unavailable`; `Query`.
+    async fn insert_multipart(&self, file: &FileRecord, upload: &MultipartRecord) -> Result<(), RepositoryError>;
+
+    /// The multipart upload of a file, if it has one.
+    ///
+    /// # Errors
+    /// `Unavailable`; `Query`.
+    async fn find_multipart(&self, file_id: Uuid) -> Result<Option<MultipartRecord>, RepositoryError>;
+
+    /// Records `upload_id` as the file's upload unless one is recorded, and answers the one
+    /// recorded now (`None`: the file has no multipart upload).
+    ///
+    /// # Errors
+    /// `Unavailable`; `Query`.
+    async fn adopt_upload(
+        &self,
+        file_id: Uuid,
+        upload_id: &crate::storage::multipart::UploadId,
+    ) -> Result<Option<crate::storage::multipart::UploadId>, RepositoryError>;
 }
 
 /// What marking a file available found: `None` when the file does not exist (any more).

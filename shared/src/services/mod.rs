@@ -7,6 +7,7 @@
 
 mod delete;
 mod download;
+mod multipart;
 mod search;
 mod upload;
 
@@ -18,10 +19,13 @@ use serde::Serialize;
 
 pub use delete::DeleteFile;
 pub use download::ReadFile;
+pub use multipart::{
+    AbortUploadRequest, PartListing, SignPartsRequest, SignRequest, SignedAnswer, SignedParts, UploadParts,
+};
 pub use search::{SearchFiles, SearchRequest, SearchResult, SearchResults};
 pub use upload::{
     Availability, ConfirmUpload, ConfirmUploadRequest, InitiateUpload, InitiateUploadRequest, InitiatedUpload,
-    ProxiedUpload, RequestedUploadMethod,
+    Multipart, MultipartAnswer, PartTag, ProxiedUpload, RequestedUploadMethod,
 };
 
 use crate::db::RepositoryError;
@@ -51,6 +55,14 @@ pub enum Field {
     Limit,
     /// The page cursor.
     Cursor,
+    /// A multipart upload's id.
+    UploadId,
+    /// A part number.
+    PartNumber,
+    /// The part size.
+    PartSize,
+    /// The method of a request to sign.
+    Method,
 }
 
 /// What of an upload differs from its declaration.
@@ -62,6 +74,8 @@ pub enum Mismatch {
     ContentType,
     /// The SHA-256.
     Checksum,
+    /// A multipart upload's parts (one missing, of another size, or other than listed).
+    Parts,
 }
 
 /// What a workflow could not do, in the domain's terms.

@@ -11,10 +11,11 @@ use uuid::Uuid;
 use super::{Field, FileView, Mismatch, ServiceError, Views};
 use crate::auth::Caller;
 use crate::config::{UploadSettings, LAMBDA_MAX_BODY_BYTES};
-use crate::db::{ConfirmOutcome, FileRepository, Verified};
+use crate::db::{ConfirmOutcome, FileRepository, MultipartRecord, MultipartRepository, Verified};
 use crate::file::{FileRecord, FileStatus, NewFile, ObjectVersion, OwnerEntity, StorageLocation};
 use crate::keys::{Checksum, ContentType, FileKey, OriginalFilename};
 use crate::outbox::{hand_over, IndexQueue};
+use crate::storage::multipart::{CompletedPart, MultipartStore, PartPlan, UploadId};
 use crate::storage::{ByteStream, ObjectStore, PutConstraints, StorageError, UploadGrantRequest, UploadMethod};
 
 /// `POST /files/initiate-upload` body.
@@ -33,9 +34,14 @@ pub struct InitiateUploadRequest {
     /// The business entity the file belongs to.
     #[serde(default)]
     pub owner: Option<OwnerEntity>,
-    /// `put` (default): a pre-signed PUT; `post`: a browser form POST with a signed policy.
+    /// `put`: a pre-signed PUT; `post`: a browser form POST with a signed policy; `multipart`:
+    /// numbered parts. Unset: `put`, or `multipart` above `UPLOAD_MULTIPART_ABOVE_BYTES`.
     #[serde(default)]
-    pub upload_method: RequestedUploadMethod,
+    pub upload_method: Option<RequestedUploadMethod>,
+    /// The size of each part but the last (multipart), 5 MiB to 5 GiB; by default the smallest
+    /// S3 allows for the file.
+    #[serde(default)]
+    pub part_size: Option<i64>,
 }
 
 /// The `upload_method` of initiate-upload.
@@ -47,6 +53,8 @@ pub enum RequestedUploadMethod {
     Put,
     /// A browser form POST.
     Post,
+    /// A multipart upload.
+    Multipart,
 }
 
 /// `POST /files/confirm-upload` body.
@@ -55,6 +63,20 @@ pub enum RequestedUploadMethod {
 pub struct ConfirmUploadRequest {
     /// The key returned by initiate-upload.
     pub file_key: String,
+    /// A multipart upload's parts as their PUTs answered (number and entity tag), checked
+    /// against the stored ones; by default every part stored.
+    #[serde(default)]
+    pub parts: Option<Vec<PartTag>>,
+}
+
+/// A part as its PUT answered.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartTag {
+    /// Its number.
+    pub part_number: u32,
+    /// The `ETag` its PUT answered.
+    pub etag: String,
 }
 
 /// The answer to initiate-upload: where and how to send the bytes.
@@ -64,17 +86,34 @@ pub struct InitiatedUpload {
     pub file_id: Uuid,
     /// The key to confirm afterwards.
     pub file_key: FileKey,
-    /// The HTTP method to send the bytes with.
+    /// The HTTP method to send the bytes with (`MULTIPART`: sign the parts with
+    /// `POST /files/upload-parts`).
     pub method: UploadMethod,
-    /// The signed URL.
+    /// The signed URL (PUT and POST).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub url: String,
     /// Headers the request must carry, exactly (PUT).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
+    /// The multipart upload: its id, part size and part count.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub multipart: Option<MultipartAnswer>,
     /// Form fields to send before the file, which goes last in a field named `file` (POST).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub fields: BTreeMap<String, String>,
     /// When the URL stops working.
     pub expires_at: DateTime<Utc>,
+}
+
+/// What initiate-upload answers of a multipart upload.
+#[derive(Debug, Clone, Serialize)]
+pub struct MultipartAnswer {
+    /// The store's upload id.
+    pub upload_id: UploadId,
+    /// Bytes in each part but the last.
+    pub part_size: u64,
+    /// Parts in all.
+    pub part_count: u32,
 }
 
 /// The name and type of an upload, parsed and checked against the allowed types.
@@ -103,37 +142,109 @@ fn validate_owner(owner: OwnerEntity) -> Result<OwnerEntity, ServiceError> {
     }
 }
 
+/// The checked declaration of a new upload: its file (with a new key) and how it is sent.
+pub(super) fn declaration(
+    limits: &UploadSettings,
+    request: InitiateUploadRequest,
+) -> Result<(NewFile, RequestedUploadMethod, Option<PartPlan>), ServiceError> {
+    let (filename, content_type) = name_and_type(limits, &request.filename, &request.content_type)?;
+    let size =
+        u64::try_from(request.size).map_err(|_| ServiceError::invalid(Field::Size, "size must not be negative"))?;
+    if size > limits.max_size_bytes {
+        return Err(ServiceError::TooLarge { limit: limits.max_size_bytes });
+    }
+    let checksum = request
+        .checksum_sha256
+        .as_deref()
+        .map(Checksum::parse_base64)
+        .transpose()
+        .map_err(|e| ServiceError::invalid(Field::Checksum, e))?;
+    let owner = request.owner.map(validate_owner).transpose()?;
+    let method = request.upload_method.unwrap_or(if size > limits.multipart_above {
+        RequestedUploadMethod::Multipart
+    } else {
+        RequestedUploadMethod::Put
+    });
+    let plan = match method {
+        RequestedUploadMethod::Multipart => {
+            let part_size = request
+                .part_size
+                .map(u64::try_from)
+                .transpose()
+                .map_err(|_| ServiceError::invalid(Field::PartSize, "part_size must not be negative"))?;
+            Some(PartPlan::new(size, part_size).map_err(|reason| ServiceError::invalid(Field::PartSize, reason))?)
+        }
+        _ if request.part_size.is_some() => {
+            return Err(ServiceError::invalid(Field::PartSize, "part_size is for multipart uploads only"))
+        }
+        _ => None,
+    };
+    let key = FileKey::generate(&filename);
+    Ok((NewFile { key, filename, content_type, size, checksum, owner }, method, plan))
+}
+
 /// initiate-upload: signs uploads and records pending files.
 #[derive(Debug, Clone)]
 pub struct InitiateUpload {
     views: Views,
     repo: Arc<dyn FileRepository>,
+    multipart: Multipart,
     location: StorageLocation,
     limits: UploadSettings,
 }
 
+/// The multipart side of the workflows that start or finish uploads: the uploads' rows and the
+/// store's side.
+#[derive(Debug, Clone)]
+pub struct Multipart {
+    /// The rows.
+    pub repo: Arc<dyn MultipartRepository>,
+    /// The store.
+    pub store: Arc<dyn MultipartStore>,
+}
+
 impl InitiateUpload {
     /// The workflow over its capabilities.
-    pub fn new(views: Views, repo: Arc<dyn FileRepository>, location: StorageLocation, limits: UploadSettings) -> Self {
-        Self { views, repo, location, limits }
+    pub fn new(
+        views: Views,
+        repo: Arc<dyn FileRepository>,
+        multipart: Multipart,
+        location: StorageLocation,
+        limits: UploadSettings,
+    ) -> Self {
+        Self { views, repo, multipart, location, limits }
     }
 
-    fn declaration(&self, request: InitiateUploadRequest) -> Result<(NewFile, RequestedUploadMethod), ServiceError> {
-        let (filename, content_type) = name_and_type(&self.limits, &request.filename, &request.content_type)?;
-        let size =
-            u64::try_from(request.size).map_err(|_| ServiceError::invalid(Field::Size, "size must not be negative"))?;
-        if size > self.limits.max_size_bytes {
-            return Err(ServiceError::TooLarge { limit: self.limits.max_size_bytes });
+    /// Starts a multipart upload in the store and records it with its pending file.
+    async fn initiate_multipart(
+        &self,
+        caller: &Caller,
+        file: NewFile,
+        plan: PartPlan,
+    ) -> Result<InitiatedUpload, ServiceError> {
+        let upload_id = self.multipart.store.create_multipart(&file.key, &file.content_type).await?;
+        let record = FileRecord::new(caller, &self.location, file, FileStatus::Pending);
+        let upload = MultipartRecord { file_id: record.id, upload_id: Some(upload_id.clone()), plan };
+        if let Err(e) = self.multipart.repo.insert_multipart(&record, &upload).await {
+            // Nothing refers to the upload: its parts would be kept for nothing.
+            if let Err(abort) = self.multipart.store.abort_multipart(&record.file_key, &upload_id).await {
+                tracing::warn!(error = %abort, "could not abort the upload of a file that was not recorded");
+            }
+            return Err(e.into());
         }
-        let checksum = request
-            .checksum_sha256
-            .as_deref()
-            .map(Checksum::parse_base64)
-            .transpose()
-            .map_err(|e| ServiceError::invalid(Field::Checksum, e))?;
-        let owner = request.owner.map(validate_owner).transpose()?;
-        let key = FileKey::generate(&filename);
-        Ok((NewFile { key, filename, content_type, size, checksum, owner }, request.upload_method))
+        tracing::info!(file_id = %record.id, parts = plan.count, "multipart upload initiated");
+        let seconds = i64::try_from(self.limits.pending_ttl.as_secs()).unwrap_or(i64::MAX / 2);
+        Ok(InitiatedUpload {
+            file_id: record.id,
+            file_key: record.file_key,
+            method: UploadMethod::Multipart,
+            url: String::new(),
+            headers: BTreeMap::new(),
+            multipart: Some(MultipartAnswer { upload_id, part_size: plan.part_size, part_count: plan.count }),
+            fields: BTreeMap::new(),
+            // Parts are signed as they are sent; the upload itself lasts until it expires.
+            expires_at: record.created_at + chrono::Duration::seconds(seconds),
+        })
     }
 
     /// Validates the request, records a `pending` file owned by the caller, and returns a
@@ -148,12 +259,16 @@ impl InitiateUpload {
         caller: &Caller,
         request: InitiateUploadRequest,
     ) -> Result<InitiatedUpload, ServiceError> {
-        let (file, method) = self.declaration(request)?;
+        let (file, method, plan) = declaration(&self.limits, request)?;
+        let method = match (method, plan) {
+            (RequestedUploadMethod::Multipart, Some(plan)) => {
+                return self.initiate_multipart(caller, file, plan).await;
+            }
+            (RequestedUploadMethod::Post, _) => UploadMethod::Post,
+            _ => UploadMethod::Put,
+        };
         let grant = UploadGrantRequest {
-            method: match method {
-                RequestedUploadMethod::Put => UploadMethod::Put,
-                RequestedUploadMethod::Post => UploadMethod::Post,
-            },
+            method,
             content_type: file.content_type.clone(),
             size: file.size,
             checksum_sha256: file.checksum,
@@ -169,6 +284,7 @@ impl InitiateUpload {
             method: target.method,
             url: target.url,
             headers: target.headers,
+            multipart: None,
             fields: target.fields,
             expires_at: target.expires_at,
         })
@@ -194,12 +310,44 @@ pub struct Availability {
 #[derive(Debug, Clone)]
 pub struct ConfirmUpload {
     parts: Availability,
+    multipart: Multipart,
 }
 
 impl ConfirmUpload {
     /// The workflow over its capabilities.
-    pub fn new(parts: Availability) -> Self {
-        Self { parts }
+    pub fn new(parts: Availability, multipart: Multipart) -> Self {
+        Self { parts, multipart }
+    }
+
+    /// Completes the file's multipart upload (create-only) when it has one whose object is not
+    /// there yet: every part of the plan must be stored with its exact size (and, when the
+    /// client listed them, the entity tags it was answered), or the file stays pending.
+    async fn complete_multipart(&self, file: &FileRecord, tags: Option<&[PartTag]>) -> Result<(), ServiceError> {
+        let Some(upload) = self.multipart.repo.find_multipart(file.id).await? else { return Ok(()) };
+        // A client that never used its signed create has sent nothing yet.
+        let Some(upload_id) = upload.upload_id else { return Err(ServiceError::UploadIncomplete) };
+        if self.parts.objects.head(&file.file_key).await?.is_some() {
+            return Ok(()); // completed already (by the client's own signed completion, or a retry)
+        }
+        let stored = match self.multipart.store.list_parts(&file.file_key, &upload_id).await {
+            Ok(stored) => stored,
+            // Completed meanwhile by a concurrent confirm: the object is there now.
+            Err(StorageError::NotFound) if self.parts.objects.head(&file.file_key).await?.is_some() => return Ok(()),
+            Err(StorageError::NotFound) => return Err(ServiceError::UploadNotFound),
+            Err(e) => return Err(e.into()),
+        };
+        let parts = parts_to_complete(&upload.plan, &stored, tags)?;
+        match self.multipart.store.complete_multipart(&file.file_key, &upload_id, &parts).await {
+            Ok(()) => Ok(()),
+            Err(StorageError::InvalidParts(_)) => Err(ServiceError::Mismatch(Mismatch::Parts)),
+            // Completed by a concurrent confirm, which won the create-only write.
+            Err(StorageError::AlreadyExists | StorageError::NotFound)
+                if self.parts.objects.head(&file.file_key).await?.is_some() =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Verifies that the caller's pending upload is really stored as declared (size, type,
@@ -230,6 +378,7 @@ impl ConfirmUpload {
         if file.is_available() {
             return self.parts.views.view(file).await;
         }
+        self.complete_multipart(&file, request.parts.as_deref()).await?;
         let verified = self.verify(&file).await?;
         match self.parts.repo.mark_available(&caller.org_id, file.id, &verified).await? {
             Some(ConfirmOutcome::Confirmed { file, queued }) => {
@@ -277,6 +426,39 @@ impl ConfirmUpload {
         }
         Ok(Checksum::from_digest(hasher.finalize().into()))
     }
+}
+
+/// The parts a completion names: every part of `plan`, stored with its exact size and, where the
+/// client listed them, with the entity tag it was answered.
+fn parts_to_complete(
+    plan: &PartPlan,
+    stored: &[crate::storage::multipart::UploadedPart],
+    tags: Option<&[PartTag]>,
+) -> Result<Vec<CompletedPart>, ServiceError> {
+    if let Some(tags) = tags {
+        if tags.len() != plan.count as usize || tags.iter().enumerate().any(|(i, t)| t.part_number as usize != i + 1) {
+            return Err(ServiceError::Mismatch(Mismatch::Parts));
+        }
+    }
+    let mut parts = Vec::with_capacity(plan.count as usize);
+    for number in 1..=plan.count {
+        let part = stored.iter().find(|p| p.part_number == number);
+        let Some(part) = part.filter(|p| Some(p.size) == plan.part_len(number)) else {
+            // Missing, or of another length than the plan's: the file is not what was declared.
+            return Err(ServiceError::Mismatch(Mismatch::Parts));
+        };
+        let bare = |etag: &str| etag.trim().trim_matches('"').to_owned();
+        if let Some(tag) = tags.and_then(|t| t.get(number as usize - 1)) {
+            if bare(&tag.etag) != bare(&part.etag) {
+                return Err(ServiceError::Mismatch(Mismatch::Parts));
+            }
+        }
+        parts.push(CompletedPart { part_number: number, etag: part.etag.clone() });
+    }
+    if stored.iter().any(|p| p.part_number > plan.count) {
+        return Err(ServiceError::Mismatch(Mismatch::Parts));
+    }
+    Ok(parts)
 }
 
 /// upload-local: the proxied save.

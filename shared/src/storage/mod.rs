@@ -22,7 +22,10 @@ use crate::file::ObjectVersion;
 use crate::keys::{Checksum, ContentType, FileKey, OriginalFilename};
 
 pub mod local;
+pub mod multipart;
 pub mod s3;
+
+use multipart::{MultipartOp, MultipartStore, SignedRequest};
 
 /// A stream of file bytes; never holds the whole file.
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
@@ -79,6 +82,10 @@ pub enum StorageError {
     /// Any other I/O failure.
     #[error("storage I/O failed")]
     Io(#[source] io::Error),
+    /// The parts of a multipart upload do not make up the object as asked (one missing,
+    /// another than the one listed, one too small); the reason is safe to show.
+    #[error("the parts do not make up the object: {0}")]
+    InvalidParts(String),
     /// The backend takes uploads by another method (the local backend: PUT only).
     #[error("upload method not supported: {0}")]
     MethodNotSupported(&'static str),
@@ -124,6 +131,9 @@ pub enum UploadMethod {
     /// A browser form POST (multipart/form-data) with a signed policy.
     #[serde(rename = "POST")]
     Post,
+    /// Numbered parts, each a PUT to its own signed URL, assembled at completion.
+    #[serde(rename = "MULTIPART")]
+    Multipart,
 }
 
 /// A signed upload the client performs itself.
@@ -201,6 +211,18 @@ pub trait SignUrls: Send + Sync + std::fmt::Debug {
         key: &FileKey,
         request: &UploadGrantRequest,
     ) -> Result<UploadTarget, StorageError>;
+
+    /// Signs multipart requests for the client to send to the store itself, all with one
+    /// lifetime (a batch of part URLs costs one credentials lookup).
+    ///
+    /// # Errors
+    /// `Unavailable` when signing needs credentials that cannot be had.
+    async fn sign_multipart(
+        &self,
+        key: &FileKey,
+        ops: &[MultipartOp<'_>],
+        expires_in: Duration,
+    ) -> Result<(Vec<SignedRequest>, DateTime<Utc>), StorageError>;
 }
 
 /// Where object bytes live: reads, create-only writes, deletes. Implementations are built once
@@ -297,6 +319,38 @@ pub async fn build_objects_and_listing(
         StorageSettings::S3(s3) => {
             let storage = Arc::new(s3::S3ObjectStore::new(s3).await?);
             Ok((storage.clone(), storage))
+        }
+    }
+}
+
+/// The multipart side of the configured backend's store.
+///
+/// # Errors
+/// A [`ConfigError`] when no region can be found for S3.
+pub async fn build_multipart(settings: &StorageSettings) -> Result<Arc<dyn MultipartStore>, ConfigError> {
+    match settings {
+        StorageSettings::Local(local) => Ok(Arc::new(local::LocalFileStorage::from_settings(local))),
+        StorageSettings::S3(s3) => Ok(Arc::new(s3::S3ObjectStore::new(s3).await?)),
+    }
+}
+
+/// The signer, the objects and the multipart side of the configured backend, over one
+/// configuration (and one client on S3).
+///
+/// # Errors
+/// A [`ConfigError`] when no region can be found for S3.
+pub async fn build_uploads(
+    settings: &StorageSettings,
+) -> Result<(Arc<dyn SignUrls>, Arc<dyn ObjectStore>, Arc<dyn MultipartStore>), ConfigError> {
+    match settings {
+        StorageSettings::Local(local) => {
+            let storage = Arc::new(local::LocalFileStorage::from_settings(local));
+            Ok((storage.clone(), storage.clone(), storage))
+        }
+        StorageSettings::S3(s3) => {
+            let (signer, objects) = s3::both(s3).await?;
+            let objects = Arc::new(objects);
+            Ok((Arc::new(signer), objects.clone(), objects))
         }
     }
 }

@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
+use super::multipart::{MultipartOp, SignedRequest};
 use super::{
     ByteStream, DownloadRequest, ListUploads, ListedObject, ObjectListing, ObjectMeta, ObjectStore, PutConstraints,
     SignUrls, SignedUrl, StorageError, UploadGrantRequest, UploadMethod, UploadTarget,
@@ -30,9 +31,10 @@ use crate::config::LocalStorageSettings;
 use crate::disposition::content_disposition;
 use crate::keys::{Checksum, FileKey, UPLOAD_PREFIX};
 
+mod multipart;
 pub mod url;
 
-use url::{Grant, UrlSigner};
+use url::{Grant, LocalOp, UrlSigner};
 
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -65,6 +67,11 @@ impl LocalFileStorage {
     /// The root folder.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Where this store's URLs start (`PUBLIC_BASE_URL` + `LOCAL_MEDIA_URL_PREFIX`).
+    pub fn url_base(&self) -> &str {
+        &self.url_base
     }
 
     /// The signer of this store's URLs (the `local-media` server checks requests with it).
@@ -225,6 +232,39 @@ impl SignUrls for LocalFileStorage {
             fields: std::collections::BTreeMap::new(),
             expires_at,
         })
+    }
+
+    async fn sign_multipart(
+        &self,
+        key: &FileKey,
+        ops: &[MultipartOp<'_>],
+        expires_in: std::time::Duration,
+    ) -> Result<(Vec<SignedRequest>, DateTime<Utc>), StorageError> {
+        let expires_at = expiry(expires_in);
+        let signed = ops
+            .iter()
+            .map(|op| {
+                let mut headers = std::collections::BTreeMap::new();
+                let local = match *op {
+                    MultipartOp::Create { content_type } => {
+                        headers.insert("Content-Type".to_owned(), content_type.as_str().to_owned());
+                        LocalOp::Create { content_type: content_type.as_str().to_owned() }
+                    }
+                    MultipartOp::Part { upload_id, number, size } => {
+                        headers.insert("Content-Length".to_owned(), size.to_string());
+                        LocalOp::Part { upload_id: upload_id.as_str().to_owned(), number, size }
+                    }
+                    MultipartOp::List { upload_id } => LocalOp::List { upload_id: upload_id.as_str().to_owned() },
+                    MultipartOp::Complete { upload_id } => {
+                        LocalOp::Complete { upload_id: upload_id.as_str().to_owned() }
+                    }
+                    MultipartOp::Abort { upload_id } => LocalOp::Abort { upload_id: upload_id.as_str().to_owned() },
+                };
+                let grant = Grant::Multipart { key: key.clone(), expires: expires_at.timestamp(), op: local };
+                SignedRequest { method: op.method(), url: self.signer.signed_url(&self.url_base, &grant), headers }
+            })
+            .collect();
+        Ok((signed, expires_at))
     }
 }
 

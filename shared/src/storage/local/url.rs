@@ -32,6 +32,16 @@ pub enum Grant {
         /// Base64 SHA-256 the body must hash to.
         checksum_sha256: Option<String>,
     },
+    /// One request of a multipart upload of the object (the local media server answers it as
+    /// S3 does).
+    Multipart {
+        /// The object key.
+        key: FileKey,
+        /// Unix seconds after which the URL is refused.
+        expires: i64,
+        /// What it allows.
+        op: LocalOp,
+    },
     /// Read the object, served with this disposition and type.
     Get {
         /// The object key.
@@ -49,14 +59,14 @@ impl Grant {
     /// The object key.
     pub fn key(&self) -> &FileKey {
         match self {
-            Self::Put { key, .. } | Self::Get { key, .. } => key,
+            Self::Put { key, .. } | Self::Get { key, .. } | Self::Multipart { key, .. } => key,
         }
     }
 
     /// Unix seconds after which the URL is refused.
     pub fn expires(&self) -> i64 {
         match self {
-            Self::Put { expires, .. } | Self::Get { expires, .. } => *expires,
+            Self::Put { expires, .. } | Self::Get { expires, .. } | Self::Multipart { expires, .. } => *expires,
         }
     }
 
@@ -71,6 +81,21 @@ impl Grant {
             ),
             Self::Get { key, expires, disposition, content_type } => {
                 format!("v1\nGET\n{key}\n{expires}\n{disposition}\n{content_type}")
+            }
+            Self::Multipart { key, expires, op } => {
+                let (name, method) = op.name_and_method();
+                let (number, size) = match op {
+                    LocalOp::Part { number, size, .. } => (number.to_string(), size.to_string()),
+                    _ => (String::new(), String::new()),
+                };
+                let content_type = match op {
+                    LocalOp::Create { content_type } => content_type.as_str(),
+                    _ => "",
+                };
+                format!(
+                    "v1\nMPU\n{method}\n{key}\n{expires}\n{name}\n{}\n{number}\n{size}\n{content_type}",
+                    op.upload_id().unwrap_or_default()
+                )
             }
         }
     }
@@ -94,7 +119,97 @@ impl Grant {
                 ("disposition", disposition.clone()),
                 ("content_type", content_type.clone()),
             ],
+            Self::Multipart { expires, op, .. } => {
+                let mut pairs = vec![("op", op.name_and_method().0.to_owned()), ("expires", expires.to_string())];
+                if let Some(id) = op.upload_id() {
+                    pairs.push(("upload_id", id.to_owned()));
+                }
+                match op {
+                    LocalOp::Create { content_type } => pairs.push(("content_type", content_type.clone())),
+                    LocalOp::Part { number, size, .. } => {
+                        pairs.push(("part_number", number.to_string()));
+                        pairs.push(("size", size.to_string()));
+                    }
+                    LocalOp::List { .. } | LocalOp::Complete { .. } | LocalOp::Abort { .. } => {}
+                }
+                pairs
+            }
         }
+    }
+}
+
+/// A multipart request of the local backend, with everything its signature binds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalOp {
+    /// Start an upload of an object of this content type (`POST`).
+    Create {
+        /// The `Content-Type` the request must carry.
+        content_type: String,
+    },
+    /// Send part `number` of `upload_id`, exactly `size` bytes (`PUT`).
+    Part {
+        /// The upload.
+        upload_id: String,
+        /// The part's number.
+        number: u32,
+        /// Its exact length.
+        size: u64,
+    },
+    /// List the parts of `upload_id` (`GET`).
+    List {
+        /// The upload.
+        upload_id: String,
+    },
+    /// Complete `upload_id` (`POST`).
+    Complete {
+        /// The upload.
+        upload_id: String,
+    },
+    /// Abort `upload_id` (`DELETE`).
+    Abort {
+        /// The upload.
+        upload_id: String,
+    },
+}
+
+impl LocalOp {
+    /// Its name in the URL and the method it is sent with.
+    pub fn name_and_method(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::Create { .. } => ("create", "POST"),
+            Self::Part { .. } => ("part", "PUT"),
+            Self::List { .. } => ("list", "GET"),
+            Self::Complete { .. } => ("complete", "POST"),
+            Self::Abort { .. } => ("abort", "DELETE"),
+        }
+    }
+
+    /// The upload it works on (none for a create).
+    pub fn upload_id(&self) -> Option<&str> {
+        match self {
+            Self::Create { .. } => None,
+            Self::Part { upload_id, .. }
+            | Self::List { upload_id }
+            | Self::Complete { upload_id }
+            | Self::Abort { upload_id } => Some(upload_id),
+        }
+    }
+
+    fn parse(query: &HashMap<String, String>) -> Option<Self> {
+        let get = |name: &str| query.get(name).cloned();
+        let upload_id = || get("upload_id");
+        Some(match query.get("op")?.as_str() {
+            "create" => Self::Create { content_type: get("content_type")? },
+            "part" => Self::Part {
+                upload_id: upload_id()?,
+                number: get("part_number")?.parse().ok()?,
+                size: get("size")?.parse().ok()?,
+            },
+            "list" => Self::List { upload_id: upload_id()? },
+            "complete" => Self::Complete { upload_id: upload_id()? },
+            "abort" => Self::Abort { upload_id: upload_id()? },
+            _ => return None,
+        })
     }
 }
 
@@ -165,6 +280,13 @@ impl UrlSigner {
         let get = |name: &str| query.get(name).cloned();
         let expires: i64 = get("expires").and_then(|e| e.parse().ok()).ok_or(UrlError::BadSignature)?;
         let grant = match method {
+            _ if query.contains_key("op") => {
+                let op = LocalOp::parse(query).ok_or(UrlError::BadSignature)?;
+                if op.name_and_method().1 != method {
+                    return Err(UrlError::Method);
+                }
+                Grant::Multipart { key: key.clone(), expires, op }
+            }
             "PUT" => Grant::Put {
                 key: key.clone(),
                 expires,

@@ -13,6 +13,7 @@
 //! - URL lifetimes are clamped to the credentials' own expiry when they are temporary.
 
 mod listing;
+mod multipart;
 mod objects;
 pub mod post_policy;
 pub mod presign;

@@ -63,6 +63,11 @@ impl S3ObjectStore {
         &self.bucket
     }
 
+    /// Whether writes may replace an object (`AWS_S3_FILE_OVERWRITE`).
+    pub fn overwrite(&self) -> bool {
+        self.overwrite
+    }
+
     async fn put_single(
         &self,
         key: &FileKey,

@@ -11,12 +11,15 @@ use aws_credential_types::Credentials;
 use chrono::{DateTime, Utc};
 
 use super::post_policy::{self, PostPolicyRequest, SigningIdentity};
-use super::presign::{GetObject, PresignError, PresignTarget, Presigner, PutObject};
+use super::presign::{
+    GetObject, MultipartOperation, MultipartRequest, PresignError, PresignTarget, Presigner, PutObject,
+};
 use super::{region_and_credentials, unavailable};
 use crate::config::{ConfigError, S3Settings};
 use crate::disposition::content_disposition;
 use crate::file::ObjectVersion;
 use crate::keys::FileKey;
+use crate::storage::multipart::{MultipartOp, SignedRequest};
 use crate::storage::{
     DownloadRequest, SignUrls, SignedUrl, StorageError, UploadGrantRequest, UploadMethod, UploadTarget,
 };
@@ -143,6 +146,9 @@ impl S3UrlSigner {
                     expires_at: expires_at(now, lifetime),
                 })
             }
+            UploadMethod::Multipart => {
+                Err(StorageError::MethodNotSupported("a multipart upload has no single upload URL"))
+            }
             UploadMethod::Post => {
                 let identity = SigningIdentity {
                     access_key_id: credentials.access_key_id(),
@@ -183,6 +189,45 @@ impl SignUrls for S3UrlSigner {
         request: &UploadGrantRequest,
     ) -> Result<UploadTarget, StorageError> {
         self.upload_target(key, request).await
+    }
+
+    async fn sign_multipart(
+        &self,
+        key: &FileKey,
+        ops: &[MultipartOp<'_>],
+        expires_in: Duration,
+    ) -> Result<(Vec<SignedRequest>, DateTime<Utc>), StorageError> {
+        let now = SystemTime::now();
+        let credentials = self.current_credentials().await?;
+        let lifetime = Self::lifetime(expires_in, &credentials, now);
+        let signed_lifetime = Self::signed_lifetime(lifetime);
+        let if_none_match = (!self.overwrite).then_some("*");
+        let mut signed = Vec::with_capacity(ops.len());
+        for op in ops {
+            let content_type;
+            let operation = match *op {
+                MultipartOp::Create { content_type: ct } => {
+                    content_type = ct.as_str();
+                    MultipartOperation::Create { content_type }
+                }
+                MultipartOp::Part { upload_id, number, size } => MultipartOperation::Part {
+                    upload_id: upload_id.as_str(),
+                    part_number: number,
+                    content_length: size,
+                },
+                MultipartOp::List { upload_id } => MultipartOperation::List { upload_id: upload_id.as_str() },
+                MultipartOp::Complete { upload_id } => {
+                    MultipartOperation::Complete { upload_id: upload_id.as_str(), if_none_match }
+                }
+                MultipartOp::Abort { upload_id } => MultipartOperation::Abort { upload_id: upload_id.as_str() },
+            };
+            let request = MultipartRequest { key: key.as_str(), operation };
+            let presigned = self.presigner.multipart(&request, &credentials, now, signed_lifetime).map_err(signing)?;
+            let headers =
+                presigned.headers.iter().map(|(name, value)| (canonical_header_name(name), value.clone())).collect();
+            signed.push(SignedRequest { method: op.method(), url: presigned.url, headers });
+        }
+        Ok((signed, expires_at(now, lifetime)))
     }
 }
 

@@ -1,0 +1,66 @@
+//! [`MultipartRepository`] on PostgreSQL: the `multipart_uploads` row of a pending file.
+
+use async_trait::async_trait;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::files::PgFileRepository;
+use super::{MultipartRecord, MultipartRepository, RepositoryError};
+use crate::file::FileRecord;
+use crate::storage::multipart::{PartPlan, UploadId};
+
+// The file and its upload in one statement: both or neither.
+const INSERT: &str = "WITH f AS (INSERT INTO stored_files (id, file_key, original_filename, content_type, size, \
+     checksum_sha256, status, storage_backend, bucket_name, uploaded_by, organization_id, owner_entity_type, \
+     owner_entity_id, created_at, updated_at, confirmed_at, object_version) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id) \
+     INSERT INTO multipart_uploads (file_id, upload_id, part_size, part_count) SELECT id, $18, $19, $20 FROM f";
+const FIND: &str = "SELECT m.upload_id, m.part_size, m.part_count, f.size FROM multipart_uploads m \
+     JOIN stored_files f ON f.id = m.file_id WHERE m.file_id = $1";
+// The first upload id used wins; every later call reads it back.
+const ADOPT: &str = "WITH a AS (UPDATE multipart_uploads SET upload_id = $2 \
+       WHERE file_id = $1 AND upload_id IS NULL RETURNING upload_id) \
+     SELECT upload_id FROM a UNION ALL SELECT upload_id FROM multipart_uploads WHERE file_id = $1 LIMIT 1";
+
+fn corrupt(column: &str) -> RepositoryError {
+    RepositoryError::Query(format!("multipart_uploads.{column} holds a value this service never writes").into())
+}
+
+fn record_of(file_id: Uuid, row: &Row) -> Result<MultipartRecord, RepositoryError> {
+    let upload_id: Option<&str> = row.get(0);
+    let (part_size, count, size): (i64, i32, i64) = (row.get(1), row.get(2), row.get(3));
+    Ok(MultipartRecord {
+        file_id,
+        upload_id: upload_id.map(|id| UploadId::parse(id).map_err(|_| corrupt("upload_id"))).transpose()?,
+        plan: PartPlan::of_record(
+            u64::try_from(size).map_err(|_| corrupt("size"))?,
+            u64::try_from(part_size).map_err(|_| corrupt("part_size"))?,
+            u32::try_from(count).map_err(|_| corrupt("part_count"))?,
+        ),
+    })
+}
+
+#[async_trait]
+impl MultipartRepository for PgFileRepository {
+    #[tracing::instrument(skip_all, fields(file_id = %file.id))]
+    async fn insert_multipart(&self, file: &FileRecord, upload: &MultipartRecord) -> Result<(), RepositoryError> {
+        let upload_id = upload.upload_id.as_ref().map(UploadId::as_str);
+        let part_size = i64::try_from(upload.plan.part_size).map_err(|_| corrupt("part_size"))?;
+        let count = i32::try_from(upload.plan.count).map_err(|_| corrupt("part_count"))?;
+        self.insert_file(INSERT, file, &[&upload_id, &part_size, &count]).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn find_multipart(&self, file_id: Uuid) -> Result<Option<MultipartRecord>, RepositoryError> {
+        self.query_opt(FIND, &[&file_id]).await?.map(|row| record_of(file_id, &row)).transpose()
+    }
+
+    #[tracing::instrument(skip(self, upload_id))]
+    async fn adopt_upload(&self, file_id: Uuid, upload_id: &UploadId) -> Result<Option<UploadId>, RepositoryError> {
+        let row = self.query_opt(ADOPT, &[&file_id, &upload_id.as_str()]).await?;
+        Ok(row
+            .and_then(|row| row.get::<_, Option<String>>(0))
+            .map(|id| UploadId::parse(&id).map_err(|_| corrupt("upload_id")))
+            .transpose()?)
+    }
+}

@@ -1,0 +1,212 @@
+//! Multipart uploads on the local backend, laid out as S3 keeps them apart from objects:
+//! `.parts/<upload id>/upload.json` names the upload's key and content type, and each part is
+//! `.parts/<upload id>/<number>.<etag>`, written to a temporary file first and renamed into
+//! place (a part sent again replaces the earlier one). Completion streams the parts, in order,
+//! through the same create-only write as any object, then drops them.
+
+use std::io;
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use futures_util::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use uuid::Uuid;
+
+use super::{LocalFileStorage, TempFile};
+use crate::keys::{ContentType, FileKey};
+use crate::storage::multipart::{CompletedPart, MultipartStore, UploadId, UploadedPart, MIN_PART_SIZE};
+use crate::storage::{ByteStream, ObjectStore, PutConstraints, StorageError};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct UploadRecord {
+    key: String,
+    content_type: String,
+}
+
+fn io_err(e: io::Error) -> StorageError {
+    StorageError::Io(e)
+}
+
+/// The entity tag of a part: the first half of its SHA-256 in hex, quoted (opaque to clients,
+/// as S3's MD5 is).
+fn etag_of(digest: &[u8]) -> String {
+    format!("\"{}\"", &hex::encode(digest)[..32])
+}
+
+/// An entity tag without its quotes, as clients send it back either way.
+fn bare(etag: &str) -> &str {
+    etag.trim().trim_matches('"')
+}
+
+impl LocalFileStorage {
+    fn upload_dir(&self, upload_id: &UploadId) -> Result<PathBuf, StorageError> {
+        // Local ids are 32 hex digits; anything else (a path, another store's id) names nothing.
+        let id = upload_id.as_str();
+        if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(StorageError::NotFound);
+        }
+        Ok(self.root().join(".parts").join(id))
+    }
+
+    /// The upload's record, when `upload_id` is an upload of `key`.
+    async fn upload_of(&self, key: &FileKey, upload_id: &UploadId) -> Result<(PathBuf, UploadRecord), StorageError> {
+        let dir = self.upload_dir(upload_id)?;
+        let raw = match tokio::fs::read(dir.join("upload.json")).await {
+            Ok(raw) => raw,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StorageError::NotFound),
+            Err(e) => return Err(io_err(e)),
+        };
+        let record: UploadRecord = serde_json::from_slice(&raw).map_err(|e| io_err(io::Error::other(e)))?;
+        if record.key != key.as_str() {
+            return Err(StorageError::NotFound);
+        }
+        Ok((dir, record))
+    }
+
+    /// Stores part `number` of the upload, exactly `size` bytes, and answers its entity tag.
+    ///
+    /// # Errors
+    /// `NotFound` for no such upload of `key`; `TooLarge`/`SizeMismatch` for a body of another
+    /// length; `Body`, `Io`.
+    pub async fn save_part(
+        &self,
+        key: &FileKey,
+        upload_id: &UploadId,
+        number: u32,
+        mut body: ByteStream,
+        size: u64,
+    ) -> Result<String, StorageError> {
+        let (dir, _) = self.upload_of(key, upload_id).await?;
+        let temp = TempFile(dir.join(format!(".{}", Uuid::new_v4().simple())));
+        let mut file =
+            tokio::fs::OpenOptions::new().write(true).create_new(true).open(&temp.0).await.map_err(io_err)?;
+        let mut hasher = Sha256::new();
+        let mut written: u64 = 0;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(StorageError::Body)?;
+            written += chunk.len() as u64;
+            if written > size {
+                return Err(StorageError::TooLarge { limit: size });
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).await.map_err(io_err)?;
+        }
+        file.flush().await.map_err(io_err)?;
+        if written != size {
+            return Err(StorageError::SizeMismatch { expected: size, actual: written });
+        }
+        let etag = etag_of(&hasher.finalize());
+        let earlier = self.part_files(&dir).await?;
+        tokio::fs::rename(&temp.0, dir.join(format!("{number}.{}", bare(&etag)))).await.map_err(io_err)?;
+        for (n, path, _) in earlier {
+            if n == number && !path.ends_with(format!("{number}.{}", bare(&etag))) {
+                let _ = tokio::fs::remove_file(path).await;
+            }
+        }
+        Ok(etag)
+    }
+
+    /// Every part file of the upload in `dir`: number, path and entity tag.
+    async fn part_files(&self, dir: &std::path::Path) -> Result<Vec<(u32, PathBuf, String)>, StorageError> {
+        let mut entries = match tokio::fs::read_dir(dir).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StorageError::NotFound),
+            Err(e) => return Err(io_err(e)),
+        };
+        let mut parts = Vec::new();
+        while let Some(entry) = entries.next_entry().await.map_err(io_err)? {
+            let name = entry.file_name();
+            let Some((number, etag)) = name.to_str().and_then(|n| n.split_once('.')) else { continue };
+            if let Ok(number) = number.parse::<u32>() {
+                parts.push((number, entry.path(), format!("\"{etag}\"")));
+            }
+        }
+        parts.sort_by_key(|p| p.0);
+        Ok(parts)
+    }
+}
+
+#[async_trait]
+impl MultipartStore for LocalFileStorage {
+    async fn create_multipart(&self, key: &FileKey, content_type: &ContentType) -> Result<UploadId, StorageError> {
+        let id =
+            UploadId::parse(&Uuid::new_v4().simple().to_string()).map_err(|e| StorageError::Backend(e.0.into()))?;
+        let dir = self.upload_dir(&id)?;
+        tokio::fs::create_dir_all(&dir).await.map_err(io_err)?;
+        let record = UploadRecord { key: key.as_str().to_owned(), content_type: content_type.as_str().to_owned() };
+        let json = serde_json::to_vec(&record).map_err(|e| io_err(io::Error::other(e)))?;
+        tokio::fs::write(dir.join("upload.json"), json).await.map_err(io_err)?;
+        Ok(id)
+    }
+
+    async fn list_parts(&self, key: &FileKey, upload_id: &UploadId) -> Result<Vec<UploadedPart>, StorageError> {
+        let (dir, _) = self.upload_of(key, upload_id).await?;
+        let mut parts = Vec::new();
+        for (part_number, path, etag) in self.part_files(&dir).await? {
+            let size = match tokio::fs::metadata(&path).await {
+                Ok(m) => m.len(),
+                // Replaced by a newer copy of the part meanwhile.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err(e)),
+            };
+            parts.push(UploadedPart { part_number, size, etag });
+        }
+        Ok(parts)
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &FileKey,
+        upload_id: &UploadId,
+        parts: &[CompletedPart],
+    ) -> Result<(), StorageError> {
+        let (dir, record) = self.upload_of(key, upload_id).await?;
+        let stored = self.part_files(&dir).await?;
+        if parts.is_empty() {
+            return Err(StorageError::InvalidParts("a completion needs at least one part".into()));
+        }
+        let mut paths = Vec::with_capacity(parts.len());
+        let mut previous = 0;
+        for (i, part) in parts.iter().enumerate() {
+            if part.part_number <= previous {
+                return Err(StorageError::InvalidParts("the parts are not in ascending order".into()));
+            }
+            previous = part.part_number;
+            let found = stored.iter().find(|(n, _, etag)| *n == part.part_number && bare(etag) == bare(&part.etag));
+            let Some((_, path, _)) = found else {
+                return Err(StorageError::InvalidParts("a part is missing or differs from the one listed".into()));
+            };
+            let len = tokio::fs::metadata(path).await.map_err(io_err)?.len();
+            if i + 1 < parts.len() && len < MIN_PART_SIZE {
+                return Err(StorageError::InvalidParts("a part other than the last is under 5 MiB".into()));
+            }
+            paths.push(path.clone());
+        }
+        let content_type = ContentType::parse(&record.content_type).map_err(|e| StorageError::Backend(e.0.into()))?;
+        let body = futures_util::stream::iter(paths)
+            .then(|path| async move {
+                tokio::fs::File::open(path)
+                    .await
+                    .map(|file| tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024))
+            })
+            .try_flatten();
+        let constraints = PutConstraints { content_type, exact_size: None, max_size: u64::MAX, checksum_sha256: None };
+        self.save_proxied_file(key, Box::pin(body), &constraints).await?;
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        Ok(())
+    }
+
+    async fn abort_multipart(&self, key: &FileKey, upload_id: &UploadId) -> Result<(), StorageError> {
+        match self.upload_of(key, upload_id).await {
+            Ok((dir, _)) => match tokio::fs::remove_dir_all(&dir).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(io_err(e)),
+            },
+            Err(StorageError::NotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -35,7 +35,8 @@ pub struct InitiateUploadRequest {
     #[serde(default)]
     pub owner: Option<OwnerEntity>,
     /// `put`: a pre-signed PUT; `post`: a browser form POST with a signed policy; `multipart`:
-    /// numbered parts. Unset: `put`, or `multipart` above `UPLOAD_MULTIPART_ABOVE_BYTES`.
+    /// numbered parts. Unset: `multipart` above `UPLOAD_MULTIPART_ABOVE_BYTES` or with a
+    /// `part_size`, else `put`.
     #[serde(default)]
     pub upload_method: Option<RequestedUploadMethod>,
     /// The size of each part but the last (multipart), 5 MiB to 5 GiB; by default the smallest
@@ -160,7 +161,7 @@ pub(super) fn declaration(
         .transpose()
         .map_err(|e| ServiceError::invalid(Field::Checksum, e))?;
     let owner = request.owner.map(validate_owner).transpose()?;
-    let method = request.upload_method.unwrap_or(if size > limits.multipart_above {
+    let method = request.upload_method.unwrap_or(if size > limits.multipart_above || request.part_size.is_some() {
         RequestedUploadMethod::Multipart
     } else {
         RequestedUploadMethod::Put

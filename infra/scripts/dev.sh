@@ -30,7 +30,21 @@ WATCH_PID=$!
 # No SQS here: the same indexer applies the outbox as it fills (AWS: the index queue).
 setsid "$ROOT/target/debug/files-admin" index-worker &
 WORKER_PID=$!
-trap 'stop_group "$WATCH_PID"; stop_group "$WORKER_PID"' EXIT
+# The example page (Uppy: single and multipart uploads, search, downloads) on PORT + 2.
+EXAMPLE_PORT="${EXAMPLE_PORT:-$((PORT + 2))}"
+EXAMPLE_PID=""
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -f infra/browser/node_modules/.package-lock.json ] \
+    || [ infra/browser/package-lock.json -nt infra/browser/node_modules/.package-lock.json ]; then
+    (cd infra/browser && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in infra/browser"
+  fi
+  setsid node infra/browser/serve.mjs --port "$EXAMPLE_PORT" --api "$PUBLIC_BASE_URL" &
+  EXAMPLE_PID=$!
+  log "example page on http://127.0.0.1:$EXAMPLE_PORT/ (add ?token=\$(make -s token USER=alice ORG=acme))"
+else
+  log "no npm here: the example page (infra/browser) is not served"
+fi
+trap 'stop_group "$WATCH_PID"; stop_group "$WORKER_PID"; [ -n "$EXAMPLE_PID" ] && stop_group "$EXAMPLE_PID"' EXIT
 log "serving on ${PUBLIC_BASE_URL} (make token USER=alice ORG=acme prints a bearer token)"
 LOCAL_MEDIA_LISTEN="127.0.0.1:$PORT" LOCAL_API_UPSTREAM="http://127.0.0.1:$FUNCTIONS_PORT" \
   "$ROOT/target/debug/local-media"

@@ -111,3 +111,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+
+# Uppy (@uppy/aws-s3) in Debian's headless Chromium, page on another origin, against both
+# end-to-end services: single PUT, multipart with progress, resume after a reload, abort, and
+# a download whose Content-Disposition the page reads. Installs Chromium and the npm packages.
+log "browser tests (Uppy in headless Chromium)"
+infra/browser/run.sh

@@ -156,8 +156,11 @@ async fn a_missing_part_a_replaced_part_or_a_checksum_mismatch_leaves_the_file_p
 
         // A part replaced with other bytes after the client was answered its tag.
         let etags = send_parts(&app, "alice", &key, &upload_id, &body).await;
-        let tags: Vec<PartTag> =
-            etags.iter().enumerate().map(|(i, etag)| PartTag { part_number: i as u32 + 1, etag: etag.clone() }).collect();
+        let tags: Vec<PartTag> = etags
+            .iter()
+            .enumerate()
+            .map(|(i, etag)| PartTag { part_number: i as u32 + 1, etag: etag.clone() })
+            .collect();
         assert_eq!(send("PUT", &signed["parts"][1], bytes(5 * MIB, 99)).await.0, 200);
         assert_eq!(confirm(&app, "alice", &key, Some(tags)).await, Err(422), "{backend:?}: replaced part");
 
@@ -172,7 +175,8 @@ async fn a_missing_part_a_replaced_part_or_a_checksum_mismatch_leaves_the_file_p
         assert_eq!(confirm(&app, "alice", &key2, None).await, Err(422), "{backend:?}: checksum");
 
         for key in [&key, &key2] {
-            let row = app.db.client().await.query_one("SELECT status FROM stored_files WHERE file_key = $1", &[key]).await;
+            let row =
+                app.db.client().await.query_one("SELECT status FROM stored_files WHERE file_key = $1", &[key]).await;
             assert_eq!(row.unwrap().get::<_, String>(0), "pending", "{backend:?}");
         }
     }
@@ -190,7 +194,11 @@ async fn another_callers_key_or_upload_id_is_404_on_every_multipart_route() {
             post("bob", "/files/upload-parts", json!({"file_key": key, "upload_id": upload_id})),
             list("bob", &key, &upload_id),
             post("bob", "/files/abort-upload", json!({"file_key": key, "upload_id": upload_id})),
-            post("bob", "/files/sign-request", json!({"method": "PUT", "key": key, "uploadId": upload_id, "partNumber": 1})),
+            post(
+                "bob",
+                "/files/sign-request",
+                json!({"method": "PUT", "key": key, "uploadId": upload_id, "partNumber": 1}),
+            ),
             post("bob", "/files/sign-request", json!({"method": "POST", "key": key, "uploadId": upload_id})),
             post("bob", "/files/sign-request", json!({"method": "DELETE", "key": key, "uploadId": upload_id})),
             // Alice's key with Bob's upload id, and Bob's key with Alice's.
@@ -237,7 +245,8 @@ async fn sign_request_drives_a_multipart_upload_as_an_s3_client_does_on_both_bac
 
         let mut parts = Vec::new();
         for (i, chunk) in body.chunks(5 * MIB).enumerate() {
-            let signed = sign(&app, json!({"method": "PUT", "key": key, "uploadId": upload_id, "partNumber": i + 1})).await;
+            let signed =
+                sign(&app, json!({"method": "PUT", "key": key, "uploadId": upload_id, "partNumber": i + 1})).await;
             assert!(signed["headers"].get("Content-Length").is_none(), "a browser sets its own length");
             let (status, etag, text) = send("PUT", &signed, chunk.to_vec()).await;
             assert_eq!(status, 200, "{backend:?}: {text}");
@@ -275,7 +284,8 @@ async fn aborting_removes_the_pending_file_and_its_parts() {
         let rows = app.db.client().await.query("SELECT 1 FROM stored_files WHERE file_key = $1", &[&key]).await;
         assert!(rows.unwrap().is_empty());
         if backend == Backend::Local {
-            let leftovers: Vec<_> = app.stored_paths().into_iter().filter(|p| p.to_string_lossy().contains(".parts/")).collect();
+            let leftovers: Vec<_> =
+                app.stored_paths().into_iter().filter(|p| p.to_string_lossy().contains(".parts/")).collect();
             assert!(leftovers.is_empty(), "{leftovers:?}");
         }
     }
@@ -301,10 +311,16 @@ async fn one_call_signs_up_to_a_thousand_distinct_part_urls_and_no_more() {
     let (status, signed) =
         call(&app, post("alice", "/files/upload-parts", json!({"file_key": key, "upload_id": upload_id}))).await;
     let numbers: Vec<u32> = (1..=1_001).collect();
-    let (too_many, body) = call(&app, post("alice", "/files/upload-parts",
-        json!({"file_key": key, "upload_id": upload_id, "part_numbers": numbers}))).await;
-    let (beyond, _) = call(&app, post("alice", "/files/upload-parts",
-        json!({"file_key": key, "upload_id": upload_id, "part_numbers": [1_002]}))).await;
+    let (too_many, body) = call(
+        &app,
+        post("alice", "/files/upload-parts", json!({"file_key": key, "upload_id": upload_id, "part_numbers": numbers})),
+    )
+    .await;
+    let (beyond, _) = call(
+        &app,
+        post("alice", "/files/upload-parts", json!({"file_key": key, "upload_id": upload_id, "part_numbers": [1_002]})),
+    )
+    .await;
 
     assert_eq!(status, 200);
     let urls: std::collections::HashSet<&str> =

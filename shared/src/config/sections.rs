@@ -323,8 +323,7 @@ impl UploadSettings {
         }
         let pending_ttl = std::time::Duration::from_secs(pending_ttl);
         let orphan_grace = std::time::Duration::from_secs(parse_number(get, "UPLOAD_ORPHAN_GRACE_SECONDS", 3600)?);
-        let multipart_above =
-            parse_number(get, "UPLOAD_MULTIPART_ABOVE_BYTES", crate::storage::multipart::MAX_PART_SIZE)?;
+        let multipart_above = parse_number(get, "UPLOAD_MULTIPART_ABOVE_BYTES", 5 * 1024 * 1024 * 1024)?;
         Ok(Self { max_size_bytes, allowed_content_types, pending_ttl, orphan_grace, multipart_above })
     }
 }

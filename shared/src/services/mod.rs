@@ -5,10 +5,12 @@
 //! views or a [`ServiceError`], which says what happened in the domain's terms; what that means
 //! in HTTP is decided in [`crate::error`] alone.
 
+mod confirm;
 mod delete;
 mod download;
 mod multipart;
 mod search;
+mod sign_request;
 mod upload;
 
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use confirm::{ConfirmUpload, ConfirmUploadRequest, PartTag};
 pub use delete::DeleteFile;
 pub use download::ReadFile;
 pub use multipart::{
@@ -24,8 +27,8 @@ pub use multipart::{
 };
 pub use search::{SearchFiles, SearchRequest, SearchResult, SearchResults};
 pub use upload::{
-    Availability, ConfirmUpload, ConfirmUploadRequest, InitiateUpload, InitiateUploadRequest, InitiatedUpload,
-    Multipart, MultipartAnswer, PartTag, ProxiedUpload, RequestedUploadMethod,
+    Availability, InitiateUpload, InitiateUploadRequest, InitiatedUpload, Multipart, MultipartAnswer, ProxiedUpload,
+    RequestedUploadMethod,
 };
 
 use crate::db::RepositoryError;

@@ -11,16 +11,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::upload::{declaration, InitiateUploadRequest, Multipart, RequestedUploadMethod};
+use super::upload::Multipart;
 use super::{Field, ServiceError, Views};
 use crate::auth::Caller;
 use crate::config::UploadSettings;
-use crate::db::{FileRepository, MultipartRecord};
+use crate::db::FileRepository;
 use crate::file::{FileRecord, FileStatus, OwnerEntity, StorageLocation};
 use crate::keys::FileKey;
 use crate::outbox::{hand_over, IndexQueue};
 use crate::storage::multipart::{MultipartOp, PartPlan, UploadId, UploadedPart, MAX_PARTS_PER_SIGNING};
-use crate::storage::{ObjectStore, StorageError, UploadGrantRequest, UploadMethod};
+use crate::storage::{ObjectStore, StorageError};
 
 /// `POST /files/upload-parts` body.
 #[derive(Debug, Clone, Deserialize)]
@@ -138,20 +138,20 @@ pub struct SignedAnswer {
 /// The multipart routes' workflow.
 #[derive(Debug, Clone)]
 pub struct UploadParts {
-    views: Views,
-    repo: Arc<dyn FileRepository>,
+    pub(super) views: Views,
+    pub(super) repo: Arc<dyn FileRepository>,
     objects: Arc<dyn ObjectStore>,
-    multipart: Multipart,
+    pub(super) multipart: Multipart,
     queue: Arc<dyn IndexQueue>,
-    location: StorageLocation,
-    limits: UploadSettings,
+    pub(super) location: StorageLocation,
+    pub(super) limits: UploadSettings,
 }
 
 /// A pending multipart upload of the caller's, with its store id.
-struct Owned {
-    file: FileRecord,
-    plan: PartPlan,
-    upload_id: UploadId,
+pub(super) struct Owned {
+    pub(super) file: FileRecord,
+    pub(super) plan: PartPlan,
+    pub(super) upload_id: UploadId,
 }
 
 impl UploadParts {
@@ -181,7 +181,7 @@ impl UploadParts {
     /// The caller's pending multipart upload under `key` with id `upload_id`. An upload the
     /// client created itself (with a signed create) is recorded the first time its id comes
     /// back, once the store confirms it is an upload of this key.
-    async fn owned(&self, caller: &Caller, key: &str, upload_id: &str) -> Result<Owned, ServiceError> {
+    pub(super) async fn owned(&self, caller: &Caller, key: &str, upload_id: &str) -> Result<Owned, ServiceError> {
         let upload_id = UploadId::parse(upload_id).map_err(|e| ServiceError::invalid(Field::UploadId, e))?;
         let file = self.pending_file(caller, key).await?;
         let record = self.multipart.repo.find_multipart(file.id).await?.ok_or(ServiceError::UploadNotFound)?;
@@ -309,122 +309,10 @@ impl UploadParts {
         tracing::info!(file_id = %file.id, "upload aborted");
         Ok(())
     }
-
-    /// Signs one S3 request of an upload for a client that sends it itself. Starting an upload
-    /// (`PUT` or `POST` without an upload id) records a pending file for the caller, as
-    /// initiate-upload does, and answers the key it is stored under; a `DELETE` aborts the
-    /// upload here (as `abort-upload`) and answers the signed abort the client will send.
-    ///
-    /// # Errors
-    /// `Invalid` for a malformed request; `UploadNotFound` for another caller's key or upload
-    /// id; what initiate-upload answers for a bad declaration; `Storage`/`Repository`.
-    #[tracing::instrument(skip_all, fields(org = %caller.org_id, user = %caller.user_id))]
-    pub async fn sign_request(&self, caller: &Caller, request: SignRequest) -> Result<SignedAnswer, ServiceError> {
-        let method = request.method.to_ascii_uppercase();
-        match (method.as_str(), request.upload_id.as_deref(), request.part_number) {
-            ("PUT", None, None) => self.start(caller, request, RequestedUploadMethod::Put).await,
-            ("POST", None, None) => self.start(caller, request, RequestedUploadMethod::Multipart).await,
-            ("PUT", Some(upload_id), Some(number)) => {
-                let owned = self.owned(caller, &request.key, upload_id).await?;
-                let number = part_number(&owned.plan, number)?;
-                let size = owned.plan.part_len(number).unwrap_or_default();
-                let op = MultipartOp::Part { upload_id: &owned.upload_id, number, size };
-                self.answer(&owned.file, op).await
-            }
-            ("GET" | "POST", Some(upload_id), None) => {
-                let owned = self.owned(caller, &request.key, upload_id).await?;
-                let op = if method == "GET" {
-                    MultipartOp::List { upload_id: &owned.upload_id }
-                } else {
-                    MultipartOp::Complete { upload_id: &owned.upload_id }
-                };
-                self.answer(&owned.file, op).await
-            }
-            ("DELETE", Some(upload_id), None) => {
-                let owned = self.owned(caller, &request.key, upload_id).await?;
-                let answer = self.answer(&owned.file, MultipartOp::Abort { upload_id: &owned.upload_id }).await?;
-                let abort = AbortUploadRequest { file_key: request.key, upload_id: Some(upload_id.to_owned()) };
-                self.abort(caller, abort).await?;
-                Ok(answer)
-            }
-            _ => Err(ServiceError::invalid(
-                Field::Method,
-                "sign PUT or POST without an upload id (a new upload), PUT with upload id and part number, \
-                 or GET, POST or DELETE with an upload id",
-            )),
-        }
-    }
-
-    /// One signed request for `file`, without the headers a browser sets itself.
-    async fn answer(&self, file: &FileRecord, op: MultipartOp<'_>) -> Result<SignedAnswer, ServiceError> {
-        let (mut signed, expires_at) =
-            self.views.signer().sign_multipart(&file.file_key, &[op], self.views.expiry()).await?;
-        let signed = signed.pop().ok_or_else(|| StorageError::Backend("nothing was signed".into()))?;
-        Ok(SignedAnswer {
-            url: signed.url,
-            headers: browser_headers(signed.headers),
-            key: file.file_key.clone(),
-            file_id: file.id,
-            expires_at,
-        })
-    }
-
-    /// A new upload for `sign-request`: a pending file, and its single PUT or its signed
-    /// `CreateMultipartUpload` (the client creates the upload; its id is recorded when it is
-    /// first used).
-    async fn start(
-        &self,
-        caller: &Caller,
-        request: SignRequest,
-        method: RequestedUploadMethod,
-    ) -> Result<SignedAnswer, ServiceError> {
-        let declared = InitiateUploadRequest {
-            filename: request.filename.ok_or_else(|| ServiceError::invalid(Field::Filename, "filename is required"))?,
-            content_type: request
-                .content_type
-                .ok_or_else(|| ServiceError::invalid(Field::ContentType, "contentType is required"))?,
-            size: request.size.ok_or_else(|| ServiceError::invalid(Field::Size, "size is required"))?,
-            checksum_sha256: request.checksum_sha256,
-            owner: request.owner,
-            upload_method: Some(method),
-            part_size: None,
-        };
-        let (file, method, plan) = declaration(&self.limits, declared)?;
-        let record = FileRecord::new(caller, &self.location, file, FileStatus::Pending);
-        match (method, plan) {
-            (RequestedUploadMethod::Multipart, Some(plan)) => {
-                let op = MultipartOp::Create { content_type: &record.content_type };
-                let answer = self.answer(&record, op).await?;
-                let upload = MultipartRecord { file_id: record.id, upload_id: None, plan };
-                self.multipart.repo.insert_multipart(&record, &upload).await?;
-                tracing::info!(file_id = %record.id, parts = plan.count, "multipart upload signed for the client");
-                Ok(answer)
-            }
-            _ => {
-                let grant = UploadGrantRequest {
-                    method: UploadMethod::Put,
-                    content_type: record.content_type.clone(),
-                    size: record.size,
-                    checksum_sha256: record.checksum_sha256,
-                    expires_in: self.views.expiry(),
-                };
-                let target = self.views.signer().get_presigned_upload_url(&record.file_key, &grant).await?;
-                self.repo.insert(&record).await?;
-                tracing::info!(file_id = %record.id, "upload signed for the client");
-                Ok(SignedAnswer {
-                    url: target.url,
-                    headers: browser_headers(target.headers),
-                    key: record.file_key,
-                    file_id: record.id,
-                    expires_at: target.expires_at,
-                })
-            }
-        }
-    }
 }
 
 /// A part number of `plan`, checked.
-fn part_number(plan: &PartPlan, raw: i64) -> Result<u32, ServiceError> {
+pub(super) fn part_number(plan: &PartPlan, raw: i64) -> Result<u32, ServiceError> {
     u32::try_from(raw).ok().filter(|&n| plan.part_len(n).is_some()).ok_or_else(|| {
         ServiceError::invalid(Field::PartNumber, format!("part numbers of this upload are 1 to {}", plan.count))
     })
@@ -432,7 +320,7 @@ fn part_number(plan: &PartPlan, raw: i64) -> Result<u32, ServiceError> {
 
 /// The signed headers a browser's script sends itself: `Content-Length` (and `Host`) are the
 /// browser's own, and it sends the exact length of the body it was given.
-fn browser_headers(headers: BTreeMap<String, String>) -> BTreeMap<String, String> {
+pub(super) fn browser_headers(headers: BTreeMap<String, String>) -> BTreeMap<String, String> {
     headers
         .into_iter()
         .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length") && !name.eq_ignore_ascii_case("host"))

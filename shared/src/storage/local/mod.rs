@@ -34,7 +34,7 @@ use crate::keys::{Checksum, FileKey, UPLOAD_PREFIX};
 mod multipart;
 pub mod url;
 
-use url::{Grant, LocalOp, UrlSigner};
+use url::{Grant, UrlSigner};
 
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -241,30 +241,7 @@ impl SignUrls for LocalFileStorage {
         expires_in: std::time::Duration,
     ) -> Result<(Vec<SignedRequest>, DateTime<Utc>), StorageError> {
         let expires_at = expiry(expires_in);
-        let signed = ops
-            .iter()
-            .map(|op| {
-                let mut headers = std::collections::BTreeMap::new();
-                let local = match *op {
-                    MultipartOp::Create { content_type } => {
-                        headers.insert("Content-Type".to_owned(), content_type.as_str().to_owned());
-                        LocalOp::Create { content_type: content_type.as_str().to_owned() }
-                    }
-                    MultipartOp::Part { upload_id, number, size } => {
-                        headers.insert("Content-Length".to_owned(), size.to_string());
-                        LocalOp::Part { upload_id: upload_id.as_str().to_owned(), number, size }
-                    }
-                    MultipartOp::List { upload_id } => LocalOp::List { upload_id: upload_id.as_str().to_owned() },
-                    MultipartOp::Complete { upload_id } => {
-                        LocalOp::Complete { upload_id: upload_id.as_str().to_owned() }
-                    }
-                    MultipartOp::Abort { upload_id } => LocalOp::Abort { upload_id: upload_id.as_str().to_owned() },
-                };
-                let grant = Grant::Multipart { key: key.clone(), expires: expires_at.timestamp(), op: local };
-                SignedRequest { method: op.method(), url: self.signer.signed_url(&self.url_base, &grant), headers }
-            })
-            .collect();
-        Ok((signed, expires_at))
+        Ok((self.signed_multipart(key, ops, expires_at), expires_at))
     }
 }
 

@@ -14,9 +14,12 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
+use super::url::{Grant, LocalOp};
 use super::{LocalFileStorage, TempFile};
 use crate::keys::{ContentType, FileKey};
-use crate::storage::multipart::{CompletedPart, MultipartStore, UploadId, UploadedPart, MIN_PART_SIZE};
+use crate::storage::multipart::{
+    CompletedPart, MultipartOp, MultipartStore, SignedRequest, UploadId, UploadedPart, MIN_PART_SIZE,
+};
 use crate::storage::{ByteStream, ObjectStore, PutConstraints, StorageError};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -125,6 +128,43 @@ impl LocalFileStorage {
         }
         parts.sort_by_key(|p| p.0);
         Ok(parts)
+    }
+}
+
+impl LocalFileStorage {
+    /// The signed multipart requests `ops` of `key`, valid until `expires_at`.
+    pub(super) fn signed_multipart(
+        &self,
+        key: &FileKey,
+        ops: &[MultipartOp<'_>],
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<SignedRequest> {
+        ops.iter()
+            .map(|op| {
+                let mut headers = std::collections::BTreeMap::new();
+                let local = match *op {
+                    MultipartOp::Create { content_type } => {
+                        headers.insert("Content-Type".to_owned(), content_type.as_str().to_owned());
+                        LocalOp::Create { content_type: content_type.as_str().to_owned() }
+                    }
+                    MultipartOp::Part { upload_id, number, size } => {
+                        headers.insert("Content-Length".to_owned(), size.to_string());
+                        LocalOp::Part { upload_id: upload_id.as_str().to_owned(), number, size }
+                    }
+                    MultipartOp::List { upload_id } => LocalOp::List { upload_id: upload_id.as_str().to_owned() },
+                    MultipartOp::Complete { upload_id } => {
+                        LocalOp::Complete { upload_id: upload_id.as_str().to_owned() }
+                    }
+                    MultipartOp::Abort { upload_id } => LocalOp::Abort { upload_id: upload_id.as_str().to_owned() },
+                };
+                let grant = Grant::Multipart { key: key.clone(), expires: expires_at.timestamp(), op: local };
+                SignedRequest {
+                    method: op.method(),
+                    url: self.url_signer().signed_url(self.url_base(), &grant),
+                    headers,
+                }
+            })
+            .collect()
     }
 }
 

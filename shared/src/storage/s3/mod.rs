@@ -17,6 +17,7 @@ mod multipart;
 mod objects;
 pub mod post_policy;
 pub mod presign;
+pub mod presign_parts;
 mod signer;
 mod sigv4;
 

@@ -11,9 +11,8 @@ use aws_credential_types::Credentials;
 use chrono::{DateTime, Utc};
 
 use super::post_policy::{self, PostPolicyRequest, SigningIdentity};
-use super::presign::{
-    GetObject, MultipartOperation, MultipartRequest, PresignError, PresignTarget, Presigner, PutObject,
-};
+use super::presign::{GetObject, PresignError, PresignTarget, Presigner, PutObject};
+use super::presign_parts::{MultipartOperation, MultipartRequest};
 use super::{region_and_credentials, unavailable};
 use crate::config::{ConfigError, S3Settings};
 use crate::disposition::content_disposition;
@@ -146,9 +145,7 @@ impl S3UrlSigner {
                     expires_at: expires_at(now, lifetime),
                 })
             }
-            UploadMethod::Multipart => {
-                Err(StorageError::MethodNotSupported("a multipart upload has no single upload URL"))
-            }
+            UploadMethod::Multipart => Err(StorageError::MethodNotSupported("a multipart upload has no one URL")),
             UploadMethod::Post => {
                 let identity = SigningIdentity {
                     access_key_id: credentials.access_key_id(),

@@ -4,7 +4,9 @@
 //! never act twice (the second finds the lock taken and does nothing).
 //!
 //! 1. **Expired uploads**: pending rows older than the pending TTL become `expired` and their
-//!    objects, if any, are removed (S3: every version; local: a tombstone keeps the key).
+//!    objects, if any, are removed (S3: every version; local: a tombstone keeps the key); every
+//!    multipart upload begun before the TTL is aborted (its row, if it ever had one, is expired
+//!    or confirmed by now), so no parts outlive their upload.
 //! 2. **Orphan objects**: objects under the upload prefix older than the grace period whose key
 //!    no live file has (never confirmed and expired, deleted, replayed URLs) are removed, and on
 //!    a versioned bucket the versions of an available file other than the one it pins.
@@ -28,6 +30,7 @@ use crate::indexing::Indexer;
 use crate::keys::FileKey;
 use crate::outbox::{apply_entries, drain, IndexQueue, Outbox, Queued};
 use crate::search::{IndexInventory, SearchError};
+use crate::storage::multipart::MultipartStore;
 use crate::storage::{ListUploads, ListedObject, ObjectStore, StorageError};
 
 /// The advisory lock key of the reconciler (any constant unique to it in the database).
@@ -80,6 +83,8 @@ pub struct Summary {
     pub expired: usize,
     /// Objects of expired uploads removed (or already absent).
     pub objects_removed: usize,
+    /// Multipart uploads begun before the pending TTL, aborted with their parts.
+    pub uploads_aborted: usize,
     /// Objects (and versions) listed under the upload prefix.
     pub objects_scanned: usize,
     /// Keys whose objects no live file has, removed with every version.
@@ -126,6 +131,8 @@ pub struct Reconciler {
     pub repo: Arc<dyn FileRepository>,
     /// The objects.
     pub objects: Arc<dyn ObjectStore>,
+    /// The multipart uploads of the store.
+    pub uploads: Arc<dyn MultipartStore>,
     /// The listing of the upload prefix.
     pub listing: Arc<dyn ListUploads>,
     /// What the search index holds.
@@ -170,6 +177,9 @@ impl Reconciler {
         summary: &mut Summary,
         progress: &Progress<'_>,
     ) -> Result<(), ReconcileError> {
+        let ttl = chrono::Duration::from_std(policy.pending_ttl).unwrap_or(chrono::Duration::MAX);
+        let before = chrono::Utc::now().checked_sub_signed(ttl).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        summary.uploads_aborted += self.uploads.abort_stale(before).await?;
         loop {
             let expired = self.repo.expire_pending(policy.pending_ttl, policy.page).await?;
             if expired.is_empty() {

@@ -258,7 +258,7 @@ pub async fn build_indexer_and_outbox(settings: &Settings) -> Result<(Indexer, A
 impl FromSettings for crate::reconcile::Reconciler {
     async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         let pool = build_pool(settings, &settings.database).await?;
-        let (objects, listing) = crate::storage::build_objects_and_listing(&settings.storage).await?;
+        let (objects, listing, uploads) = crate::storage::build_objects_and_listing(&settings.storage).await?;
         let queue = match &settings.search.indexer_queue_url {
             Some(_) => Some(build_queue(settings).await),
             None => None,
@@ -267,6 +267,7 @@ impl FromSettings for crate::reconcile::Reconciler {
             pool: pool.clone(),
             repo: Arc::new(PgFileRepository::new(pool.clone())),
             objects,
+            uploads,
             listing,
             inventory: build_inventory(&settings.search, pool.clone())?,
             outbox: Arc::new(PgOutbox::new(pool)),

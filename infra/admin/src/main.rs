@@ -313,11 +313,12 @@ async fn reconcile(policy: files_core::reconcile::Policy) -> Result<String, AnyE
         "reconcile: another run holds the lock; nothing done".to_owned()
     } else {
         format!(
-            "reconcile: {} pending uploads expired ({} objects removed); {} objects scanned, {} orphan keys and {} \
+            "reconcile: {} pending uploads expired ({} objects removed), {} multipart uploads aborted; {} objects scanned, {} orphan keys and {} \
              unpinned versions removed; {} documents and {} files checked, {} stale and {} missing documents \
              refreshed; {} outbox entries resent, {} applied",
             summary.expired,
             summary.objects_removed,
+            summary.uploads_aborted,
             summary.objects_scanned,
             summary.orphans_removed,
             summary.versions_removed,

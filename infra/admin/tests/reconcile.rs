@@ -366,3 +366,34 @@ async fn reconcile_repairs_index_drift_on_the_search_server() {
     env.insert("ELASTICSEARCH_INDEX".to_owned(), app.settings.search.index.clone());
     repairs_index_drift(app, env).await;
 }
+
+/// Multipart uploads begun before the pending TTL are aborted (their parts go), later ones are
+/// left alone.
+async fn aborts_stale_multipart_uploads(backend: Backend) {
+    let app = TestApp::with_backend(backend, &[]).await;
+    let mut env = env_of(&app, backend);
+    env.insert("UPLOAD_PENDING_TTL_SECONDS".into(), "3".into());
+    let store = files_core::storage::build_uploads(&app.settings.storage).await.unwrap().2;
+    let content_type = files_core::keys::ContentType::parse("text/plain").unwrap();
+    let name = files_core::keys::OriginalFilename::parse("parts.txt").unwrap();
+    let (old_key, new_key) = (files_core::keys::FileKey::generate(&name), files_core::keys::FileKey::generate(&name));
+    let old = store.create_multipart(&old_key, &content_type).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let new = store.create_multipart(&new_key, &content_type).await.unwrap();
+
+    let out = reconcile(&env);
+
+    assert_eq!(counted(&out, " multipart uploads aborted"), 1, "{out}");
+    assert!(matches!(store.list_parts(&old_key, &old).await, Err(files_core::storage::StorageError::NotFound)));
+    assert!(store.list_parts(&new_key, &new).await.is_ok(), "a recent upload is left alone");
+}
+
+#[tokio::test]
+async fn reconcile_aborts_stale_multipart_uploads_on_the_local_backend() {
+    aborts_stale_multipart_uploads(Backend::Local).await;
+}
+
+#[tokio::test]
+async fn reconcile_aborts_stale_multipart_uploads_on_s3() {
+    aborts_stale_multipart_uploads(Backend::S3).await;
+}

@@ -304,21 +304,22 @@ pub trait ListUploads: Send + Sync + std::fmt::Debug {
     fn list_uploads(&self) -> ObjectListing;
 }
 
-/// The objects and the listing of the configured backend, over one client.
+/// The objects, the listing and the multipart uploads of the configured backend, over one
+/// client: what the reconciler sweeps.
 ///
 /// # Errors
 /// A [`ConfigError`] when no region can be found for S3.
 pub async fn build_objects_and_listing(
     settings: &StorageSettings,
-) -> Result<(Arc<dyn ObjectStore>, Arc<dyn ListUploads>), ConfigError> {
+) -> Result<(Arc<dyn ObjectStore>, Arc<dyn ListUploads>, Arc<dyn MultipartStore>), ConfigError> {
     match settings {
         StorageSettings::Local(local) => {
             let storage = Arc::new(local::LocalFileStorage::from_settings(local));
-            Ok((storage.clone(), storage))
+            Ok((storage.clone(), storage.clone(), storage))
         }
         StorageSettings::S3(s3) => {
             let storage = Arc::new(s3::S3ObjectStore::new(s3).await?);
-            Ok((storage.clone(), storage))
+            Ok((storage.clone(), storage.clone(), storage))
         }
     }
 }

@@ -219,6 +219,14 @@ pub trait MultipartStore: Send + Sync + fmt::Debug {
     /// # Errors
     /// `Unavailable`, `Io`.
     async fn abort_multipart(&self, key: &FileKey, upload_id: &UploadId) -> Result<(), StorageError>;
+
+    /// Aborts every multipart upload under the upload prefix begun before `before` (the
+    /// reconciler's sweep: uploads never completed, whatever their row says), and answers how
+    /// many went. Bounded: at most 10,000 uploads a call.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Io`.
+    async fn abort_stale(&self, before: chrono::DateTime<chrono::Utc>) -> Result<usize, StorageError>;
 }
 
 #[cfg(test)]

@@ -249,4 +249,34 @@ impl MultipartStore for LocalFileStorage {
             Err(e) => Err(e),
         }
     }
+
+    async fn abort_stale(&self, before: chrono::DateTime<chrono::Utc>) -> Result<usize, StorageError> {
+        let mut entries = match tokio::fs::read_dir(self.root().join(".parts")).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(io_err(e)),
+        };
+        let mut aborted = 0;
+        while let Some(entry) = entries.next_entry().await.map_err(io_err)? {
+            // The upload's record is written once, when it begins.
+            let begun = match tokio::fs::metadata(entry.path().join("upload.json")).await {
+                Ok(meta) => meta.modified().map(chrono::DateTime::<chrono::Utc>::from).map_err(io_err)?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => entry
+                    .metadata()
+                    .await
+                    .and_then(|m| m.modified())
+                    .map(chrono::DateTime::<chrono::Utc>::from)
+                    .map_err(io_err)?,
+                Err(e) => return Err(io_err(e)),
+            };
+            if begun < before {
+                match tokio::fs::remove_dir_all(entry.path()).await {
+                    Ok(()) => aborted += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err(e)),
+                }
+            }
+        }
+        Ok(aborted)
+    }
 }

@@ -133,4 +133,41 @@ impl MultipartStore for S3ObjectStore {
             Err(e) => Err(e),
         }
     }
+
+    async fn abort_stale(&self, before: chrono::DateTime<chrono::Utc>) -> Result<usize, StorageError> {
+        let mut aborted = 0;
+        let (mut key_marker, mut id_marker): (Option<String>, Option<String>) = (None, None);
+        for _ in 0..MAX_PART_PAGES {
+            let page = self
+                .client()
+                .list_multipart_uploads()
+                .bucket(self.bucket())
+                .prefix(crate::keys::UPLOAD_PREFIX)
+                .set_key_marker(key_marker.take())
+                .set_upload_id_marker(id_marker.take())
+                .send()
+                .await
+                .map_err(classify_http)?;
+            for upload in page.uploads() {
+                let initiated = upload.initiated().and_then(|t| chrono::DateTime::from_timestamp(t.secs(), 0));
+                let (Some(key), Some(id), Some(initiated)) = (upload.key(), upload.upload_id(), initiated) else {
+                    continue;
+                };
+                if initiated >= before {
+                    continue;
+                }
+                let (Ok(key), Ok(id)) = (FileKey::parse(key), UploadId::parse(id)) else { continue };
+                self.abort_multipart(&key, &id).await?;
+                aborted += 1;
+            }
+            match (page.is_truncated(), page.next_key_marker(), page.next_upload_id_marker()) {
+                (Some(true), Some(key), id) => {
+                    key_marker = Some(key.to_owned());
+                    id_marker = id.map(str::to_owned);
+                }
+                _ => break,
+            }
+        }
+        Ok(aborted)
+    }
 }

@@ -16,6 +16,7 @@ mod indexer;
 mod measure;
 mod media;
 mod micro;
+mod multipart;
 mod pipeline;
 mod relay;
 mod report;
@@ -55,6 +56,9 @@ enum Part {
     Confirm,
     /// The reconciler's scan: 100,000 rows and objects local, 10,000 on the S3 server.
     Reconcile,
+    /// Multipart uploads: 1,000 part URLs signed, 1 GiB through the local media server, a
+    /// 1,000-part completion on the S3 server.
+    Multipart,
 }
 
 #[derive(Subcommand)]
@@ -134,7 +138,7 @@ struct RunArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "size,cold,warm,stream,media,indexer,confirm,reconcile,tls,micro"
+        default_value = "size,cold,warm,stream,media,indexer,confirm,reconcile,multipart,tls,micro"
     )]
     only: Vec<Part>,
 }
@@ -189,7 +193,14 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let needs_fixtures = only.iter().any(|p| {
         matches!(
             p,
-            Part::Cold | Part::Warm | Part::Stream | Part::Indexer | Part::Media | Part::Confirm | Part::Reconcile
+            Part::Cold
+                | Part::Warm
+                | Part::Stream
+                | Part::Indexer
+                | Part::Media
+                | Part::Confirm
+                | Part::Reconcile
+                | Part::Multipart
         )
     });
     let fixtures = if needs_fixtures {
@@ -240,6 +251,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     if only.contains(&Part::Reconcile) {
         figures.extend(pipeline::reconcile_figures(&fixtures, &elasticsearch_url).await?);
+    }
+    if only.contains(&Part::Multipart) {
+        eprintln!("files-bench: multipart uploads");
+        figures.extend(multipart::figures(&plan, &fixtures, &s3_endpoint).await?);
     }
     if only.contains(&Part::Tls) {
         let (url, ca) =

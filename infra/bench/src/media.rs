@@ -18,7 +18,7 @@ use crate::report::{Figure, Target, Unit};
 const MIB: f64 = 1024.0 * 1024.0;
 
 /// A free loopback port (bound, then let go for the server to take).
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -58,23 +58,7 @@ async fn one_run(plan: &Plan, fixture: &Fixture, mib: u64) -> anyhow::Result<(f6
     let settings = Settings::from_map(&map).context("the media bench settings")?;
     let initiate = InitiateUpload::from_settings(&settings).await?;
     let confirm_upload = ConfirmUpload::from_settings(&settings).await?;
-    let mut server = tokio::process::Command::new(plan.release_dir.join("local-media"))
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("LOCAL_MEDIA_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("start target/release/local-media")?;
-    let pid = server.id().context("the server's pid")?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        if Instant::now() > deadline {
-            bail!("local-media did not listen on {port}");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let server = start_server(plan, &env, port).await?;
     // The fixture's URLs are signed for its PUBLIC_BASE_URL; the same path goes to this port.
     let here = |url: &str| -> anyhow::Result<String> {
         let rest = url.split_once("://").and_then(|(_, r)| r.split_once('/')).context("a URL with a path")?.1;
@@ -111,11 +95,67 @@ async fn one_run(plan: &Plan, fixture: &Fixture, mib: u64) -> anyhow::Result<(f6
         read += chunk?.len() as u64;
     }
     let get_seconds = started.elapsed().as_secs_f64();
-    let peak = crate::emulator::peak_rss_kib(&format!("/proc/{pid}/status"))?;
-    let _ = server.kill().await;
+    let peak = server.peak_rss_kib()?;
+    drop(server);
     fixture.state.objects.delete_file(&upload.file_key).await?;
     if read != size {
         bail!("the signed GET served {read} bytes of {size}");
     }
     Ok((size as f64 / 1e6 / put_seconds, size as f64 / 1e6 / get_seconds, peak))
+}
+
+/// The release local media server on `port`, with `env`; killed when dropped.
+pub struct Server {
+    child: tokio::process::Child,
+    pid: u32,
+}
+
+impl Server {
+    /// Its peak resident set so far, in KiB.
+    ///
+    /// # Errors
+    /// When `/proc` cannot be read.
+    pub fn peak_rss_kib(&self) -> anyhow::Result<u64> {
+        crate::emulator::peak_rss_kib(&format!("/proc/{}/status", self.pid))
+    }
+
+    /// Its peak resident set so far, in MiB.
+    ///
+    /// # Errors
+    /// As [`Server::peak_rss_kib`].
+    pub fn peak_rss_mib(&self) -> anyhow::Result<f64> {
+        Ok(self.peak_rss_kib()? as f64 / 1024.0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Starts `target/release/local-media` on `port` and waits until it listens.
+///
+/// # Errors
+/// When it does not start or listen within 10 s.
+pub async fn start_server(plan: &Plan, env: &[(String, String)], port: u16) -> anyhow::Result<Server> {
+    let child = tokio::process::Command::new(plan.release_dir.join("local-media"))
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("LOCAL_MEDIA_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("start target/release/local-media")?;
+    let pid = child.id().context("the server's pid")?;
+    let server = Server { child, pid };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        if Instant::now() > deadline {
+            bail!("local-media did not listen on {port}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(server)
 }

@@ -295,6 +295,53 @@ impl Checksum {
     }
 }
 
+/// A CRC-64/NVME of a whole object, carried in standard base64 of its 8 big-endian bytes (as
+/// S3's `x-amz-checksum-crc64nvme`): the full-object checksum S3 keeps of every object, multipart
+/// ones included, where it keeps no whole-object SHA-256.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Crc64(u64);
+
+impl Serialize for Crc64 {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_base64())
+    }
+}
+
+impl Crc64 {
+    /// Parses a base64 CRC-64/NVME.
+    ///
+    /// # Errors
+    /// [`InvalidInput`] unless it is base64 of exactly 8 bytes.
+    pub fn parse_base64(raw: &str) -> Result<Self, InvalidInput> {
+        let bytes = STANDARD.decode(raw.trim()).map_err(|_| invalid("checksum_crc64nvme must be base64"))?;
+        let value: [u8; 8] =
+            bytes.try_into().map_err(|_| invalid("checksum_crc64nvme must be the base64 of an 8-byte CRC-64/NVME"))?;
+        Ok(Self(u64::from_be_bytes(value)))
+    }
+
+    /// Wraps a computed value.
+    pub fn from_value(value: u64) -> Self {
+        Self(value)
+    }
+
+    /// The CRC-64/NVME of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        let mut digest = crc64fast_nvme::Digest::new();
+        digest.write(bytes);
+        Self(digest.sum64())
+    }
+
+    /// The value in standard base64.
+    pub fn to_base64(&self) -> String {
+        STANDARD.encode(self.0.to_be_bytes())
+    }
+
+    /// The value in lower-case hex.
+    pub fn to_hex(&self) -> String {
+        format!("{:016x}", self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,6 +52,7 @@ async fn a_full_flow_logged_at_trace_holds_no_token_signature_or_password() {
         owner: None,
         upload_method: None,
         part_size: None,
+        checksum_crc64nvme: None,
     };
     let upload = initiate.files.initiate_upload(&caller, upload).await.unwrap();
     app.store(upload.file_key.as_str(), "text/plain", b"wombat").await;

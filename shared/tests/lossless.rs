@@ -66,6 +66,7 @@ async fn one_file(app: &TestApp, alice: &Caller, i: usize) -> (FileKey, bool) {
         owner: None,
         upload_method: None,
         part_size: None,
+        checksum_crc64nvme: None,
     };
     let upload =
         retry("initiate", || app.initiate.files.initiate_upload(alice, request()), |_| false).await.expect("initiated");

@@ -37,6 +37,7 @@ async fn one_file(app: &TestApp, name: String, body: String, query: String) -> R
         owner: None,
         upload_method: None,
         part_size: None,
+        checksum_crc64nvme: None,
     };
     let fail = |what: &str, e: ServiceError| {
         let code = status(e);

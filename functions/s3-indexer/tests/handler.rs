@@ -424,6 +424,7 @@ async fn replayed_upload_urls_and_forms_are_never_served_and_do_not_outlive_thei
             _ => files_core::services::RequestedUploadMethod::Put,
         }),
         part_size: None,
+        checksum_crc64nvme: None,
     };
     let confirm = |key: &files_core::keys::FileKey| ConfirmUploadRequest { file_key: key.to_string(), parts: None };
 
@@ -653,6 +654,7 @@ async fn the_text_indexed_is_that_of_the_version_the_file_pins_not_a_replay_writ
         owner: None,
         upload_method: Some(RequestedUploadMethod::Post),
         part_size: None,
+        checksum_crc64nvme: None,
     };
     let target = app.initiate.files.initiate_upload(&alice, request).await.unwrap();
     assert!(send_post(&target, b"original walrus").await.is_success());

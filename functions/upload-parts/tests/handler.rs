@@ -41,6 +41,16 @@ fn sha(bytes: &[u8]) -> String {
 }
 
 async fn initiate(app: &TestApp, user: &str, body: &[u8], checksum: Option<String>) -> (String, String) {
+    initiate_with_crc(app, user, body, checksum, None).await
+}
+
+async fn initiate_with_crc(
+    app: &TestApp,
+    user: &str,
+    body: &[u8],
+    checksum: Option<String>,
+    crc: Option<String>,
+) -> (String, String) {
     let request = InitiateUploadRequest {
         filename: "ledger.csv".into(),
         content_type: "text/csv".into(),
@@ -49,6 +59,7 @@ async fn initiate(app: &TestApp, user: &str, body: &[u8], checksum: Option<Strin
         owner: None,
         upload_method: Some(RequestedUploadMethod::Multipart),
         part_size: Some(5 * MIB as i64),
+        checksum_crc64nvme: crc,
     };
     let upload = app.initiate.files.initiate_upload(&caller(user, "acme", &[]), request).await.unwrap();
     let answer = serde_json::to_value(&upload).unwrap();
@@ -303,6 +314,7 @@ async fn one_call_signs_up_to_a_thousand_distinct_part_urls_and_no_more() {
         owner: None,
         upload_method: None,
         part_size: Some(5 * MIB as i64),
+        checksum_crc64nvme: None,
     };
     let upload = app.initiate.files.initiate_upload(&caller("alice", "acme", &[]), request).await.unwrap();
     let answer = serde_json::to_value(&upload).unwrap();
@@ -329,4 +341,26 @@ async fn one_call_signs_up_to_a_thousand_distinct_part_urls_and_no_more() {
     assert_eq!(signed["part_count"], 1_001);
     assert_eq!((too_many, body["code"].as_str()), (400, Some("invalid_part_number")));
     assert_eq!(beyond, 400);
+}
+
+#[tokio::test]
+async fn a_declared_full_object_crc64nvme_is_checked_at_completion_on_both_backends() {
+    for backend in backends() {
+        let app = app(backend).await;
+        let body = bytes(10 * MIB + 17, 11);
+        let crc = files_core::keys::Crc64::of(&body).to_base64();
+        let other = files_core::keys::Crc64::of(b"other bytes").to_base64();
+
+        let (key, upload_id) = initiate_with_crc(&app, "alice", &body, None, Some(crc)).await;
+        send_parts(&app, "alice", &key, &upload_id, &body).await;
+        let view = confirm(&app, "alice", &key, None).await;
+        let (wrong, wrong_id) = initiate_with_crc(&app, "alice", &body, None, Some(other)).await;
+        send_parts(&app, "alice", &wrong, &wrong_id, &body).await;
+
+        assert_eq!(view.unwrap()["status"], "available", "{backend:?}");
+        assert_eq!(confirm(&app, "alice", &wrong, None).await, Err(422), "{backend:?}");
+        let row =
+            app.db.client().await.query_one("SELECT status FROM stored_files WHERE file_key = $1", &[&wrong]).await;
+        assert_eq!(row.unwrap().get::<_, String>(0), "pending");
+    }
 }

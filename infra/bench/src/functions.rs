@@ -299,6 +299,7 @@ impl Fixture {
             owner: None,
             upload_method: None,
             part_size: None,
+            checksum_crc64nvme: None,
         };
         let upload = self.state.initiate.initiate_upload(&self.caller, request).await.context("initiate")?;
         match self.backend {
@@ -351,6 +352,7 @@ async fn seed_file(state: &Seeder, caller: &Caller) -> anyhow::Result<FileView> 
         owner: None,
         upload_method: None,
         part_size: None,
+        checksum_crc64nvme: None,
     };
     let upload = state.initiate.initiate_upload(caller, request).await.context("initiate a seed upload")?;
     let key = upload.file_key;

@@ -72,6 +72,7 @@ async fn one_run(plan: &Plan, fixture: &Fixture, mib: u64) -> anyhow::Result<(f6
         owner: None,
         upload_method: None,
         part_size: None,
+        checksum_crc64nvme: None,
     };
     let upload = initiate.initiate_upload(fixture.caller(), request).await?;
     let http = reqwest::Client::new();

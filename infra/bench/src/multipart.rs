@@ -52,6 +52,7 @@ async fn initiate(settings: &Settings, fixture: &Fixture, size: u64) -> anyhow::
         owner: None,
         upload_method: Some(RequestedUploadMethod::Multipart),
         part_size: Some(i64::try_from(5 * MIB)?),
+        checksum_crc64nvme: None,
     };
     let upload = InitiateUpload::from_settings(settings).await?.initiate_upload(fixture.caller(), request).await?;
     let answer = serde_json::to_value(&upload)?;

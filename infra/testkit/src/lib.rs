@@ -672,6 +672,7 @@ impl TestApp {
             owner: None,
             upload_method: None,
             part_size: None,
+            checksum_crc64nvme: None,
         };
         self.initiate.files.initiate_upload(caller, request).await.expect("initiate succeeds")
     }

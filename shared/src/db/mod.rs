@@ -76,6 +76,8 @@ pub struct MultipartRecord {
     pub upload_id: Option<crate::storage::multipart::UploadId>,
     /// How the file is cut.
     pub plan: crate::storage::multipart::PartPlan,
+    /// The CRC-64/NVME of the whole file, when the client declared one.
+    pub checksum_crc64nvme: Option<crate::keys::Crc64>,
 }
 
 /// The multipart uploads of pending files.

@@ -14,8 +14,10 @@ const INSERT: &str = "WITH f AS (INSERT INTO stored_files (id, file_key, origina
      checksum_sha256, status, storage_backend, bucket_name, uploaded_by, organization_id, owner_entity_type, \
      owner_entity_id, created_at, updated_at, confirmed_at, object_version) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id) \
-     INSERT INTO multipart_uploads (file_id, upload_id, part_size, part_count) SELECT id, $18, $19, $20 FROM f";
-const FIND: &str = "SELECT m.upload_id, m.part_size, m.part_count, f.size FROM multipart_uploads m \
+     INSERT INTO multipart_uploads (file_id, upload_id, part_size, part_count, checksum_crc64nvme) \
+     SELECT id, $18, $19, $20, $21 FROM f";
+const FIND: &str =
+    "SELECT m.upload_id, m.part_size, m.part_count, f.size, m.checksum_crc64nvme FROM multipart_uploads m \
      JOIN stored_files f ON f.id = m.file_id WHERE m.file_id = $1";
 // The first upload id used wins; every later call reads it back.
 const ADOPT: &str = "WITH a AS (UPDATE multipart_uploads SET upload_id = $2 \
@@ -29,7 +31,11 @@ fn corrupt(column: &str) -> RepositoryError {
 fn record_of(file_id: Uuid, row: &Row) -> Result<MultipartRecord, RepositoryError> {
     let upload_id: Option<&str> = row.get(0);
     let (part_size, count, size): (i64, i32, i64) = (row.get(1), row.get(2), row.get(3));
+    let crc: Option<&str> = row.get(4);
     Ok(MultipartRecord {
+        checksum_crc64nvme: crc
+            .map(|c| crate::keys::Crc64::parse_base64(c).map_err(|_| corrupt("checksum_crc64nvme")))
+            .transpose()?,
         file_id,
         upload_id: upload_id.map(|id| UploadId::parse(id).map_err(|_| corrupt("upload_id"))).transpose()?,
         plan: PartPlan::of_record(
@@ -47,7 +53,8 @@ impl MultipartRepository for PgFileRepository {
         let upload_id = upload.upload_id.as_ref().map(UploadId::as_str);
         let part_size = i64::try_from(upload.plan.part_size).map_err(|_| corrupt("part_size"))?;
         let count = i32::try_from(upload.plan.count).map_err(|_| corrupt("part_count"))?;
-        self.insert_file(INSERT, file, &[&upload_id, &part_size, &count]).await
+        let crc = upload.checksum_crc64nvme.map(|c| c.to_base64());
+        self.insert_file(INSERT, file, &[&upload_id, &part_size, &count, &crc]).await
     }
 
     #[tracing::instrument(skip(self))]

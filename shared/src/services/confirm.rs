@@ -8,7 +8,7 @@ use super::{Field, FileView, Mismatch, ServiceError};
 use crate::auth::Caller;
 use crate::db::{ConfirmOutcome, Verified};
 use crate::file::{FileRecord, FileStatus, ObjectVersion};
-use crate::keys::{Checksum, FileKey};
+use crate::keys::{Checksum, Crc64, FileKey};
 use crate::outbox::hand_over;
 use crate::storage::multipart::{CompletedPart, PartPlan};
 use crate::storage::StorageError;
@@ -50,30 +50,38 @@ impl ConfirmUpload {
 
     /// Completes the file's multipart upload (create-only) when it has one whose object is not
     /// there yet: every part of the plan must be stored with its exact size (and, when the
-    /// client listed them, the entity tags it was answered), or the file stays pending.
-    async fn complete_multipart(&self, file: &FileRecord, tags: Option<&[PartTag]>) -> Result<(), ServiceError> {
-        let Some(upload) = self.multipart.repo.find_multipart(file.id).await? else { return Ok(()) };
+    /// client listed them, the entity tags it was answered), or the file stays pending. Answers
+    /// the whole file's CRC-64/NVME, when the client declared one.
+    async fn complete_multipart(
+        &self,
+        file: &FileRecord,
+        tags: Option<&[PartTag]>,
+    ) -> Result<Option<Crc64>, ServiceError> {
+        let Some(upload) = self.multipart.repo.find_multipart(file.id).await? else { return Ok(None) };
+        let declared = upload.checksum_crc64nvme;
         // A client that never used its signed create has sent nothing yet.
         let Some(upload_id) = upload.upload_id else { return Err(ServiceError::UploadIncomplete) };
         if self.parts.objects.head(&file.file_key).await?.is_some() {
-            return Ok(()); // completed already (by the client's own signed completion, or a retry)
+            return Ok(declared); // completed already (by the client's own signed completion, or a retry)
         }
         let stored = match self.multipart.store.list_parts(&file.file_key, &upload_id).await {
             Ok(stored) => stored,
             // Completed meanwhile by a concurrent confirm: the object is there now.
-            Err(StorageError::NotFound) if self.parts.objects.head(&file.file_key).await?.is_some() => return Ok(()),
+            Err(StorageError::NotFound) if self.parts.objects.head(&file.file_key).await?.is_some() => {
+                return Ok(declared)
+            }
             Err(StorageError::NotFound) => return Err(ServiceError::UploadNotFound),
             Err(e) => return Err(e.into()),
         };
         let parts = parts_to_complete(&upload.plan, &stored, tags)?;
         match self.multipart.store.complete_multipart(&file.file_key, &upload_id, &parts).await {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(declared),
             Err(StorageError::InvalidParts(_)) => Err(ServiceError::Mismatch(Mismatch::Parts)),
             // Completed by a concurrent confirm, which won the create-only write.
             Err(StorageError::AlreadyExists | StorageError::NotFound)
                 if self.parts.objects.head(&file.file_key).await?.is_some() =>
             {
-                Ok(())
+                Ok(declared)
             }
             Err(e) => Err(e.into()),
         }
@@ -107,8 +115,8 @@ impl ConfirmUpload {
         if file.is_available() {
             return self.parts.views.view(file).await;
         }
-        self.complete_multipart(&file, request.parts.as_deref()).await?;
-        let verified = self.verify(&file).await?;
+        let crc = self.complete_multipart(&file, request.parts.as_deref()).await?;
+        let verified = self.verify(&file, crc).await?;
         match self.parts.repo.mark_available(&caller.org_id, file.id, &verified).await? {
             Some(ConfirmOutcome::Confirmed { file, queued }) => {
                 tracing::info!(file_id = %file.id, "upload confirmed");
@@ -122,9 +130,10 @@ impl ConfirmUpload {
     }
 
     /// What is stored (size, checksum, and the version download URLs will be signed for), once
-    /// its size, type and checksum match `file`'s declaration. One HEAD: the version is that of
-    /// the bytes checked.
-    async fn verify(&self, file: &FileRecord) -> Result<Verified, ServiceError> {
+    /// its size, type and checksums match `file`'s declaration (and `crc`, a multipart upload's
+    /// declared CRC-64/NVME). One HEAD: the version is that of the bytes checked. A declared
+    /// checksum the store does not keep is computed by reading the object back once.
+    async fn verify(&self, file: &FileRecord, crc: Option<Crc64>) -> Result<Verified, ServiceError> {
         let meta = self.parts.objects.head(&file.file_key).await?.ok_or(ServiceError::UploadIncomplete)?;
         if meta.size != file.size {
             return Err(ServiceError::Mismatch(Mismatch::Size));
@@ -132,28 +141,39 @@ impl ConfirmUpload {
         if !file.content_type.same_as(meta.content_type.as_deref().unwrap_or_default()) {
             return Err(ServiceError::Mismatch(Mismatch::ContentType));
         }
-        let stored = match (file.checksum_sha256, meta.checksum_sha256) {
-            (Some(_), None) => Some(self.hash_object(&file.file_key, meta.version.as_ref()).await?),
-            (_, stored) => stored,
+        let unknown = (file.checksum_sha256.is_some() && meta.checksum_sha256.is_none())
+            || (crc.is_some() && meta.checksum_crc64nvme.is_none());
+        let (sha, stored_crc) = if unknown {
+            let (sha, crc) = self.hash_object(&file.file_key, meta.version.as_ref()).await?;
+            (Some(sha), Some(crc))
+        } else {
+            (meta.checksum_sha256, meta.checksum_crc64nvme)
         };
-        if file.checksum_sha256.is_some_and(|declared| stored != Some(declared)) {
+        if file.checksum_sha256.is_some_and(|declared| sha != Some(declared))
+            || crc.is_some_and(|declared| stored_crc != Some(declared))
+        {
             return Err(ServiceError::Mismatch(Mismatch::Checksum));
         }
-        Ok(Verified { size: file.size, checksum: stored, version: meta.version })
+        Ok(Verified { size: file.size, checksum: sha, version: meta.version })
     }
 
-    /// The SHA-256 of one version of a stored object, read as a stream (for objects whose store
-    /// kept no whole-object checksum).
-    async fn hash_object(&self, key: &FileKey, version: Option<&ObjectVersion>) -> Result<Checksum, ServiceError> {
+    /// The SHA-256 and CRC-64/NVME of one version of a stored object, read once as a stream (for
+    /// objects whose store kept no such whole-object checksum).
+    async fn hash_object(
+        &self,
+        key: &FileKey,
+        version: Option<&ObjectVersion>,
+    ) -> Result<(Checksum, Crc64), ServiceError> {
         use futures_util::TryStreamExt as _;
         use sha2::Digest as _;
         // The version the HEAD saw: the bytes hashed are the bytes whose size was checked.
         let mut stream = self.parts.objects.get_version_stream(key, version).await?;
-        let mut hasher = sha2::Sha256::new();
+        let (mut hasher, mut crc) = (sha2::Sha256::new(), crc64fast_nvme::Digest::new());
         while let Some(chunk) = stream.try_next().await.map_err(StorageError::Io)? {
             hasher.update(&chunk);
+            crc.write(&chunk);
         }
-        Ok(Checksum::from_digest(hasher.finalize().into()))
+        Ok((Checksum::from_digest(hasher.finalize().into()), Crc64::from_value(crc.sum64())))
     }
 }
 

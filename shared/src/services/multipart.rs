@@ -115,6 +115,9 @@ pub struct SignRequest {
     /// Base64 SHA-256 of the bytes (starting an upload).
     #[serde(default)]
     pub checksum_sha256: Option<String>,
+    /// Base64 CRC-64/NVME of the bytes (starting a multipart upload).
+    #[serde(default)]
+    pub checksum_crc64nvme: Option<String>,
     /// The business entity the file belongs to (starting an upload).
     #[serde(default)]
     pub owner: Option<OwnerEntity>,

@@ -90,16 +90,22 @@ impl UploadParts {
             owner: request.owner,
             upload_method: Some(method),
             part_size: None,
+            checksum_crc64nvme: request.checksum_crc64nvme,
         };
         let (file, method, plan) = declaration(&self.limits, declared)?;
         let record = FileRecord::new(caller, &self.location, file, FileStatus::Pending);
         match (method, plan) {
-            (RequestedUploadMethod::Multipart, Some(plan)) => {
+            (RequestedUploadMethod::Multipart, Some(planned)) => {
                 let op = MultipartOp::Create { content_type: &record.content_type };
                 let answer = self.answer(&record, op).await?;
-                let upload = MultipartRecord { file_id: record.id, upload_id: None, plan };
+                let upload = MultipartRecord {
+                    file_id: record.id,
+                    upload_id: None,
+                    plan: planned.plan,
+                    checksum_crc64nvme: planned.crc,
+                };
                 self.multipart.repo.insert_multipart(&record, &upload).await?;
-                tracing::info!(file_id = %record.id, parts = plan.count, "multipart upload signed for the client");
+                tracing::info!(file_id = %record.id, parts = planned.plan.count, "multipart upload signed for the client");
                 Ok(answer)
             }
             _ => {

@@ -13,7 +13,7 @@ use crate::auth::Caller;
 use crate::config::{UploadSettings, LAMBDA_MAX_BODY_BYTES};
 use crate::db::{ConfirmOutcome, FileRepository, MultipartRecord, MultipartRepository, Verified};
 use crate::file::{FileRecord, FileStatus, NewFile, OwnerEntity, StorageLocation};
-use crate::keys::{Checksum, ContentType, FileKey, OriginalFilename};
+use crate::keys::{Checksum, ContentType, Crc64, FileKey, OriginalFilename};
 use crate::outbox::{hand_over, IndexQueue};
 use crate::storage::multipart::{MultipartStore, PartPlan, UploadId};
 use crate::storage::{ByteStream, ObjectStore, PutConstraints, StorageError, UploadGrantRequest, UploadMethod};
@@ -43,6 +43,10 @@ pub struct InitiateUploadRequest {
     /// S3 allows for the file.
     #[serde(default)]
     pub part_size: Option<i64>,
+    /// Base64 CRC-64/NVME of the whole file (multipart uploads): the full-object checksum S3
+    /// keeps of a multipart object, checked at confirm-upload without reading the object back.
+    #[serde(default)]
+    pub checksum_crc64nvme: Option<String>,
 }
 
 /// The `upload_method` of initiate-upload.
@@ -121,11 +125,20 @@ fn validate_owner(owner: OwnerEntity) -> Result<OwnerEntity, ServiceError> {
     }
 }
 
+/// How a multipart upload is cut, and the whole file's declared CRC-64/NVME.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Planned {
+    /// The parts.
+    pub(super) plan: PartPlan,
+    /// The declared full-object checksum.
+    pub(super) crc: Option<Crc64>,
+}
+
 /// The checked declaration of a new upload: its file (with a new key) and how it is sent.
 pub(super) fn declaration(
     limits: &UploadSettings,
     request: InitiateUploadRequest,
-) -> Result<(NewFile, RequestedUploadMethod, Option<PartPlan>), ServiceError> {
+) -> Result<(NewFile, RequestedUploadMethod, Option<Planned>), ServiceError> {
     let (filename, content_type) = name_and_type(limits, &request.filename, &request.content_type)?;
     let size =
         u64::try_from(request.size).map_err(|_| ServiceError::invalid(Field::Size, "size must not be negative"))?;
@@ -151,10 +164,17 @@ pub(super) fn declaration(
                 .map(u64::try_from)
                 .transpose()
                 .map_err(|_| ServiceError::invalid(Field::PartSize, "part_size must not be negative"))?;
-            Some(PartPlan::new(size, part_size).map_err(|reason| ServiceError::invalid(Field::PartSize, reason))?)
+            let plan =
+                PartPlan::new(size, part_size).map_err(|reason| ServiceError::invalid(Field::PartSize, reason))?;
+            let crc = request.checksum_crc64nvme.as_deref().map(Crc64::parse_base64).transpose();
+            Some(Planned { plan, crc: crc.map_err(|e| ServiceError::invalid(Field::Checksum, e))? })
         }
         _ if request.part_size.is_some() => {
             return Err(ServiceError::invalid(Field::PartSize, "part_size is for multipart uploads only"))
+        }
+        _ if request.checksum_crc64nvme.is_some() => {
+            let reason = "checksum_crc64nvme is for multipart uploads (a single upload declares checksum_sha256)";
+            return Err(ServiceError::invalid(Field::Checksum, reason));
         }
         _ => None,
     };
@@ -199,11 +219,17 @@ impl InitiateUpload {
         &self,
         caller: &Caller,
         file: NewFile,
-        plan: PartPlan,
+        planned: Planned,
     ) -> Result<InitiatedUpload, ServiceError> {
+        let plan = planned.plan;
         let upload_id = self.multipart.store.create_multipart(&file.key, &file.content_type).await?;
         let record = FileRecord::new(caller, &self.location, file, FileStatus::Pending);
-        let upload = MultipartRecord { file_id: record.id, upload_id: Some(upload_id.clone()), plan };
+        let upload = MultipartRecord {
+            file_id: record.id,
+            upload_id: Some(upload_id.clone()),
+            plan: planned.plan,
+            checksum_crc64nvme: planned.crc,
+        };
         if let Err(e) = self.multipart.repo.insert_multipart(&record, &upload).await {
             // Nothing refers to the upload: its parts would be kept for nothing.
             if let Err(abort) = self.multipart.store.abort_multipart(&record.file_key, &upload_id).await {
@@ -240,8 +266,8 @@ impl InitiateUpload {
     ) -> Result<InitiatedUpload, ServiceError> {
         let (file, method, plan) = declaration(&self.limits, request)?;
         let method = match (method, plan) {
-            (RequestedUploadMethod::Multipart, Some(plan)) => {
-                return self.initiate_multipart(caller, file, plan).await;
+            (RequestedUploadMethod::Multipart, Some(planned)) => {
+                return self.initiate_multipart(caller, file, planned).await;
             }
             (RequestedUploadMethod::Post, _) => UploadMethod::Post,
             _ => UploadMethod::Put,

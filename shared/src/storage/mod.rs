@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::config::{ConfigError, StorageSettings};
 use crate::disposition::DispositionKind;
 use crate::file::ObjectVersion;
-use crate::keys::{Checksum, ContentType, FileKey, OriginalFilename};
+use crate::keys::{Checksum, ContentType, Crc64, FileKey, OriginalFilename};
 
 pub mod local;
 pub mod multipart;
@@ -117,6 +117,9 @@ pub struct ObjectMeta {
     pub content_type: Option<String>,
     /// SHA-256 of the whole object, where the backend has it.
     pub checksum_sha256: Option<Checksum>,
+    /// CRC-64/NVME of the whole object, where the backend has it (S3 keeps it of every object,
+    /// multipart ones too).
+    pub checksum_crc64nvme: Option<Crc64>,
     /// The version of these bytes, where the store keeps versions (S3 with versioning).
     pub version: Option<ObjectVersion>,
 }

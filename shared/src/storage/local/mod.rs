@@ -29,7 +29,7 @@ use super::{
 };
 use crate::config::LocalStorageSettings;
 use crate::disposition::content_disposition;
-use crate::keys::{Checksum, FileKey, UPLOAD_PREFIX};
+use crate::keys::{Checksum, Crc64, FileKey, UPLOAD_PREFIX};
 
 mod multipart;
 pub mod url;
@@ -42,6 +42,15 @@ const READ_CHUNK: usize = 64 * 1024;
 struct SidecarMeta {
     content_type: String,
     checksum_sha256: String,
+    /// Absent in sidecars written before it was kept.
+    #[serde(default)]
+    checksum_crc64nvme: Option<String>,
+}
+
+impl SidecarMeta {
+    fn crc64(&self) -> Option<Crc64> {
+        self.checksum_crc64nvme.as_deref().and_then(|c| Crc64::parse_base64(c).ok())
+    }
 }
 
 /// Files under a root folder, with signed URLs served under `PUBLIC_BASE_URL` +
@@ -94,10 +103,12 @@ impl LocalFileStorage {
             Err(e) => return Err(StorageError::Io(e)),
         };
         let size = file.metadata().await.map_err(StorageError::Io)?.len();
+        let crc = meta.crc64();
         let object = ObjectMeta {
             size,
             content_type: Some(meta.content_type),
             checksum_sha256: Checksum::parse_base64(&meta.checksum_sha256).ok(),
+            checksum_crc64nvme: crc,
             version: None,
         };
         Ok((file, object))
@@ -143,11 +154,11 @@ impl LocalFileStorage {
         temp: &Path,
         mut body: ByteStream,
         constraints: &PutConstraints,
-    ) -> Result<(u64, Checksum), StorageError> {
+    ) -> Result<(u64, Checksum, Crc64), StorageError> {
         let limit = constraints.exact_size.unwrap_or(constraints.max_size).min(constraints.max_size);
         let mut file =
             tokio::fs::OpenOptions::new().write(true).create_new(true).open(temp).await.map_err(StorageError::Io)?;
-        let mut hasher = Sha256::new();
+        let (mut hasher, mut crc) = (Sha256::new(), crc64fast_nvme::Digest::new());
         let mut written: u64 = 0;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(StorageError::Body)?;
@@ -156,6 +167,7 @@ impl LocalFileStorage {
                 return Err(StorageError::TooLarge { limit });
             }
             hasher.update(&chunk);
+            crc.write(&chunk);
             file.write_all(&chunk).await.map_err(StorageError::Io)?;
         }
         file.flush().await.map_err(StorageError::Io)?;
@@ -169,7 +181,7 @@ impl LocalFileStorage {
         if constraints.checksum_sha256.is_some_and(|c| c != checksum) {
             return Err(StorageError::ChecksumMismatch);
         }
-        Ok((written, checksum))
+        Ok((written, checksum, Crc64::from_value(crc.sum64())))
     }
 }
 
@@ -261,11 +273,12 @@ impl ObjectStore for LocalFileStorage {
         let tmp_dir = self.root.join(".tmp");
         tokio::fs::create_dir_all(&tmp_dir).await.map_err(StorageError::Io)?;
         let temp = TempFile(tmp_dir.join(Uuid::new_v4().to_string()));
-        let (size, checksum) = self.write_body(&temp.0, body, constraints).await?;
+        let (size, checksum, crc) = self.write_body(&temp.0, body, constraints).await?;
 
         let meta = SidecarMeta {
             content_type: constraints.content_type.as_str().to_owned(),
             checksum_sha256: checksum.to_base64(),
+            checksum_crc64nvme: Some(crc.to_base64()),
         };
         let meta_temp = TempFile(tmp_dir.join(format!("{}.json", Uuid::new_v4())));
         let meta_json = serde_json::to_vec(&meta).map_err(|e| StorageError::Io(io::Error::other(e)))?;
@@ -294,7 +307,14 @@ impl ObjectStore for LocalFileStorage {
             self.remove_object(key).await?;
             return Err(StorageError::AlreadyExists);
         }
-        Ok(ObjectMeta { size, content_type: Some(meta.content_type), checksum_sha256: Some(checksum), version: None })
+        let checksum_crc64nvme = Some(crc);
+        Ok(ObjectMeta {
+            size,
+            content_type: Some(meta.content_type),
+            checksum_sha256: Some(checksum),
+            checksum_crc64nvme,
+            version: None,
+        })
     }
 
     #[tracing::instrument(skip(self), fields(key = %key))]
@@ -315,12 +335,14 @@ impl ObjectStore for LocalFileStorage {
         let Some(meta) = self.read_meta(key).await? else {
             return Ok(None);
         };
+        let crc = meta.crc64();
         match tokio::fs::metadata(self.data_path(key)).await {
             Ok(m) if m.is_file() => Ok(Some(ObjectMeta {
                 size: m.len(),
                 content_type: Some(meta.content_type),
                 // A sidecar is written by this store only; one that does not parse is no checksum.
                 checksum_sha256: Checksum::parse_base64(&meta.checksum_sha256).ok(),
+                checksum_crc64nvme: crc,
                 version: None,
             })),
             Ok(_) => Ok(None),

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use aws_sdk_s3::error::{ProvideErrorMetadata as _, SdkError};
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
-use aws_sdk_s3::types::{ChecksumMode, CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{ChecksumMode, ChecksumType, CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use super::{classify_http, region_and_credentials, sdk_client_config};
 use crate::config::{ConfigError, S3Settings};
 use crate::file::ObjectVersion;
-use crate::keys::{Checksum, FileKey};
+use crate::keys::{Checksum, Crc64, FileKey};
 use crate::storage::{ByteStream, ObjectMeta, ObjectStore, PutConstraints, StorageError};
 
 /// Proxied saves at or above this size go through a multipart upload.
@@ -253,6 +253,7 @@ impl ObjectStore for S3ObjectStore {
             size,
             content_type: Some(constraints.content_type.as_str().to_owned()),
             checksum_sha256: Some(checksum),
+            checksum_crc64nvme: None,
             version,
         })
     }
@@ -341,10 +342,15 @@ impl ObjectStore for S3ObjectStore {
         // S3's checksum of a multipart object ends in `-<parts>`: not a whole-object digest, so
         // it is not reported (callers that must know hash the bytes).
         let checksum = head.checksum_sha256().filter(|c| !c.contains('-')).and_then(|c| Checksum::parse_base64(c).ok());
+        // The CRC-64/NVME S3 keeps of every object is of the whole object unless S3 says it is a
+        // checksum of part checksums (COMPOSITE).
+        let whole = !matches!(head.checksum_type(), Some(ChecksumType::Composite));
+        let crc = head.checksum_crc64_nvme().filter(|_| whole).and_then(|c| Crc64::parse_base64(c).ok());
         Ok(Some(ObjectMeta {
             size: u64::try_from(head.content_length().unwrap_or(0)).unwrap_or(0),
             content_type: head.content_type().map(str::to_owned),
             checksum_sha256: checksum,
+            checksum_crc64nvme: crc,
             version: ObjectVersion::from_store(head.version_id()),
         }))
     }

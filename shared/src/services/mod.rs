@@ -6,6 +6,7 @@
 //! in HTTP is decided in [`crate::error`] alone.
 
 mod confirm;
+mod declaration;
 mod delete;
 mod download;
 mod multipart;

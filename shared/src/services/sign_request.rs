@@ -2,8 +2,9 @@
 //! the store itself (Uppy's `@uppy/aws-s3` through its `signRequest` hook), scoped as every
 //! multipart route is to the caller's own pending upload.
 
+use super::declaration::declaration;
 use super::multipart::{browser_headers, part_number, AbortUploadRequest, SignRequest, SignedAnswer, UploadParts};
-use super::upload::{declaration, InitiateUploadRequest, RequestedUploadMethod};
+use super::upload::{InitiateUploadRequest, RequestedUploadMethod};
 use super::{Field, ServiceError};
 use crate::auth::Caller;
 use crate::db::MultipartRecord;

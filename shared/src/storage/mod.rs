@@ -1,13 +1,14 @@
-//! The seed's `BaseStorage`, as two capabilities sized to their callers: [`SignUrls`] hands out
-//! signed upload and download URLs (no I/O), [`ObjectStore`] reads, writes and deletes objects.
-//! [`local::LocalFileStorage`] is both; on S3, [`s3::S3UrlSigner`] signs without an S3 client and
-//! [`s3::S3ObjectStore`] is the client. A function holds only what it calls, so its binary links
-//! only that. The builders below pick the backend from [`StorageSettings`].
+//! The seed's `BaseStorage`, as capabilities sized to their callers: [`SignUrls`] hands out
+//! signed upload and download URLs (no I/O), [`ObjectStore`] reads, writes and deletes objects,
+//! [`multipart::MultipartStore`] starts, lists, completes and aborts multipart uploads, and
+//! [`ListUploads`] lists the upload prefix for the reconciler. [`local::LocalFileStorage`] is all
+//! of them; on S3, [`s3::S3UrlSigner`] signs without an S3 client and [`s3::S3ObjectStore`] is
+//! the client. A function holds only what it calls, so its binary links only that. The builders
+//! ([`build`]) pick the backend from the storage settings.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,16 +17,20 @@ use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use serde::Serialize;
 
-use crate::config::{ConfigError, StorageSettings};
 use crate::disposition::DispositionKind;
 use crate::file::ObjectVersion;
 use crate::keys::{Checksum, ContentType, Crc64, FileKey, OriginalFilename};
 
+pub mod build;
 pub mod local;
 pub mod multipart;
 pub mod s3;
 
-use multipart::{MultipartOp, MultipartStore, SignedRequest};
+pub use build::{
+    build_multipart, build_objects, build_objects_and_listing, build_signer, build_storage, build_uploads,
+};
+
+use multipart::{MultipartOp, SignedRequest};
 
 /// A stream of file bytes; never holds the whole file.
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
@@ -305,100 +310,4 @@ pub trait ListUploads: Send + Sync + std::fmt::Debug {
     /// the service's upload prefix, for the reconciler's sweep. Entries whose key is not a
     /// [`FileKey`] are left out (and logged): the service never wrote them.
     fn list_uploads(&self) -> ObjectListing;
-}
-
-/// The objects, the listing and the multipart uploads of the configured backend, over one
-/// client: what the reconciler sweeps.
-///
-/// # Errors
-/// A [`ConfigError`] when no region can be found for S3.
-pub async fn build_objects_and_listing(
-    settings: &StorageSettings,
-) -> Result<(Arc<dyn ObjectStore>, Arc<dyn ListUploads>, Arc<dyn MultipartStore>), ConfigError> {
-    match settings {
-        StorageSettings::Local(local) => {
-            let storage = Arc::new(local::LocalFileStorage::from_settings(local));
-            Ok((storage.clone(), storage.clone(), storage))
-        }
-        StorageSettings::S3(s3) => {
-            let storage = Arc::new(s3::S3ObjectStore::new(s3).await?);
-            Ok((storage.clone(), storage.clone(), storage))
-        }
-    }
-}
-
-/// The multipart side of the configured backend's store.
-///
-/// # Errors
-/// A [`ConfigError`] when no region can be found for S3.
-pub async fn build_multipart(settings: &StorageSettings) -> Result<Arc<dyn MultipartStore>, ConfigError> {
-    match settings {
-        StorageSettings::Local(local) => Ok(Arc::new(local::LocalFileStorage::from_settings(local))),
-        StorageSettings::S3(s3) => Ok(Arc::new(s3::S3ObjectStore::new(s3).await?)),
-    }
-}
-
-/// The signer, the objects and the multipart side of the configured backend, over one
-/// configuration (and one client on S3).
-///
-/// # Errors
-/// A [`ConfigError`] when no region can be found for S3.
-pub async fn build_uploads(
-    settings: &StorageSettings,
-) -> Result<(Arc<dyn SignUrls>, Arc<dyn ObjectStore>, Arc<dyn MultipartStore>), ConfigError> {
-    match settings {
-        StorageSettings::Local(local) => {
-            let storage = Arc::new(local::LocalFileStorage::from_settings(local));
-            Ok((storage.clone(), storage.clone(), storage))
-        }
-        StorageSettings::S3(s3) => {
-            let (signer, objects) = s3::both(s3).await?;
-            let objects = Arc::new(objects);
-            Ok((Arc::new(signer), objects.clone(), objects))
-        }
-    }
-}
-
-/// The URL signer of the configured backend (the seed's `get_storage_service`, signing half).
-/// Builds no client and touches no network.
-///
-/// # Errors
-/// A [`ConfigError`] when no region can be found for S3.
-pub async fn build_signer(settings: &StorageSettings) -> Result<Arc<dyn SignUrls>, ConfigError> {
-    match settings {
-        StorageSettings::Local(local) => Ok(Arc::new(local::LocalFileStorage::from_settings(local))),
-        StorageSettings::S3(s3) => Ok(Arc::new(s3::S3UrlSigner::new(s3).await?)),
-    }
-}
-
-/// Both capabilities of the configured backend from one configuration: the local store serves
-/// both; on S3, the signer and the client share one SDK configuration.
-///
-/// # Errors
-/// A [`ConfigError`] when no region can be found for S3.
-pub async fn build_storage(
-    settings: &StorageSettings,
-) -> Result<(Arc<dyn SignUrls>, Arc<dyn ObjectStore>), ConfigError> {
-    match settings {
-        StorageSettings::Local(local) => {
-            let storage = Arc::new(local::LocalFileStorage::from_settings(local));
-            Ok((storage.clone(), storage))
-        }
-        StorageSettings::S3(s3) => {
-            let (signer, objects) = s3::both(s3).await?;
-            Ok((Arc::new(signer), Arc::new(objects)))
-        }
-    }
-}
-
-/// The object store of the configured backend. Builds clients only; nothing here waits on the
-/// network.
-///
-/// # Errors
-/// A [`ConfigError`] when no region can be found for S3.
-pub async fn build_objects(settings: &StorageSettings) -> Result<Arc<dyn ObjectStore>, ConfigError> {
-    match settings {
-        StorageSettings::Local(local) => Ok(Arc::new(local::LocalFileStorage::from_settings(local))),
-        StorageSettings::S3(s3) => Ok(Arc::new(s3::S3ObjectStore::new(s3).await?)),
-    }
 }

@@ -104,6 +104,39 @@ struct CachedKey {
     key: Vec<u8>,
 }
 
+/// Where a prepared URL's signature goes: braces never appear in a presigned URL otherwise (SigV4
+/// percent-encodes them in every query value, and keys and ids hold none).
+pub(super) const SIGNATURE_MARK: &str = "{signature}";
+
+/// A request ready to sign (see [`Presigner::prepare`]).
+pub(super) struct Prepared {
+    /// The canonical request.
+    pub(super) creq: String,
+    /// The URL, with [`SIGNATURE_MARK`] for the signature.
+    pub(super) url: String,
+    /// The string to sign up to the canonical request's hash.
+    pub(super) scope: String,
+    /// The day's signing key.
+    pub(super) key: Vec<u8>,
+    /// The headers the request must carry.
+    pub(super) headers: Vec<(&'static str, String)>,
+}
+
+impl Prepared {
+    /// The signature of a canonical request hashed as `creq_hash` (hex SHA-256).
+    pub(super) fn sign_hash(&self, creq_hash: &str) -> String {
+        let mut string_to_sign = String::with_capacity(self.scope.len() + creq_hash.len());
+        string_to_sign.push_str(&self.scope);
+        string_to_sign.push_str(creq_hash);
+        aws_sigv4::sign::v4::calculate_signature(&self.key, string_to_sign.as_bytes())
+    }
+
+    /// The signature of canonical request `creq`.
+    pub(super) fn sign(&self, creq: &[u8]) -> String {
+        self.sign_hash(&hex::encode(Sha256::digest(creq)))
+    }
+}
+
 /// Presigns S3 URLs for one bucket on one endpoint. Build it once; it is cheap to clone and
 /// clones share the signing-key cache.
 #[derive(Clone)]
@@ -253,6 +286,25 @@ impl Presigner {
         start: SystemTime,
         expires_in: Duration,
     ) -> Result<PresignedRequest, PresignError> {
+        let prepared = self.prepare(method, key, operation, headers, credentials, start, expires_in)?;
+        let signature = prepared.sign(prepared.creq.as_bytes());
+        let url = prepared.url.replacen(SIGNATURE_MARK, &signature, 1);
+        Ok(PresignedRequest { url, headers: prepared.headers })
+    }
+
+    /// Everything of a presigned request but its signature: the canonical request, the URL with
+    /// [`SIGNATURE_MARK`] where the signature goes, the credential scope, and the signing key.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn prepare(
+        &self,
+        method: &str,
+        key: &str,
+        operation: &[(&str, &str)],
+        headers: Vec<(&'static str, String)>,
+        credentials: &Credentials,
+        start: SystemTime,
+        expires_in: Duration,
+    ) -> Result<Prepared, PresignError> {
         check(key, &headers, expires_in)?;
         let time = Timestamp::of(start)?;
         let path = format!("{}/{}", self.base_path, utf8_percent_encode(key, PATH_ENCODE));
@@ -280,22 +332,13 @@ impl Presigner {
             query.iter().map(|(name, value)| (encode_query(name), encode_query(value))).collect::<Vec<_>>();
 
         let creq = canonical_request(method, &path, &encoded, &signed, &signed_names);
-        let string_to_sign = format!(
-            "{ALGORITHM}\n{}\n{}/{}/{SERVICE}/aws4_request\n{}",
-            time.date_time,
-            time.date,
-            self.region,
-            hex::encode(Sha256::digest(creq.as_bytes()))
-        );
-        let signature = aws_sigv4::sign::v4::calculate_signature(
-            self.signing_key(credentials, start, &time.date),
-            string_to_sign.as_bytes(),
-        );
+        let scope = format!("{ALGORITHM}\n{}\n{}/{}/{SERVICE}/aws4_request\n", time.date_time, time.date, self.region);
         let mut url = String::with_capacity(self.origin.len() + creq.len() + 128);
         url.push_str(&self.origin);
         url.push_str(&path);
-        push_query(&mut url, &encoded, operation.len() + 5, &signature);
-        Ok(PresignedRequest { url, headers })
+        push_query(&mut url, &encoded, operation.len() + 5, SIGNATURE_MARK);
+        let key = self.signing_key(credentials, start, &time.date);
+        Ok(Prepared { creq, url, scope, key, headers })
     }
 
     /// The day's signing key, derived once per access key, secret and day.

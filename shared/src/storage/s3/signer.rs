@@ -199,6 +199,25 @@ impl SignUrls for S3UrlSigner {
         let lifetime = Self::lifetime(expires_in, &credentials, now);
         let signed_lifetime = Self::signed_lifetime(lifetime);
         let if_none_match = (!self.overwrite).then_some("*");
+        if let Some((upload_id, parts)) = parts_of_one_upload(ops) {
+            let batch = self
+                .presigner
+                .upload_parts(key.as_str(), upload_id, &parts, &credentials, now, signed_lifetime)
+                .map_err(signing)?;
+            let signed = batch
+                .into_iter()
+                .map(|p| SignedRequest {
+                    method: "PUT",
+                    url: p.url,
+                    headers: p
+                        .headers
+                        .iter()
+                        .map(|(name, value)| (canonical_header_name(name), value.clone()))
+                        .collect(),
+                })
+                .collect();
+            return Ok((signed, expires_at(now, lifetime)));
+        }
         let mut signed = Vec::with_capacity(ops.len());
         for op in ops {
             let content_type;
@@ -226,6 +245,22 @@ impl SignUrls for S3UrlSigner {
         }
         Ok((signed, expires_at(now, lifetime)))
     }
+}
+
+/// The upload id and `(number, length)` of each op when every one is a part of one upload (a
+/// batch the presigner signs sharing what the parts have in common).
+fn parts_of_one_upload<'a>(ops: &[MultipartOp<'a>]) -> Option<(&'a str, Vec<(u32, u64)>)> {
+    let mut upload: Option<&str> = None;
+    let mut parts = Vec::with_capacity(ops.len());
+    for op in ops {
+        let MultipartOp::Part { upload_id, number, size } = *op else { return None };
+        if upload.is_some_and(|u| u != upload_id.as_str()) {
+            return None;
+        }
+        upload = Some(upload_id.as_str());
+        parts.push((number, size));
+    }
+    upload.map(|u| (u, parts))
 }
 
 /// The URL a POST form is sent to.

@@ -1,5 +1,6 @@
-//! Text extraction for the search index: text-like types and JSON/CSV as UTF-8 (lossy), PDF
-//! with `pdf-extract` in a child process. Capped by size (`EXTRACT_MAX_BYTES`, checked before
+//! Text extraction for the search index: the format read from the bytes before the declared
+//! type is believed ([`super::sniff`]), text in any encoding decoded, PDF with `pdf-extract` in
+//! a child process. Capped by size (`EXTRACT_MAX_BYTES`, checked before
 //! reading), by characters (`EXTRACT_MAX_CHARS`), and for PDF by time
 //! (`EXTRACT_TIMEOUT_SECONDS`) and memory (`EXTRACT_MAX_MEMORY_BYTES`). A corrupt, encrypted,
 //! oversized or hostile document yields a reason instead of text: it is indexed with metadata
@@ -20,6 +21,7 @@ use crate::file::{FileRecord, ObjectVersion};
 use crate::keys::{ContentType, FileKey};
 use crate::storage::{ObjectStore, StorageError};
 
+use super::sniff::{decode_text, detect, Detected, SNIFF_BYTES};
 use super::TextSource;
 
 /// What can be extracted from a type.
@@ -136,10 +138,6 @@ pub async fn extract_at(
     size: u64,
     limits: &Limits,
 ) -> Result<Result<String, String>, StorageError> {
-    let kind = kind_of(content_type);
-    if kind == Kind::Unsupported {
-        return Ok(Err("unsupported type".to_owned()));
-    }
     if size > limits.max_bytes {
         return Ok(Err(format!("larger than {} bytes", limits.max_bytes)));
     }
@@ -148,24 +146,59 @@ pub async fn extract_at(
         Err(StorageError::NotFound) => return Ok(Err("object not found".to_owned())),
         Err(e) => return Err(e),
     };
+    let declared = kind_of(content_type);
     let capacity = usize::try_from(size.min(limits.max_bytes)).unwrap_or(0);
-    let mut bytes = Vec::with_capacity(capacity);
+    let mut bytes = Vec::with_capacity(capacity.min(SNIFF_BYTES));
+    let mut kind = None;
     while let Some(chunk) = stream.try_next().await.map_err(StorageError::Io)? {
         if (bytes.len() + chunk.len()) as u64 > limits.max_bytes {
             return Ok(Err(format!("larger than {} bytes", limits.max_bytes)));
         }
         bytes.extend_from_slice(&chunk);
+        if kind.is_none() && bytes.len() >= SNIFF_BYTES {
+            // The bytes decide before the label: the rest is read only when there is text.
+            match real_kind(object.key, content_type, declared, &bytes) {
+                Ok(found) => {
+                    bytes.reserve(capacity.saturating_sub(bytes.len()));
+                    kind = Some(found);
+                }
+                Err(reason) => return Ok(Err(reason)),
+            }
+        }
+    }
+    let kind = match kind {
+        Some(kind) => kind,
+        None => match real_kind(object.key, content_type, declared, &bytes) {
+            Ok(kind) => kind,
+            Err(reason) => return Ok(Err(reason)),
+        },
+    };
+    let text = match kind {
+        Kind::Text => decode_text(&bytes).map(|text| truncate(&normalise(&text), limits.max_chars)),
+        Kind::Pdf => pdf_text(bytes, limits).await,
+        Kind::Unsupported => Err("unsupported type".to_owned()),
+    };
+    if let Err(reason) = &text {
+        tracing::info!(key = %object.key, %reason, "indexing with metadata only");
+    }
+    Ok(text)
+}
+
+/// What the document really is: its first bytes when they show a format, else its declared
+/// type; a disagreement is logged. A reason when there is nothing to read.
+fn real_kind(key: &FileKey, content_type: &ContentType, declared: Kind, head: &[u8]) -> Result<Kind, String> {
+    let (kind, what) = match detect(head) {
+        Some(Detected::Pdf) => (Kind::Pdf, "a PDF"),
+        Some(Detected::Binary(name)) => (Kind::Unsupported, name),
+        None => (declared, ""),
+    };
+    if kind != declared || (kind == Kind::Unsupported && !what.is_empty()) {
+        tracing::info!(%key, declared = %content_type.as_str(), content = what, "the declared type disagrees with the content; read as what it is");
     }
     match kind {
-        Kind::Text => Ok(Ok(truncate(&normalise(&String::from_utf8_lossy(&bytes)), limits.max_chars))),
-        Kind::Pdf => match pdf_text(bytes, limits).await {
-            Ok(text) => Ok(Ok(text)),
-            Err(reason) => {
-                tracing::info!(key = %object.key, %reason, "indexing with metadata only");
-                Ok(Err(reason))
-            }
-        },
-        Kind::Unsupported => Ok(Err("unsupported type".to_owned())),
+        Kind::Unsupported if what.is_empty() => Err("unsupported type".to_owned()),
+        Kind::Unsupported => Err(format!("not text: {what}")),
+        kind => Ok(kind),
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub mod elastic;
 pub mod extract;
+pub mod sniff;
 
 use async_trait::async_trait;
 use serde::ser::SerializeStruct as _;

@@ -72,7 +72,7 @@ enum Backend {
 fn backend(settings: &SearchSettings, pool: Arc<DbPool>) -> Result<Backend, ConfigError> {
     Ok(match &settings.elasticsearch_url {
         Some(_) => Backend::Elastic(ElasticIndex::from_settings(settings)?),
-        None => Backend::Postgres(PgSearchIndex::new(pool)),
+        None => Backend::Postgres(PgSearchIndex::new(pool, &settings.pg_text_config)),
     })
 }
 

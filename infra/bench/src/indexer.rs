@@ -91,8 +91,10 @@ pub async fn figures(
     let storage = files_core::storage::build_objects(&settings.storage).await?;
     let elastic = ElasticIndex::from_settings(&settings.search)?;
     elastic.ensure_index().await.with_context(|| format!("the search server at {elasticsearch_url} is required"))?;
-    let indexes: [(&str, Arc<dyn IndexDocuments>); 2] =
-        [("Elasticsearch", Arc::new(elastic)), ("PostgreSQL fallback", Arc::new(PgSearchIndex::new(pool.clone())))];
+    let indexes: [(&str, Arc<dyn IndexDocuments>); 2] = [
+        ("Elasticsearch", Arc::new(elastic)),
+        ("PostgreSQL fallback", Arc::new(PgSearchIndex::new(pool.clone(), "simple"))),
+    ];
 
     eprintln!("files-bench: indexer: seeding {BATCH} metadata-only rows and {BATCH} text objects in S3");
     let batches = [

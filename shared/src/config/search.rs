@@ -34,6 +34,9 @@ pub struct SearchSettings {
     /// `INDEXER_QUEUE_URL`: the SQS queue the indexer reads, where the API functions send
     /// their committed outbox entries; without it (`make dev`) the outbox is polled.
     pub indexer_queue_url: Option<String>,
+    /// `SEARCH_PG_TEXT_CONFIG` (default `simple`): the PostgreSQL text search configuration of
+    /// the fallback's documents and queries (`english`, `german`, ...: stemming and stop words).
+    pub pg_text_config: String,
     /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (MiB, set by Lambda): the function's memory, which the
     /// extractions it runs at once must fit in ([`SearchSettings::check_extraction_memory`]).
     pub function_memory_mib: Option<u64>,
@@ -61,10 +64,18 @@ impl SearchSettings {
             extract_program: get("EXTRACT_PROGRAM").map(PathBuf::from),
             indexer_concurrency: parse_number(get, "INDEXER_CONCURRENCY", 8)?,
             indexer_queue_url: get("INDEXER_QUEUE_URL").map(|raw| parse_url(&raw, "INDEXER_QUEUE_URL")).transpose()?,
+            pg_text_config: get("SEARCH_PG_TEXT_CONFIG").unwrap_or_else(|| "simple".to_owned()),
             function_memory_mib: get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
                 .map(|_| parse_number(get, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0))
                 .transpose()?,
         };
+        let config = &settings.pg_text_config;
+        if config.is_empty() || config.len() > 63 || !config.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            return Err(ConfigError::new(
+                "SEARCH_PG_TEXT_CONFIG",
+                "must name a PostgreSQL text search configuration (lower-case letters and _, e.g. simple, english)",
+            ));
+        }
         if settings.extract_timeout.is_zero() {
             return Err(ConfigError::new("EXTRACT_TIMEOUT_SECONDS", "must be at least 1"));
         }

@@ -1,6 +1,8 @@
 //! The PostgreSQL fallback of both search ports, used when `ELASTICSEARCH_URL` is not set: the
-//! extracted text lives in `file_search_text` (a row there is "the document"), and queries
-//! match every word against the file name and the text, case-insensitively.
+//! extracted text lives in `file_search_text` (a row there is "the document") with its file
+//! name and text as a `tsvector` (`SEARCH_PG_TEXT_CONFIG`, GIN-indexed), and queries
+//! ([`crate::search::query`]) are `websearch_to_tsquery` (words, phrases, exclusions) and
+//! `to_tsquery` prefixes over it, best ranked first.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,11 +21,13 @@ use crate::search::{
 // One statement: documents written where newer, removals applied where newer. Each key appears
 // once (see `newest_per_key`): one statement must not change a row twice.
 const WRITE: &str = "WITH up AS ( \
-         INSERT INTO file_search_text (file_id, content, version) \
-         SELECT u.id, u.content, u.version FROM unnest($1::uuid[], $2::text[], $3::bigint[]) AS u(id, content, version) \
+         INSERT INTO file_search_text (file_id, content, version, document) \
+         SELECT u.id, u.content, u.version, \
+                setweight(to_tsvector($6::text::regconfig, u.name), 'A') || setweight(to_tsvector($6::text::regconfig, u.content), 'B') \
+         FROM unnest($1::uuid[], $2::text[], $3::bigint[], $7::text[]) AS u(id, content, version, name) \
          WHERE EXISTS (SELECT 1 FROM stored_files WHERE id = u.id) \
          ON CONFLICT (file_id) DO UPDATE SET content = EXCLUDED.content, version = EXCLUDED.version, \
-           updated_at = now() \
+           document = EXCLUDED.document, updated_at = now() \
          WHERE file_search_text.version < EXCLUDED.version \
          RETURNING 1), \
      gone AS ( \
@@ -32,15 +36,21 @@ const WRITE: &str = "WITH up AS ( \
          RETURNING 1) \
      SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM gone)";
 
-const SEARCH: &str = "SELECT f.id, f.original_filename, t.content, count(*) OVER () AS total \
-     FROM stored_files f JOIN file_search_text t ON t.file_id = f.id \
+// $4: words, phrases and exclusions for websearch_to_tsquery; $5: prefixes for to_tsquery;
+// either '' for none. A query with neither lists every file, newest first.
+const SEARCH: &str = "WITH q AS (SELECT \
+         CASE WHEN $4 = '' THEN NULL ELSE websearch_to_tsquery($7::text::regconfig, $4) END AS words, \
+         CASE WHEN $5 = '' THEN NULL ELSE to_tsquery($7::text::regconfig, $5) END AS prefixes) \
+     SELECT f.id, f.original_filename, t.content, count(*) OVER () AS total \
+     FROM q, stored_files f JOIN file_search_text t ON t.file_id = f.id \
      WHERE f.organization_id = $1 AND f.status = 'available' \
        AND ($2::text IS NULL OR lower(trim(split_part(f.content_type, ';', 1))) = $2) \
        AND ($3::text IS NULL OR f.uploaded_by = $3) \
-       AND NOT EXISTS (SELECT 1 FROM unnest($4::text[]) AS w(p) \
-                       WHERE NOT (f.original_filename ILIKE w.p OR t.content ILIKE w.p)) \
-     ORDER BY f.created_at DESC, f.id \
-     LIMIT $5 OFFSET $6";
+       AND (q.words IS NULL OR t.document @@ q.words) \
+       AND (q.prefixes IS NULL OR t.document @@ q.prefixes) \
+     ORDER BY COALESCE(ts_rank(t.document, q.words), 0) + COALESCE(ts_rank(t.document, q.prefixes), 0) DESC, \
+       f.created_at DESC, f.id \
+     LIMIT $6 OFFSET $8";
 
 const DOCUMENTS_AFTER: &str = "SELECT f.file_key, t.version FROM file_search_text t \
      JOIN stored_files f ON f.id = t.file_id \
@@ -54,12 +64,14 @@ const DOCUMENTS_OF: &str = "SELECT f.file_key, t.version FROM stored_files f \
 #[derive(Debug, Clone)]
 pub struct PgSearchIndex {
     pool: Arc<DbPool>,
+    /// The text search configuration (`SEARCH_PG_TEXT_CONFIG`).
+    config: String,
 }
 
 impl PgSearchIndex {
-    /// The fallback over `pool`.
-    pub fn new(pool: Arc<DbPool>) -> Self {
-        Self { pool }
+    /// The fallback over `pool`, with text search configuration `config`.
+    pub fn new(pool: Arc<DbPool>, config: &str) -> Self {
+        Self { pool, config: config.to_owned() }
     }
 }
 
@@ -76,12 +88,6 @@ fn from_pg(e: tokio_postgres::Error) -> SearchError {
     } else {
         SearchError::Backend(Box::new(e))
     }
-}
-
-/// `%word%` with LIKE's wildcards escaped.
-fn like_pattern(word: &str) -> String {
-    let escaped = word.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    format!("%{escaped}%")
 }
 
 /// `…text around <em>word</em> in context…` for the first word found (ignoring case), if any,
@@ -193,11 +199,22 @@ impl IndexDocuments for PgSearchIndex {
             .collect();
         let contents: Vec<&str> = contents.iter().map(AsRef::as_ref).collect();
         let versions: Vec<i64> = upserts.iter().map(|u| u.version).collect();
+        // The name as typed and as words (`Q3_report.pdf` is also `Q3 report pdf`): the
+        // text search parser keeps `report.pdf` as one file-name token otherwise.
+        let names: Vec<String> = upserts
+            .iter()
+            .map(|u| {
+                let name = u.document.file.original_filename.as_str();
+                format!("{name} {}", crate::search::filename_words(name))
+            })
+            .collect();
         let keys: Vec<&str> = removals.iter().map(|r| r.file_key.as_str()).collect();
         let removed_versions: Vec<i64> = removals.iter().map(|r| r.version).collect();
         let client = self.pool.get().await.map_err(from_repo)?;
         let statement = client.prepare_cached(WRITE).await.map_err(from_pg)?;
-        client.query_one(&statement, &[&ids, &contents, &versions, &keys, &removed_versions]).await.map_err(from_pg)?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
+            [&ids, &contents, &versions, &keys, &removed_versions, &self.config, &names];
+        client.query_one(&statement, &params).await.map_err(from_pg)?;
         Ok(())
     }
 }
@@ -239,16 +256,16 @@ impl IndexInventory for PgSearchIndex {
 impl SearchFiles for PgSearchIndex {
     #[tracing::instrument(skip_all, fields(org = %query.org_id))]
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, SearchError> {
-        let words: Vec<String> = query.text.split_whitespace().map(str::to_owned).collect();
-        let patterns: Vec<String> = words.iter().map(|w| like_pattern(w)).collect();
+        let parsed = crate::search::query::parse(&query.text);
+        let words = parsed.positive_words();
+        let (websearch, prefixes) = (parsed.websearch(), parsed.tsquery_prefixes());
         let content_type = query.content_type.as_ref().map(|c| c.to_ascii_lowercase());
         let client = self.pool.get().await.map_err(from_repo)?;
         let statement = client.prepare_cached(SEARCH).await.map_err(from_pg)?;
         let (limit, offset) = (i64::from(query.limit), i64::from(query.offset));
-        let rows = client
-            .query(&statement, &[&query.org_id, &content_type, &query.uploaded_by, &patterns, &limit, &offset])
-            .await
-            .map_err(from_pg)?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] =
+            [&query.org_id, &content_type, &query.uploaded_by, &websearch, &prefixes, &limit, &self.config, &offset];
+        let rows = client.query(&statement, &params).await.map_err(from_pg)?;
         let total = rows.first().map(|r| r.get::<_, i64>("total")).unwrap_or(0);
         let hits = rows
             .iter()
@@ -267,11 +284,6 @@ impl SearchFiles for PgSearchIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn like_wildcards_in_words_are_matched_literally() {
-        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
-    }
 
     #[test]
     fn snippets_mark_the_first_match_in_context() {

@@ -12,11 +12,10 @@ use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder}
 use elasticsearch::http::{Method, Url};
 use elasticsearch::{BulkParts, Elasticsearch, SearchParts};
 use serde_json::{json, Value};
-use uuid::Uuid;
 
 use super::{
-    document_id, IndexDocuments, IndexInventory, IndexedDocument, Removal, SearchError, SearchFiles, SearchHit,
-    SearchPage, SearchQuery, Upsert,
+    document_id, IndexDocuments, IndexInventory, IndexedDocument, Removal, SearchError, SearchFiles, SearchPage,
+    SearchQuery, Upsert,
 };
 use crate::config::{ConfigError, SearchSettings};
 use crate::keys::FileKey;
@@ -333,7 +332,7 @@ impl SearchFiles for ElasticIndex {
         let response = self
             .client
             .search(SearchParts::Index(&[self.alias.as_str()]))
-            .body(query_body(query))
+            .body(super::elastic_query::query_body(query))
             .send()
             .await
             .map_err(unavailable)?;
@@ -345,50 +344,9 @@ impl SearchFiles for ElasticIndex {
         if !(200..300).contains(&status) {
             return Err(backend(format!("search answered {status}: {body}")));
         }
-        let hits = body["hits"]["hits"].as_array().map(|hits| hits.iter().filter_map(hit_of).collect());
+        let hits =
+            body["hits"]["hits"].as_array().map(|hits| hits.iter().filter_map(super::elastic_query::hit_of).collect());
         let total = body["hits"]["total"]["value"].as_u64().unwrap_or(0);
         Ok(SearchPage { hits: hits.unwrap_or_default(), total })
     }
-}
-
-/// The query: the organization (and type, uploader) as filters, every word required in the
-/// name or the content, highlights of both.
-fn query_body(query: &SearchQuery) -> Value {
-    let mut filter = vec![json!({ "term": { "organization_id": query.org_id } })];
-    if let Some(content_type) = &query.content_type {
-        filter.push(json!({ "term": { "content_type": content_type.to_ascii_lowercase() } }));
-    }
-    if let Some(uploader) = &query.uploaded_by {
-        filter.push(json!({ "term": { "uploaded_by": uploader } }));
-    }
-    let text = query.text.trim();
-    let must = if text.is_empty() {
-        json!([{ "match_all": {} }])
-    } else {
-        json!([{ "multi_match": { "query": text, "fields": ["original_filename^3", "filename_words^3", "content"], "operator": "and" } }])
-    };
-    json!({
-        "query": { "bool": { "filter": filter, "must": must } },
-        // The `html` encoder escapes the text around the marks: the only markup is `<em>`.
-        "highlight": {
-            "encoder": "html",
-            "fields": { "content": { "fragment_size": 150, "number_of_fragments": 3 }, "filename_words": {} }
-        },
-        "_source": ["file_id"],
-        "from": query.offset,
-        "size": query.limit,
-        "sort": ["_score", { "created_at": "desc" }],
-        "track_total_hits": true
-    })
-}
-
-fn hit_of(hit: &Value) -> Option<SearchHit> {
-    let file_id = Uuid::parse_str(hit["_source"]["file_id"].as_str()?).ok()?;
-    let mut highlights = Vec::new();
-    for field in ["filename_words", "content"] {
-        if let Some(fragments) = hit["highlight"][field].as_array() {
-            highlights.extend(fragments.iter().filter_map(|f| f.as_str().map(str::to_owned)));
-        }
-    }
-    Some(SearchHit { file_id, highlights })
 }

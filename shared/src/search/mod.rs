@@ -9,7 +9,9 @@
 //! applied is ignored, so out-of-order work converges on the newest state.
 
 pub mod elastic;
+mod elastic_query;
 pub mod extract;
+pub mod query;
 pub mod sniff;
 
 use async_trait::async_trait;

@@ -312,7 +312,8 @@ async fn repairs_index_drift(app: TestApp, env: HashMap<String, String>) {
         client.execute("DELETE FROM file_search_text WHERE file_id = $1", &[&lost.id]).await.unwrap();
         client
             .execute(
-                "UPDATE file_search_text SET content = 'an old pelican', version = version - 1 WHERE file_id = $1",
+                "UPDATE file_search_text SET content = 'an old pelican', document = to_tsvector('simple', 'an old pelican'), \
+                 version = version - 1 WHERE file_id = $1",
                 &[&stale.id],
             )
             .await

@@ -20,6 +20,7 @@ mod multipart;
 mod pipeline;
 mod relay;
 mod report;
+mod search;
 mod stream;
 
 use std::path::PathBuf;
@@ -59,6 +60,8 @@ enum Part {
     /// Multipart uploads: 1,000 part URLs signed, 1 GiB through the local media server, a
     /// 1,000-part completion on the S3 server.
     Multipart,
+    /// Search at scale: a two-word query over 10,000 and 100,000 documents on both backends.
+    Search,
 }
 
 #[derive(Subcommand)]
@@ -138,7 +141,7 @@ struct RunArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "size,cold,warm,stream,media,indexer,confirm,reconcile,multipart,tls,micro"
+        default_value = "size,cold,warm,stream,media,indexer,confirm,reconcile,multipart,search,tls,micro"
     )]
     only: Vec<Part>,
 }
@@ -255,6 +258,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     if only.contains(&Part::Multipart) {
         eprintln!("files-bench: multipart uploads");
         figures.extend(multipart::figures(&plan, &fixtures, &s3_endpoint).await?);
+    }
+    if only.contains(&Part::Search) {
+        eprintln!("files-bench: search at scale");
+        figures.extend(search::figures(&database_url, &elasticsearch_url).await?);
     }
     if only.contains(&Part::Tls) {
         let (url, ca) =

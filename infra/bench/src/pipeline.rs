@@ -159,7 +159,7 @@ pub async fn reconcile_figures(fixtures: &[Fixture], elasticsearch_url: &str) ->
     Ok(figures)
 }
 
-async fn fresh_database(url: &str) -> anyhow::Result<()> {
+pub(crate) async fn fresh_database(url: &str) -> anyhow::Result<()> {
     let (base, name) = url.rsplit_once('/').context("a database URL")?;
     let (client, connection) = tokio_postgres::connect(&format!("{base}/postgres"), tokio_postgres::NoTls).await?;
     let driver = tokio::spawn(connection);
@@ -260,7 +260,8 @@ async fn seed_documents(settings: &Settings, url: &str) -> anyhow::Result<()> {
         tokio::spawn(connection);
         client
             .execute(
-                "INSERT INTO file_search_text (file_id, content, version) SELECT id, 'scan', 1 FROM stored_files",
+                "INSERT INTO file_search_text (file_id, content, version, document) \
+                 SELECT id, 'scan', 1, to_tsvector('simple', 'scan') FROM stored_files",
                 &[],
             )
             .await?;

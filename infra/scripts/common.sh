@@ -29,6 +29,18 @@ ensure_cargo_lambda() {
   export PATH="$VENV/bin:$PATH"
 }
 
+# The writers of the document fixtures (infra/fixtures/office.py): real DOCX, XLSX, PPTX, ODT,
+# ODS and ODP files, as the software users have makes them. Prints the Python to run them with.
+ensure_document_writers() {
+  ensure_venv
+  if ! "$VENV/bin/python" -c "import docx, openpyxl, pptx, odf" 2>/dev/null; then
+    log "installing the document writers (python-docx, openpyxl, python-pptx, odfpy)"
+    "$VENV/bin/pip" install -q "python-docx==1.2.0" "openpyxl==3.1.5" "python-pptx==1.0.2" "odfpy==1.4.1" \
+      || die "could not install the document writers"
+  fi
+  echo "$VENV/bin/python"
+}
+
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 wait_for_port() { # host port seconds what

@@ -20,6 +20,9 @@ infra/scripts/check-template.sh
 SERVER_URL="$(postgres_server_url)"
 export TEST_DATABASE_URL="$SERVER_URL/postgres"
 
+TEST_FIXTURE_PYTHON="$(ensure_document_writers)"
+export TEST_FIXTURE_PYTHON
+
 log "building"
 cargo build -q --workspace --all-targets
 

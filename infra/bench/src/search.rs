@@ -55,7 +55,7 @@ async fn seed(client: &tokio_postgres::Client, from: i64, to: i64) -> anyhow::Re
              SELECT s.id, s.content, 1, setweight(to_tsvector('simple', s.name), 'A') \
                                        || setweight(to_tsvector('simple', s.content), 'B') \
              FROM (SELECT f.id, f.original_filename AS name, \
-                     (SELECT string_agg($1::text[][1 + floor(power(random(), 3) * $2)::int], ' ') \
+                     (SELECT string_agg(($1::text[])[1 + floor(power(random(), 3) * $2)::int], ' ') \
                         FROM generate_series(1, 150 + (abs(hashtext(f.id::text)) % 1350)) AS n \
                        WHERE f.id IS NOT NULL) AS content \
                    FROM stored_files f WHERE NOT EXISTS (SELECT 1 FROM file_search_text t WHERE t.file_id = f.id)) s",

@@ -31,6 +31,8 @@ pub enum Kind {
     Text,
     /// A PDF document.
     Pdf,
+    /// An Office Open XML or OpenDocument file (DOCX, XLSX, PPTX, ODT, ODS, ODP).
+    Document,
     /// Nothing.
     Unsupported,
 }
@@ -39,6 +41,11 @@ pub enum Kind {
 pub fn kind_of(content_type: &ContentType) -> Kind {
     match content_type.essence() {
         "application/pdf" => Kind::Pdf,
+        e if e.starts_with("application/vnd.openxmlformats-officedocument.")
+            || e.starts_with("application/vnd.oasis.opendocument.") =>
+        {
+            Kind::Document
+        }
         "application/json"
         | "application/csv"
         | "application/xml"
@@ -175,7 +182,8 @@ pub async fn extract_at(
     };
     let text = match kind {
         Kind::Text => decode_text(&bytes).map(|text| truncate(&normalise(&text), limits.max_chars)),
-        Kind::Pdf => pdf_text(bytes, limits).await,
+        Kind::Pdf => pdf_text(bytes, limits, "pdf").await,
+        Kind::Document => pdf_text(bytes, limits, "document").await,
         Kind::Unsupported => Err("unsupported type".to_owned()),
     };
     if let Err(reason) = &text {
@@ -189,6 +197,7 @@ pub async fn extract_at(
 fn real_kind(key: &FileKey, content_type: &ContentType, declared: Kind, head: &[u8]) -> Result<Kind, String> {
     let (kind, what) = match detect(head) {
         Some(Detected::Pdf) => (Kind::Pdf, "a PDF"),
+        Some(Detected::Zip) => (Kind::Document, "a ZIP container"),
         Some(Detected::Binary(name)) => (Kind::Unsupported, name),
         None => (declared, ""),
     };
@@ -227,7 +236,7 @@ fn own_executable() -> std::io::Result<std::path::PathBuf> {
 /// `panic = "abort"`), a decompression bomb that hits the address-space limit, a loop that
 /// hits the timeout, or a stack overflow ends the child, and the file is indexed with its
 /// metadata only; the invocation, its other records and the warm process go on.
-async fn pdf_text(bytes: Vec<u8>, limits: &Limits) -> Result<String, String> {
+async fn pdf_text(bytes: Vec<u8>, limits: &Limits, what: &str) -> Result<String, String> {
     let program = match &limits.program {
         Some(program) => program.clone(),
         None => own_executable().map_err(|e| format!("pdf extractor unavailable: {e}"))?,
@@ -268,16 +277,16 @@ async fn pdf_text(bytes: Vec<u8>, limits: &Limits) -> Result<String, String> {
     };
     let (out, status) = match tokio::time::timeout(limits.timeout, run).await {
         Ok(done) => done,
-        Err(_) => return Err(format!("pdf text not extracted within {} s", limits.timeout.as_secs())),
+        Err(_) => return Err(format!("{what} text not extracted within {} s", limits.timeout.as_secs())),
     };
-    let out = out.map_err(|e| format!("pdf extractor failed: {e}"))?;
-    let status = status.map_err(|e| format!("pdf extractor failed: {e}"))?;
+    let out = out.map_err(|e| format!("{what} extractor failed: {e}"))?;
+    let status = status.map_err(|e| format!("{what} extractor failed: {e}"))?;
     let out = String::from_utf8_lossy(&out).into_owned();
     match status.code() {
         Some(0) => Ok(out),
         Some(EXIT_UNREADABLE) => Err(out),
         _ => Err(format!(
-            "unreadable pdf: the parser failed ({status}; a panic, or more than {} bytes of memory)",
+            "unreadable {what}: the parser failed ({status}; a panic, or more than {} bytes of memory)",
             limits.max_memory
         )),
     }
@@ -313,7 +322,7 @@ pub fn serve_if_asked() {
     let mut bytes = Vec::new();
     let (code, out) = match std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes) {
         Err(e) => (EXIT_UNREADABLE, format!("unreadable pdf: {e}")),
-        Ok(_) => match pdf_text_blocking(bytes) {
+        Ok(_) => match super::office::document_text_blocking(bytes, max_chars) {
             Ok(text) => (0, truncate(&normalise(&text), max_chars)),
             Err(reason) => (EXIT_UNREADABLE, reason),
         },
@@ -338,7 +347,7 @@ fn limit_address_space(bytes: u64) {
 /// As `pdf_extract::extract_text_from_mem` (parse, decrypt with the empty password where that
 /// is all it takes, walk the pages), with two changes: the file's bytes are released once
 /// parsed, and image samples are dropped before the walk (see [`drop_images`]).
-fn pdf_text_blocking(bytes: Vec<u8>) -> Result<String, String> {
+pub(super) fn pdf_text_blocking(bytes: Vec<u8>) -> Result<String, String> {
     let mut doc = pdf_extract::Document::load_mem(&bytes).map_err(|e| format!("unreadable pdf: {e}"))?;
     drop(bytes);
     if doc.is_encrypted() && doc.decrypt("").is_err() {

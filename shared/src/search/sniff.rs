@@ -9,13 +9,14 @@
 pub enum Detected {
     /// A PDF document (`%PDF-`).
     Pdf,
+    /// A ZIP container: an Office Open XML or OpenDocument file, or another archive.
+    Zip,
     /// Something that is certainly not text (an image, an archive, an executable, ...): its name.
     Binary(&'static str),
 }
 
 /// Magic numbers of formats that are never read as text, and their names.
 const BINARY_MAGIC: &[(&[u8], &str)] = &[
-    (b"PK\x03\x04", "a ZIP container (an Office or OpenDocument file, or an archive)"),
     (b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", "a legacy Office (OLE) document"),
     (b"\x89PNG\r\n\x1a\n", "a PNG image"),
     (b"\xFF\xD8\xFF", "a JPEG image"),
@@ -39,6 +40,9 @@ pub fn detect(head: &[u8]) -> Option<Detected> {
     let window = &head[..head.len().min(SNIFF_BYTES)];
     if window.windows(5).any(|w| w == b"%PDF-") {
         return Some(Detected::Pdf);
+    }
+    if head.starts_with(b"PK\x03\x04") {
+        return Some(Detected::Zip);
     }
     BINARY_MAGIC.iter().find(|(magic, _)| head.starts_with(magic)).map(|(_, name)| Detected::Binary(name))
 }
@@ -80,7 +84,7 @@ mod tests {
     fn formats_are_told_by_their_first_bytes() {
         assert_eq!(detect(b"%PDF-1.7\n..."), Some(Detected::Pdf));
         assert_eq!(detect(b"\n\n%PDF-1.4"), Some(Detected::Pdf));
-        assert!(matches!(detect(b"PK\x03\x04rest"), Some(Detected::Binary(_))));
+        assert_eq!(detect(b"PK\x03\x04rest"), Some(Detected::Zip));
         assert!(matches!(detect(b"\x89PNG\r\n\x1a\n...."), Some(Detected::Binary(_))));
         assert_eq!(detect(b"Kunde;Strasse\n"), None);
         assert_eq!(detect(b""), None);

@@ -1,0 +1,271 @@
+//! Text of Office Open XML (DOCX, XLSX, PPTX) and OpenDocument (ODT, ODS, ODP) files: ZIP
+//! containers of XML parts, read with `zip` and `quick-xml` (no crate reads the text of all six
+//! formats; each is only "the text nodes of these parts", so that part is written here). Run in
+//! the extractor child, under its time and memory limits, and bounded here too: a container of
+//! more than [`MAX_ENTRIES`] entries, a part that inflates beyond [`MAX_INFLATED`] bytes in all
+//! or [`MAX_RATIO`] times its compressed size (a zip bomb), XML nested deeper than
+//! [`MAX_DEPTH`], or a corrupt container is a reason, never a crash. quick-xml expands no
+//! entity a document declares (only XML's five and character references), so entity expansion
+//! bombs expand nothing.
+
+use std::io::{Cursor, Read};
+
+use quick_xml::events::Event;
+
+/// Entries a container may have.
+pub const MAX_ENTRIES: usize = 10_000;
+/// Bytes the parts read may inflate to, in all.
+pub const MAX_INFLATED: u64 = 256 * 1024 * 1024;
+/// How many times its compressed size a part may inflate to (beyond the first MiB).
+pub const MAX_RATIO: u64 = 200;
+/// How deep XML may nest.
+pub const MAX_DEPTH: usize = 256;
+
+/// What a container is, and the parts its text is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Docx,
+    Xlsx,
+    Pptx,
+    OpenDocument,
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Docx => "DOCX",
+            Self::Xlsx => "XLSX",
+            Self::Pptx => "PPTX",
+            Self::OpenDocument => "OpenDocument",
+        }
+    }
+
+    /// Whether entry `name` holds text of this format.
+    fn holds_text(self, name: &str) -> bool {
+        let xml = name.ends_with(".xml");
+        match self {
+            Self::Docx => {
+                xml && (name == "word/document.xml"
+                    || name.starts_with("word/header")
+                    || name.starts_with("word/footer")
+                    || name == "word/footnotes.xml"
+                    || name == "word/endnotes.xml")
+            }
+            Self::Xlsx => xml && (name == "xl/sharedStrings.xml" || name.starts_with("xl/worksheets/sheet")),
+            Self::Pptx => xml && (name.starts_with("ppt/slides/slide") || name.starts_with("ppt/notesSlides/")),
+            Self::OpenDocument => name == "content.xml",
+        }
+    }
+}
+
+fn format_of(names: &[String], mimetype: Option<&str>) -> Option<Format> {
+    let has = |n: &str| names.iter().any(|name| name == n);
+    if mimetype.is_some_and(|m| m.starts_with("application/vnd.oasis.opendocument.")) {
+        Some(Format::OpenDocument)
+    } else if has("word/document.xml") {
+        Some(Format::Docx)
+    } else if has("xl/workbook.xml") {
+        Some(Format::Xlsx)
+    } else if has("ppt/presentation.xml") {
+        Some(Format::Pptx)
+    } else {
+        None
+    }
+}
+
+/// The extractor child's work: the text of a ZIP container (Office, OpenDocument) or a PDF.
+///
+/// # Errors
+/// A reason, safe to log.
+pub(super) fn document_text_blocking(bytes: Vec<u8>, max_chars: usize) -> Result<String, String> {
+    if bytes.starts_with(b"PK\x03\x04") {
+        office_text(&bytes, max_chars)
+    } else {
+        super::extract::pdf_text_blocking(bytes)
+    }
+}
+
+/// The text of the Office or OpenDocument file in `bytes`, up to `max_chars` characters.
+///
+/// # Errors
+/// A reason, safe to log: not such a file, a corrupt container, a zip bomb, XML too deep.
+pub fn office_text(bytes: &[u8], max_chars: usize) -> Result<String, String> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| format!("corrupt ZIP container: {e}"))?;
+    if archive.len() > MAX_ENTRIES {
+        return Err(format!("a ZIP container of more than {MAX_ENTRIES} entries"));
+    }
+    let names: Vec<String> = archive.file_names().map(str::to_owned).collect();
+    let mut budget = Budget { left: MAX_INFLATED };
+    let mimetype = match archive.by_name("mimetype") {
+        Ok(entry) => Some(String::from_utf8_lossy(&budget.read(entry)?).into_owned()),
+        Err(_) => None,
+    };
+    let format = format_of(&names, mimetype.as_deref().map(str::trim))
+        .ok_or_else(|| "a ZIP archive that is no Office or OpenDocument file".to_owned())?;
+    let mut parts: Vec<&String> = names.iter().filter(|n| format.holds_text(n)).collect();
+    parts.sort_by_key(|n| natural_key(n));
+    let mut text = Text { out: String::new(), chars: 0, max_chars };
+    for name in parts {
+        let entry = archive.by_name(name).map_err(|e| format!("corrupt ZIP container: {e}"))?;
+        let xml = budget.read(entry)?;
+        xml_text(&xml, format, &mut text).map_err(|e| format!("{} part {name}: {e}", format.name()))?;
+        if text.full() {
+            break;
+        }
+    }
+    Ok(text.out)
+}
+
+/// `sheet10.xml` after `sheet9.xml`: digits compared as numbers.
+fn natural_key(name: &str) -> (String, u64) {
+    let digits: String = name.chars().filter(char::is_ascii_digit).collect();
+    (name.chars().filter(|c| !c.is_ascii_digit()).collect(), digits.parse().unwrap_or(0))
+}
+
+/// Inflated bytes left to read.
+struct Budget {
+    left: u64,
+}
+
+impl Budget {
+    /// An entry's bytes, within the budget and the ratio.
+    fn read(&mut self, entry: zip::read::ZipFile<'_, Cursor<&[u8]>>) -> Result<Vec<u8>, String> {
+        let compressed = entry.compressed_size().max(1);
+        let allowed = self.left.min(compressed.saturating_mul(MAX_RATIO).max(1024 * 1024));
+        let mut out = Vec::new();
+        entry.take(allowed + 1).read_to_end(&mut out).map_err(|e| format!("corrupt ZIP container: {e}"))?;
+        let read = out.len() as u64;
+        if read > allowed {
+            return Err(if allowed == self.left {
+                format!("a zip bomb: more than {MAX_INFLATED} bytes uncompressed")
+            } else {
+                format!("a zip bomb: a part inflates more than {MAX_RATIO} times")
+            });
+        }
+        self.left -= read;
+        Ok(out)
+    }
+}
+
+/// Text gathered, capped.
+struct Text {
+    out: String,
+    chars: usize,
+    max_chars: usize,
+}
+
+impl Text {
+    fn push(&mut self, piece: &str) {
+        let piece = piece.trim();
+        if piece.is_empty() || self.full() {
+            return;
+        }
+        if !self.out.is_empty() {
+            self.out.push(' ');
+        }
+        let room = self.max_chars.saturating_sub(self.chars);
+        let taken: String = piece.chars().take(room).collect();
+        self.chars += taken.chars().count() + 1;
+        self.out.push_str(&taken);
+    }
+
+    fn full(&self) -> bool {
+        self.chars >= self.max_chars
+    }
+}
+
+/// The text nodes of one XML part (in an XLSX sheet, a cell's value only when it is not an
+/// index into the shared strings, which are read themselves).
+fn xml_text(xml: &[u8], format: Format, text: &mut Text) -> Result<(), String> {
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    let mut depth = 0usize;
+    let mut shared_cell = false;
+    let mut in_value = false;
+    loop {
+        match reader.read_event_into(&mut buf) {
+            Ok(Event::Start(e)) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(format!("XML nested deeper than {MAX_DEPTH}"));
+                }
+                if format == Format::Xlsx {
+                    match e.local_name().as_ref() {
+                        b"c" => {
+                            shared_cell = e.attributes().flatten().any(|a| a.key.as_ref() == b"t" && a.value.as_ref() == b"s")
+                        }
+                        b"v" => in_value = true,
+                        _ => {}
+                    }
+                }
+            }
+            Ok(Event::End(e)) => {
+                depth = depth.saturating_sub(1);
+                if e.local_name().as_ref() == b"v" {
+                    in_value = false;
+                }
+            }
+            Ok(Event::Text(t)) => {
+                if format == Format::Xlsx && in_value && shared_cell {
+                    continue;
+                }
+                let piece = t.unescape().map(|s| s.into_owned()).unwrap_or_else(|_| String::from_utf8_lossy(&t).into_owned());
+                text.push(&piece);
+                if text.full() {
+                    return Ok(());
+                }
+            }
+            Ok(Event::CData(t)) => text.push(&String::from_utf8_lossy(&t)),
+            Ok(Event::Eof) => return Ok(()),
+            Ok(_) => {}
+            Err(e) => return Err(format!("malformed XML: {e}")),
+        }
+        buf.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    fn container(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        for (name, data) in entries {
+            writer.start_file(*name, options).unwrap();
+            writer.write_all(data).unwrap();
+        }
+        writer.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn the_text_nodes_of_the_formats_parts_are_read() {
+        let docx = container(&[("word/document.xml", b"<w:document><w:body><w:p><w:r><w:t>okapi &amp; co</w:t></w:r></w:p></w:body></w:document>")]);
+        assert_eq!(office_text(&docx, 1000).unwrap(), "okapi & co");
+        let xlsx = container(&[
+            ("xl/workbook.xml", b"<workbook/>"),
+            ("xl/sharedStrings.xml", b"<sst><si><t>tapir</t></si></sst>"),
+            ("xl/worksheets/sheet2.xml", b"<worksheet><sheetData><row><c t=\"s\"><v>0</v></c><c><v>42.5</v></c></row></sheetData></worksheet>"),
+        ]);
+        assert_eq!(office_text(&xlsx, 1000).unwrap(), "tapir 42.5");
+        let odt = container(&[("mimetype", b"application/vnd.oasis.opendocument.text"), ("content.xml", b"<office:document-content><text:p>quagga</text:p></office:document-content>")]);
+        assert_eq!(office_text(&odt, 1000).unwrap(), "quagga");
+    }
+
+    #[test]
+    fn hostile_containers_are_reasons() {
+        let zeros = vec![0u8; 300 * 1024 * 1024];
+        let bomb = container(&[("word/document.xml", &zeros)]);
+        assert!(office_text(&bomb, 1000).unwrap_err().contains("zip bomb"));
+        let deep = format!("<w:document>{}{}</w:document>", "<a>".repeat(1000), "</a>".repeat(1000));
+        let nested = container(&[("word/document.xml", deep.as_bytes())]);
+        assert!(office_text(&nested, 1000).unwrap_err().contains("nested deeper"));
+        assert!(office_text(b"PK\x03\x04 truncated", 1000).unwrap_err().contains("corrupt"));
+        let billion = b"<!DOCTYPE d [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">]><w:document><w:t>&b;&b;&b; hyrax</w:t></w:document>";
+        let text = office_text(&container(&[("word/document.xml", billion)]), 1000).unwrap();
+        assert!(text.len() < 100 && text.contains("hyrax"), "{text}");
+        let other = container(&[("readme.txt", b"hello")]);
+        assert!(office_text(&other, 1000).unwrap_err().contains("no Office"));
+    }
+}

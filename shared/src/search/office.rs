@@ -192,7 +192,8 @@ fn xml_text(xml: &[u8], format: Format, text: &mut Text) -> Result<(), String> {
                 if format == Format::Xlsx {
                     match e.local_name().as_ref() {
                         b"c" => {
-                            shared_cell = e.attributes().flatten().any(|a| a.key.as_ref() == b"t" && a.value.as_ref() == b"s")
+                            shared_cell =
+                                e.attributes().flatten().any(|a| a.key.as_ref() == b"t" && a.value.as_ref() == b"s")
                         }
                         b"v" => in_value = true,
                         _ => {}
@@ -209,7 +210,8 @@ fn xml_text(xml: &[u8], format: Format, text: &mut Text) -> Result<(), String> {
                 if format == Format::Xlsx && in_value && shared_cell {
                     continue;
                 }
-                let piece = t.unescape().map(|s| s.into_owned()).unwrap_or_else(|_| String::from_utf8_lossy(&t).into_owned());
+                let piece =
+                    t.unescape().map(|s| s.into_owned()).unwrap_or_else(|_| String::from_utf8_lossy(&t).into_owned());
                 text.push(&piece);
                 if text.full() {
                     return Ok(());
@@ -241,15 +243,24 @@ mod tests {
 
     #[test]
     fn the_text_nodes_of_the_formats_parts_are_read() {
-        let docx = container(&[("word/document.xml", b"<w:document><w:body><w:p><w:r><w:t>okapi &amp; co</w:t></w:r></w:p></w:body></w:document>")]);
+        let docx = container(&[(
+            "word/document.xml",
+            b"<w:document><w:body><w:p><w:r><w:t>okapi &amp; co</w:t></w:r></w:p></w:body></w:document>",
+        )]);
         assert_eq!(office_text(&docx, 1000).unwrap(), "okapi & co");
         let xlsx = container(&[
             ("xl/workbook.xml", b"<workbook/>"),
             ("xl/sharedStrings.xml", b"<sst><si><t>tapir</t></si></sst>"),
-            ("xl/worksheets/sheet2.xml", b"<worksheet><sheetData><row><c t=\"s\"><v>0</v></c><c><v>42.5</v></c></row></sheetData></worksheet>"),
+            (
+                "xl/worksheets/sheet2.xml",
+                b"<worksheet><sheetData><row><c t=\"s\"><v>0</v></c><c><v>42.5</v></c></row></sheetData></worksheet>",
+            ),
         ]);
         assert_eq!(office_text(&xlsx, 1000).unwrap(), "tapir 42.5");
-        let odt = container(&[("mimetype", b"application/vnd.oasis.opendocument.text"), ("content.xml", b"<office:document-content><text:p>quagga</text:p></office:document-content>")]);
+        let odt = container(&[
+            ("mimetype", b"application/vnd.oasis.opendocument.text"),
+            ("content.xml", b"<office:document-content><text:p>quagga</text:p></office:document-content>"),
+        ]);
         assert_eq!(office_text(&odt, 1000).unwrap(), "quagga");
     }
 

@@ -1,6 +1,7 @@
 //! Office Open XML and OpenDocument files, written at test time by the writers their users'
 //! software is checked against (python-docx, openpyxl, python-pptx, odfpy; `make test` installs
-//! them), are found by a word only inside them (a table cell, a second sheet, a slide), on both
+//! them), a mail written by Python's `email` package and an HTML page, are found by a word only
+//! inside them (a table cell, a second sheet, a slide, a mail's body or attachment), on both
 //! search backends; hostile containers (a zip bomb, XML nested 20,000 deep, a corrupt
 //! container) are indexed by their metadata with the reason logged.
 
@@ -51,6 +52,13 @@ async fn every_format_is_found_by_a_word_only_inside_it_and_hostile_ones_by_thei
         }
     }
     assert!(app.found(&alice, "docxcellword").await.contains(&unlabelled.id), "the unlabelled DOCX");
+    let mail = expected.iter().find(|(name, ..)| name == "mail.eml").unwrap().2;
+    for word in ["März", "Erika", "emlbodyword", "Köln"] {
+        assert_eq!(app.found(&alice, word).await, vec![mail], "the mail is found by {word}");
+    }
+    for hidden in ["htmlscriptword", "htmlstyleword"] {
+        assert!(app.found(&alice, hidden).await.is_empty(), "{hidden} is not visible text");
+    }
     let logged = logs.text();
     for reason in ["zip bomb", "nested deeper than", "corrupt ZIP container"] {
         assert!(logged.contains(reason), "{reason} is logged: {logged}");

@@ -33,6 +33,10 @@ pub enum Kind {
     Pdf,
     /// An Office Open XML or OpenDocument file (DOCX, XLSX, PPTX, ODT, ODS, ODP).
     Document,
+    /// A mail (EML).
+    Mail,
+    /// An HTML or XHTML page.
+    Html,
     /// Nothing.
     Unsupported,
 }
@@ -41,6 +45,8 @@ pub enum Kind {
 pub fn kind_of(content_type: &ContentType) -> Kind {
     match content_type.essence() {
         "application/pdf" => Kind::Pdf,
+        "message/rfc822" => Kind::Mail,
+        "text/html" | "application/xhtml+xml" => Kind::Html,
         e if e.starts_with("application/vnd.openxmlformats-officedocument.")
             || e.starts_with("application/vnd.oasis.opendocument.") =>
         {
@@ -184,6 +190,8 @@ pub async fn extract_at(
         Kind::Text => decode_text(&bytes).map(|text| truncate(&normalise(&text), limits.max_chars)),
         Kind::Pdf => pdf_text(bytes, limits, "pdf").await,
         Kind::Document => pdf_text(bytes, limits, "document").await,
+        Kind::Mail => pdf_text(bytes, limits, "mail").await,
+        Kind::Html => pdf_text(bytes, limits, "html").await,
         Kind::Unsupported => Err("unsupported type".to_owned()),
     };
     if let Err(reason) = &text {
@@ -198,6 +206,9 @@ fn real_kind(key: &FileKey, content_type: &ContentType, declared: Kind, head: &[
     let (kind, what) = match detect(head) {
         Some(Detected::Pdf) => (Kind::Pdf, "a PDF"),
         Some(Detected::Zip) => (Kind::Document, "a ZIP container"),
+        Some(Detected::Mail) if declared != Kind::Mail => (Kind::Mail, "a mail"),
+        Some(Detected::Html) if declared == Kind::Text => (Kind::Html, "an HTML page"),
+        Some(Detected::Mail | Detected::Html) => (declared, ""),
         Some(Detected::Binary(name)) => (Kind::Unsupported, name),
         None => (declared, ""),
     };
@@ -248,6 +259,7 @@ async fn pdf_text(bytes: Vec<u8>, limits: &Limits, what: &str) -> Result<String,
         .arg(EXTRACTOR_ARG)
         .arg(limits.max_chars.to_string())
         .arg(limits.max_memory.to_string())
+        .arg(what)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -316,13 +328,14 @@ pub fn serve_if_asked() {
     }
     let max_chars = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let max_memory = args.next().and_then(|a| a.parse::<u64>().ok());
+    let kind = args.next().unwrap_or_default();
     if let Some(limit) = max_memory {
         limit_address_space(limit);
     }
     let mut bytes = Vec::new();
     let (code, out) = match std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes) {
         Err(e) => (EXIT_UNREADABLE, format!("unreadable pdf: {e}")),
-        Ok(_) => match super::office::document_text_blocking(bytes, max_chars) {
+        Ok(_) => match super::office::child_text(&kind, bytes, max_chars) {
             Ok(text) => (0, truncate(&normalise(&text), max_chars)),
             Err(reason) => (EXIT_UNREADABLE, reason),
         },

@@ -11,6 +11,7 @@
 pub mod elastic;
 mod elastic_query;
 pub mod extract;
+mod mail;
 mod office;
 pub mod query;
 pub mod sniff;

@@ -73,15 +73,17 @@ fn format_of(names: &[String], mimetype: Option<&str>) -> Option<Format> {
     }
 }
 
-/// The extractor child's work: the text of a ZIP container (Office, OpenDocument) or a PDF.
+/// The extractor child's work for `kind` (`mail`, `html`, or a document: a ZIP container, Office
+/// or OpenDocument, or a PDF).
 ///
 /// # Errors
 /// A reason, safe to log.
-pub(super) fn document_text_blocking(bytes: Vec<u8>, max_chars: usize) -> Result<String, String> {
-    if bytes.starts_with(b"PK\x03\x04") {
-        office_text(&bytes, max_chars)
-    } else {
-        super::extract::pdf_text_blocking(bytes)
+pub(super) fn child_text(kind: &str, bytes: Vec<u8>, max_chars: usize) -> Result<String, String> {
+    match kind {
+        "mail" => super::mail::mail_text(&bytes),
+        "html" => super::mail::html_text(&bytes),
+        _ if bytes.starts_with(b"PK\x03\x04") => office_text(&bytes, max_chars),
+        _ => super::extract::pdf_text_blocking(bytes),
     }
 }
 

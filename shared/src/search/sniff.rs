@@ -11,6 +11,10 @@ pub enum Detected {
     Pdf,
     /// A ZIP container: an Office Open XML or OpenDocument file, or another archive.
     Zip,
+    /// A mail: it starts with mail headers.
+    Mail,
+    /// An HTML page: it starts with `<!DOCTYPE html` or `<html`.
+    Html,
     /// Something that is certainly not text (an image, an archive, an executable, ...): its name.
     Binary(&'static str),
 }
@@ -43,6 +47,26 @@ pub fn detect(head: &[u8]) -> Option<Detected> {
     }
     if head.starts_with(b"PK\x03\x04") {
         return Some(Detected::Zip);
+    }
+    let start = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head).trim_ascii_start();
+    let starts_with = |prefix: &[u8]| start.len() >= prefix.len() && start[..prefix.len()].eq_ignore_ascii_case(prefix);
+    if [b"<!doctype html".as_slice(), b"<html"].iter().any(|p| starts_with(p)) {
+        return Some(Detected::Html);
+    }
+    const MAIL_HEADERS: [&[u8]; 10] = [
+        b"received:",
+        b"return-path:",
+        b"delivered-to:",
+        b"mime-version:",
+        b"message-id:",
+        b"from:",
+        b"to:",
+        b"date:",
+        b"subject:",
+        b"x-mozilla-status:",
+    ];
+    if MAIL_HEADERS.iter().any(|h| starts_with(h)) && head.windows(8).any(|w| w.eq_ignore_ascii_case(b"subject:")) {
+        return Some(Detected::Mail);
     }
     BINARY_MAGIC.iter().find(|(magic, _)| head.starts_with(magic)).map(|(_, name)| Detected::Binary(name))
 }
@@ -87,6 +111,9 @@ mod tests {
         assert_eq!(detect(b"PK\x03\x04rest"), Some(Detected::Zip));
         assert!(matches!(detect(b"\x89PNG\r\n\x1a\n...."), Some(Detected::Binary(_))));
         assert_eq!(detect(b"Kunde;Strasse\n"), None);
+        assert_eq!(detect(b"Received: from mx\r\nSubject: Rechnung\r\n\r\nbody"), Some(Detected::Mail));
+        assert_eq!(detect(b"  <!DOCTYPE html><html>"), Some(Detected::Html));
+        assert_eq!(detect(b"Subject line without headers"), None);
         assert_eq!(detect(b""), None);
     }
 

@@ -21,6 +21,7 @@ use crate::file::{FileRecord, ObjectVersion};
 use crate::keys::{ContentType, FileKey};
 use crate::storage::{ObjectStore, StorageError};
 
+pub use super::child::{run_or_extract, serve_if_asked};
 use super::sniff::{decode_text, detect, Detected, SNIFF_BYTES};
 use super::TextSource;
 
@@ -227,7 +228,7 @@ pub const EXTRACTOR_ARG: &str = "--extract-pdf-text";
 
 /// Exit status of an extractor that read the document and found it unreadable; its standard
 /// output is the reason.
-const EXIT_UNREADABLE: i32 = 3;
+pub(super) const EXIT_UNREADABLE: i32 = 3;
 
 /// The running executable, as a path that still starts it after the file was replaced or
 /// deleted (a rebuild under `make dev`): on Linux the kernel's link to the image this process
@@ -304,59 +305,6 @@ async fn pdf_text(bytes: Vec<u8>, limits: &Limits, what: &str) -> Result<String,
     }
 }
 
-/// The `main` of a function that extracts text (s3-indexer, confirm-upload, upload-local): the
-/// PDF text extractor when started as one ([`serve_if_asked`], before any thread), otherwise
-/// `serve` on a multi-threaded Tokio runtime, as `#[tokio::main]` would run it.
-///
-/// # Errors
-/// `serve`'s, or the runtime's when it cannot be built.
-pub fn run_or_extract<E: From<std::io::Error>>(
-    serve: impl std::future::Future<Output = Result<(), E>>,
-) -> Result<(), E> {
-    serve_if_asked();
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve)
-}
-
-/// When the process was started as a PDF text extractor ([`EXTRACTOR_ARG`]), does that and
-/// exits; otherwise returns at once. Every executable that extracts text calls it first thing
-/// in `main`: the functions through [`run_or_extract`], files-extract, and the tools
-/// (files-admin, files-bench).
-pub fn serve_if_asked() {
-    let mut args = std::env::args().skip(1);
-    if args.next().as_deref() != Some(EXTRACTOR_ARG) {
-        return;
-    }
-    let max_chars = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
-    let max_memory = args.next().and_then(|a| a.parse::<u64>().ok());
-    let kind = args.next().unwrap_or_default();
-    if let Some(limit) = max_memory {
-        limit_address_space(limit);
-    }
-    let mut bytes = Vec::new();
-    let (code, out) = match std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes) {
-        Err(e) => (EXIT_UNREADABLE, format!("unreadable pdf: {e}")),
-        Ok(_) => match super::office::child_text(&kind, bytes, max_chars) {
-            Ok(text) => (0, truncate(&normalise(&text), max_chars)),
-            Err(reason) => (EXIT_UNREADABLE, reason),
-        },
-    };
-    let mut stdout = std::io::stdout().lock();
-    let written =
-        std::io::Write::write_all(&mut stdout, out.as_bytes()).and_then(|()| std::io::Write::flush(&mut stdout));
-    std::process::exit(if written.is_ok() { code } else { 1 });
-}
-
-/// Caps the process's address space, so that a decompression bomb fails an allocation (and
-/// aborts this child) instead of exhausting the function's memory.
-fn limit_address_space(bytes: u64) {
-    let limit = libc::rlimit { rlim_cur: bytes as libc::rlim_t, rlim_max: bytes as libc::rlim_t };
-    // SAFETY: setrlimit reads the struct it is given and changes only this process's limit.
-    let result = unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) };
-    if result != 0 {
-        eprintln!("pdf extractor: the address-space limit could not be set");
-    }
-}
-
 /// As `pdf_extract::extract_text_from_mem` (parse, decrypt with the empty password where that
 /// is all it takes, walk the pages), with two changes: the file's bytes are released once
 /// parsed, and image samples are dropped before the walk (see [`drop_images`]).
@@ -392,7 +340,7 @@ fn drop_images(doc: &mut pdf_extract::Document) {
 }
 
 /// Collapses runs of whitespace (PDF text is full of them).
-fn normalise(text: &str) -> String {
+pub(super) fn normalise(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for word in text.split_whitespace() {
         if !out.is_empty() {
@@ -403,7 +351,7 @@ fn normalise(text: &str) -> String {
     out
 }
 
-fn truncate(text: &str, max_chars: usize) -> String {
+pub(super) fn truncate(text: &str, max_chars: usize) -> String {
     match text.char_indices().nth(max_chars) {
         Some((at, _)) => text[..at].to_owned(),
         None => text.to_owned(),

@@ -8,6 +8,7 @@
 //! Every write carries an external version (from `index_state`): a write older than the one
 //! applied is ignored, so out-of-order work converges on the newest state.
 
+mod child;
 pub mod elastic;
 mod elastic_query;
 pub mod extract;

@@ -38,19 +38,25 @@ const WRITE: &str = "WITH up AS ( \
 
 // $4: words, phrases and exclusions for websearch_to_tsquery; $5: prefixes for to_tsquery;
 // either '' for none. A query with neither lists every file, newest first.
+// The page is picked (ranked, counted) from ids and tsvectors only; the text of its rows alone
+// is read afterwards (reading every match's text before the LIMIT cost 15 times as much).
 const SEARCH: &str = "WITH q AS (SELECT \
          CASE WHEN $4 = '' THEN NULL ELSE websearch_to_tsquery($7::text::regconfig, $4) END AS words, \
-         CASE WHEN $5 = '' THEN NULL ELSE to_tsquery($7::text::regconfig, $5) END AS prefixes) \
-     SELECT f.id, f.original_filename, t.content, count(*) OVER () AS total \
-     FROM q, stored_files f JOIN file_search_text t ON t.file_id = f.id \
-     WHERE f.organization_id = $1 AND f.status = 'available' \
-       AND ($2::text IS NULL OR lower(trim(split_part(f.content_type, ';', 1))) = $2) \
-       AND ($3::text IS NULL OR f.uploaded_by = $3) \
-       AND (q.words IS NULL OR t.document @@ q.words) \
-       AND (q.prefixes IS NULL OR t.document @@ q.prefixes) \
-     ORDER BY COALESCE(ts_rank(t.document, q.words), 0) + COALESCE(ts_rank(t.document, q.prefixes), 0) DESC, \
-       f.created_at DESC, f.id \
-     LIMIT $6 OFFSET $8";
+         CASE WHEN $5 = '' THEN NULL ELSE to_tsquery($7::text::regconfig, $5) END AS prefixes), \
+     page AS ( \
+         SELECT f.id, f.created_at, count(*) OVER () AS total, \
+                COALESCE(ts_rank(t.document, q.words), 0) + COALESCE(ts_rank(t.document, q.prefixes), 0) AS rank \
+         FROM q, stored_files f JOIN file_search_text t ON t.file_id = f.id \
+         WHERE f.organization_id = $1 AND f.status = 'available' \
+           AND ($2::text IS NULL OR lower(trim(split_part(f.content_type, ';', 1))) = $2) \
+           AND ($3::text IS NULL OR f.uploaded_by = $3) \
+           AND (q.words IS NULL OR t.document @@ q.words) \
+           AND (q.prefixes IS NULL OR t.document @@ q.prefixes) \
+         ORDER BY rank DESC, f.created_at DESC, f.id \
+         LIMIT $6 OFFSET $8) \
+     SELECT p.id, f.original_filename, t.content, p.total \
+     FROM page p JOIN stored_files f ON f.id = p.id JOIN file_search_text t ON t.file_id = p.id \
+     ORDER BY p.rank DESC, p.created_at DESC, p.id";
 
 const DOCUMENTS_AFTER: &str = "SELECT f.file_key, t.version FROM file_search_text t \
      JOIN stored_files f ON f.id = t.file_id \

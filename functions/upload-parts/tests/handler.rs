@@ -294,6 +294,16 @@ async fn aborting_removes_the_pending_file_and_its_parts() {
         assert_eq!(confirm(&app, "alice", &key, None).await, Err(404));
         let rows = app.db.client().await.query("SELECT 1 FROM stored_files WHERE file_key = $1", &[&key]).await;
         assert!(rows.unwrap().is_empty());
+        let store = files_core::storage::build_uploads(&app.settings.storage).await.unwrap().2;
+        let (file_key, id) = (
+            files_core::keys::FileKey::parse(&key).unwrap(),
+            files_core::storage::multipart::UploadId::parse(&upload_id).unwrap(),
+        );
+        let listed = files_core::storage::multipart::MultipartStore::list_parts(store.as_ref(), &file_key, &id).await;
+        assert!(
+            matches!(listed, Err(files_core::storage::StorageError::NotFound)),
+            "{backend:?}: the store's upload is gone"
+        );
         if backend == Backend::Local {
             let leftovers: Vec<_> =
                 app.stored_paths().into_iter().filter(|p| p.to_string_lossy().contains(".parts/")).collect();

@@ -17,6 +17,28 @@ use crate::report::{Figure, Target, Unit};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
+/// The fixture's settings (and its environment), with room for `max_size` bytes of
+/// `application/octet-stream`, and `overrides`.
+///
+/// # Errors
+/// When the settings are invalid.
+pub fn sized_settings(
+    fixture: &Fixture,
+    max_size: u64,
+    overrides: &[(&str, String)],
+) -> anyhow::Result<(Settings, Vec<(String, String)>)> {
+    let mut env = fixture.env.clone();
+    env.retain(|(k, _)| k != "UPLOAD_MAX_SIZE_BYTES" && k != "UPLOAD_ALLOWED_CONTENT_TYPES");
+    env.push(("UPLOAD_MAX_SIZE_BYTES".to_owned(), max_size.to_string()));
+    env.push(("UPLOAD_ALLOWED_CONTENT_TYPES".to_owned(), "application/octet-stream".to_owned()));
+    for (k, v) in overrides {
+        env.retain(|(key, _)| key != k);
+        env.push(((*k).to_owned(), v.clone()));
+    }
+    let map: std::collections::HashMap<String, String> = env.iter().cloned().collect();
+    Ok((Settings::from_map(&map).context("the bench settings")?, env))
+}
+
 /// A free loopback port (bound, then let go for the server to take).
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -50,12 +72,7 @@ async fn one_run(plan: &Plan, fixture: &Fixture, mib: u64) -> anyhow::Result<(f6
     let size = mib * 1024 * 1024;
     let port = free_port()?;
     // The fixture's environment, with room for the size measured.
-    let mut env: Vec<(String, String)> = fixture.env.clone();
-    env.retain(|(k, _)| k != "UPLOAD_MAX_SIZE_BYTES" && k != "UPLOAD_ALLOWED_CONTENT_TYPES");
-    env.push(("UPLOAD_MAX_SIZE_BYTES".to_owned(), size.to_string()));
-    env.push(("UPLOAD_ALLOWED_CONTENT_TYPES".to_owned(), "application/octet-stream".to_owned()));
-    let map: std::collections::HashMap<String, String> = env.iter().cloned().collect();
-    let settings = Settings::from_map(&map).context("the media bench settings")?;
+    let (settings, env) = sized_settings(fixture, size, &[])?;
     let initiate = InitiateUpload::from_settings(&settings).await?;
     let confirm_upload = ConfirmUpload::from_settings(&settings).await?;
     let server = start_server(plan, &env, port).await?;

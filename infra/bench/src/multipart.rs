@@ -24,24 +24,6 @@ use files_testkit::Backend;
 const MIB: u64 = 1024 * 1024;
 const SECTION: &str = "multipart uploads";
 
-/// The fixture's settings, with room for `max_size` bytes of any type and `overrides`.
-fn settings(
-    fixture: &Fixture,
-    max_size: u64,
-    overrides: &[(&str, String)],
-) -> anyhow::Result<(Settings, Vec<(String, String)>)> {
-    let mut env = fixture.env.clone();
-    env.retain(|(k, _)| k != "UPLOAD_MAX_SIZE_BYTES" && k != "UPLOAD_ALLOWED_CONTENT_TYPES");
-    env.push(("UPLOAD_MAX_SIZE_BYTES".to_owned(), max_size.to_string()));
-    env.push(("UPLOAD_ALLOWED_CONTENT_TYPES".to_owned(), "application/octet-stream".to_owned()));
-    for (k, v) in overrides {
-        env.retain(|(key, _)| key != k);
-        env.push(((*k).to_owned(), v.clone()));
-    }
-    let map: std::collections::HashMap<String, String> = env.iter().cloned().collect();
-    Ok((Settings::from_map(&map).context("the multipart bench settings")?, env))
-}
-
 /// A multipart upload of `size` bytes in parts of 5 MiB, initiated for the fixture's caller.
 async fn initiate(settings: &Settings, fixture: &Fixture, size: u64) -> anyhow::Result<(FileKey, UploadId, u32)> {
     let request = InitiateUploadRequest {
@@ -80,7 +62,7 @@ pub async fn figures(plan: &Plan, fixtures: &[Fixture], s3_endpoint: &str) -> an
 /// 1,000 part URLs signed in one call: by the signer alone, and by the route.
 async fn signing(plan: &Plan, fixture: &Fixture) -> anyhow::Result<Vec<Figure>> {
     let size = 1_000 * 5 * MIB;
-    let (settings, _) = settings(fixture, size, &[])?;
+    let (settings, _) = crate::media::sized_settings(fixture, size, &[])?;
     let (key, upload_id, _) = initiate(&settings, fixture, size).await?;
     let signer = files_core::storage::build_signer(&settings.storage).await?;
     let parts = UploadParts::from_settings(&settings).await?;
@@ -122,7 +104,8 @@ async fn local_gib(plan: &Plan, fixture: &Fixture) -> anyhow::Result<Vec<Figure>
     let (mut rates, mut copies, mut peaks) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..plan.stream_runs {
         let port = crate::media::free_port()?;
-        let (settings, env) = settings(fixture, size, &[("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"))])?;
+        let (settings, env) =
+            crate::media::sized_settings(fixture, size, &[("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"))])?;
         let server = crate::media::start_server(plan, &env, port).await?;
         let (key, upload_id, count) = initiate(&settings, fixture, size).await?;
         let signer = files_core::storage::build_signer(&settings.storage).await?;
@@ -207,7 +190,7 @@ async fn thousand_parts(fixture: &Fixture, s3_endpoint: &str) -> anyhow::Result<
     let size = 1_000 * 5 * MIB;
     let relay = DbRelay::start(files_testkit::host_port(s3_endpoint)).await?;
     let through = format!("http://{}", relay.addr());
-    let (settings, _) = settings(fixture, size, &[("AWS_S3_ENDPOINT_URL", through)])?;
+    let (settings, _) = crate::media::sized_settings(fixture, size, &[("AWS_S3_ENDPOINT_URL", through)])?;
     let (key, upload_id, count) = initiate(&settings, fixture, size).await?;
     let s3 = files_core::storage::s3::S3ObjectStore::new(settings.storage.s3().context("S3 settings")?).await?;
     let source = format!("{}/bench-part-source", s3.bucket());

@@ -31,10 +31,19 @@ macro_rules! columns {
 }
 pub(super) use columns;
 
-const INSERT: &str = "INSERT INTO stored_files (id, file_key, original_filename, content_type, size, \
-     checksum_sha256, status, storage_backend, bucket_name, uploaded_by, organization_id, owner_entity_type, \
-     owner_entity_id, created_at, updated_at, confirmed_at, object_version) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+/// The insert of a file record's columns from `$1` to `$17` (what [`PgFileRepository::insert_file`]
+/// binds), also the first part of longer statements.
+macro_rules! insert_file {
+    () => {
+        "INSERT INTO stored_files (id, file_key, original_filename, content_type, size, \
+         checksum_sha256, status, storage_backend, bucket_name, uploaded_by, organization_id, owner_entity_type, \
+         owner_entity_id, created_at, updated_at, confirmed_at, object_version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    };
+}
+pub(super) use insert_file;
+
+const INSERT: &str = insert_file!();
 const BY_ID: &str = concat!("SELECT ", columns!(), " FROM stored_files WHERE id = $1 AND organization_id = $2");
 const BY_KEY: &str = concat!("SELECT ", columns!(), " FROM stored_files WHERE file_key = $1 AND organization_id = $2");
 // The row lock taken by UPDATE serialises concurrent confirms: one moves the row, the others

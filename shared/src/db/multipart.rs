@@ -4,18 +4,19 @@ use async_trait::async_trait;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::files::PgFileRepository;
+use super::files::{insert_file, PgFileRepository};
 use super::{MultipartRecord, MultipartRepository, RepositoryError};
 use crate::file::FileRecord;
 use crate::storage::multipart::{PartPlan, UploadId};
 
 // The file and its upload in one statement: both or neither.
-const INSERT: &str = "WITH f AS (INSERT INTO stored_files (id, file_key, original_filename, content_type, size, \
-     checksum_sha256, status, storage_backend, bucket_name, uploaded_by, organization_id, owner_entity_type, \
-     owner_entity_id, created_at, updated_at, confirmed_at, object_version) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id) \
+const INSERT: &str = concat!(
+    "WITH f AS (",
+    insert_file!(),
+    " RETURNING id) \
      INSERT INTO multipart_uploads (file_id, upload_id, part_size, part_count, checksum_crc64nvme) \
-     SELECT id, $18, $19, $20, $21 FROM f";
+     SELECT id, $18, $19, $20, $21 FROM f"
+);
 const FIND: &str =
     "SELECT m.upload_id, m.part_size, m.part_count, f.size, m.checksum_crc64nvme FROM multipart_uploads m \
      JOIN stored_files f ON f.id = m.file_id WHERE m.file_id = $1";

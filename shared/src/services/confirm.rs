@@ -10,7 +10,7 @@ use crate::db::{ConfirmOutcome, Verified};
 use crate::file::{FileRecord, FileStatus, ObjectVersion};
 use crate::keys::{Checksum, Crc64, FileKey};
 use crate::outbox::hand_over;
-use crate::storage::multipart::{CompletedPart, PartPlan};
+use crate::storage::multipart::{same_etag, CompletedPart, PartPlan};
 use crate::storage::StorageError;
 
 /// `POST /files/confirm-upload` body.
@@ -196,9 +196,8 @@ fn parts_to_complete(
             // Missing, or of another length than the plan's: the file is not what was declared.
             return Err(ServiceError::Mismatch(Mismatch::Parts));
         };
-        let bare = |etag: &str| etag.trim().trim_matches('"').to_owned();
         if let Some(tag) = tags.and_then(|t| t.get(number as usize - 1)) {
-            if bare(&tag.etag) != bare(&part.etag) {
+            if !same_etag(&tag.etag, &part.etag) {
                 return Err(ServiceError::Mismatch(Mismatch::Parts));
             }
         }

@@ -119,6 +119,16 @@ pub struct UploadedPart {
     pub etag: String,
 }
 
+/// Whether two entity tags are the same: clients send them back with their quotes or without.
+pub fn same_etag(a: &str, b: &str) -> bool {
+    bare_etag(a) == bare_etag(b)
+}
+
+/// An entity tag without its quotes.
+pub fn bare_etag(etag: &str) -> &str {
+    etag.trim().trim_matches('"')
+}
+
 /// One part of a completion: its number and the entity tag its PUT answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompletedPart {

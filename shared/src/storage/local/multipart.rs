@@ -17,7 +17,8 @@ use super::url::{Grant, LocalOp};
 use super::{LocalFileStorage, TempFile};
 use crate::keys::{ContentType, Crc64, FileKey};
 use crate::storage::multipart::{
-    CompletedPart, MultipartOp, MultipartStore, SignedRequest, UploadId, UploadedPart, MIN_PART_SIZE,
+    bare_etag, same_etag, CompletedPart, MultipartOp, MultipartStore, SignedRequest, UploadId, UploadedPart,
+    MIN_PART_SIZE,
 };
 use crate::storage::{ByteStream, ObjectStore, PutConstraints, StorageError};
 
@@ -36,11 +37,6 @@ fn io_err(e: io::Error) -> StorageError {
 /// cryptographic hash's cost, and the whole file's SHA-256 is computed at completion).
 fn etag_of(crc: Crc64) -> String {
     format!("\"{}\"", crc.to_hex())
-}
-
-/// An entity tag without its quotes, as clients send it back either way.
-fn bare(etag: &str) -> &str {
-    etag.trim().trim_matches('"')
 }
 
 impl LocalFileStorage {
@@ -102,9 +98,9 @@ impl LocalFileStorage {
         }
         let etag = etag_of(Crc64::from_value(hasher.sum64()));
         let earlier = self.part_files(&dir).await?;
-        tokio::fs::rename(&temp.0, dir.join(format!("{number}.{}", bare(&etag)))).await.map_err(io_err)?;
+        tokio::fs::rename(&temp.0, dir.join(format!("{number}.{}", bare_etag(&etag)))).await.map_err(io_err)?;
         for (n, path, _) in earlier {
-            if n == number && !path.ends_with(format!("{number}.{}", bare(&etag))) {
+            if n == number && !path.ends_with(format!("{number}.{}", bare_etag(&etag))) {
                 let _ = tokio::fs::remove_file(path).await;
             }
         }
@@ -214,7 +210,7 @@ impl MultipartStore for LocalFileStorage {
                 return Err(StorageError::InvalidParts("the parts are not in ascending order".into()));
             }
             previous = part.part_number;
-            let found = stored.iter().find(|(n, _, etag)| *n == part.part_number && bare(etag) == bare(&part.etag));
+            let found = stored.iter().find(|(n, _, etag)| *n == part.part_number && same_etag(etag, &part.etag));
             let Some((_, path, _)) = found else {
                 return Err(StorageError::InvalidParts("a part is missing or differs from the one listed".into()));
             };

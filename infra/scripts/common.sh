@@ -33,9 +33,10 @@ ensure_cargo_lambda() {
 # ODS and ODP files, as the software users have makes them. Prints the Python to run them with.
 ensure_document_writers() {
   ensure_venv
-  if ! "$VENV/bin/python" -c "import docx, openpyxl, pptx, odf" 2>/dev/null; then
-    log "installing the document writers (python-docx, openpyxl, python-pptx, odfpy)"
+  if ! "$VENV/bin/python" -c "import docx, openpyxl, pptx, odf, xlwt, pypandoc" 2>/dev/null; then
+    log "installing the document writers (python-docx, openpyxl, python-pptx, odfpy, xlwt, pandoc)"
     "$VENV/bin/pip" install -q "python-docx==1.2.0" "openpyxl==3.1.5" "python-pptx==1.0.2" "odfpy==1.4.1" \
+      "xlwt==1.3.0" "pypandoc_binary==1.17" \
       || die "could not install the document writers"
   fi
   echo "$VENV/bin/python"

@@ -48,6 +48,11 @@ pub fn kind_of(content_type: &ContentType) -> Kind {
         "application/pdf" => Kind::Pdf,
         "message/rfc822" => Kind::Mail,
         "text/html" | "application/xhtml+xml" => Kind::Html,
+        "application/vnd.ms-excel"
+        | "application/msword"
+        | "application/vnd.ms-powerpoint"
+        | "application/rtf"
+        | "text/rtf" => Kind::Document,
         e if e.starts_with("application/vnd.openxmlformats-officedocument.")
             || e.starts_with("application/vnd.oasis.opendocument.") =>
         {
@@ -207,6 +212,8 @@ fn real_kind(key: &FileKey, content_type: &ContentType, declared: Kind, head: &[
     let (kind, what) = match detect(head) {
         Some(Detected::Pdf) => (Kind::Pdf, "a PDF"),
         Some(Detected::Zip) => (Kind::Document, "a ZIP container"),
+        Some(Detected::Ole) => (Kind::Document, "a legacy Office document"),
+        Some(Detected::Rtf) => (Kind::Document, "an RTF document"),
         Some(Detected::Mail) if declared != Kind::Mail => (Kind::Mail, "a mail"),
         Some(Detected::Html) if declared == Kind::Text => (Kind::Html, "an HTML page"),
         Some(Detected::Mail | Detected::Html) => (declared, ""),

@@ -15,6 +15,7 @@ pub mod extract;
 mod mail;
 mod office;
 pub mod query;
+mod rtf;
 pub mod sniff;
 
 use async_trait::async_trait;

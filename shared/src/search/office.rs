@@ -20,6 +20,8 @@ pub const MAX_INFLATED: u64 = 256 * 1024 * 1024;
 pub const MAX_RATIO: u64 = 200;
 /// How deep XML may nest.
 pub const MAX_DEPTH: usize = 256;
+/// Empty cells a spreadsheet may hold (written one by one; a repeat count is not expanded).
+pub const MAX_EMPTY_CELLS: usize = 1_000_000;
 
 /// What a container is, and the parts its text is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +85,8 @@ pub(super) fn child_text(kind: &str, bytes: Vec<u8>, max_chars: usize) -> Result
         "mail" => super::mail::mail_text(&bytes),
         "html" => super::mail::html_text(&bytes),
         _ if bytes.starts_with(b"PK\x03\x04") => office_text(&bytes, max_chars),
+        _ if bytes.starts_with(super::sniff::OLE_MAGIC) => xls_text(&bytes, max_chars),
+        _ if bytes.trim_ascii_start().starts_with(b"{\\rtf") => super::rtf::rtf_text(&bytes, max_chars),
         _ => super::extract::pdf_text_blocking(bytes),
     }
 }
@@ -113,6 +117,30 @@ pub fn office_text(bytes: &[u8], max_chars: usize) -> Result<String, String> {
         xml_text(&xml, format, &mut text).map_err(|e| format!("{} part {name}: {e}", format.name()))?;
         if text.full() {
             break;
+        }
+    }
+    Ok(text.out)
+}
+
+/// The text of a legacy Excel workbook (XLS, BIFF in an OLE container): every sheet's
+/// non-empty cells, read with `calamine`. Other legacy Office documents (Word, PowerPoint
+/// 97-2003) are a reason.
+///
+/// # Errors
+/// A reason, safe to log.
+pub fn xls_text(bytes: &[u8], max_chars: usize) -> Result<String, String> {
+    use calamine::Reader as _;
+    let mut book = calamine::Xls::new(Cursor::new(bytes))
+        .map_err(|e| format!("a legacy Office document that is no readable Excel workbook: {e}"))?;
+    let mut text = Text { out: String::new(), chars: 0, max_chars };
+    for name in book.sheet_names() {
+        text.push(&name);
+        let sheet = book.worksheet_range(&name).map_err(|e| format!("XLS sheet {name}: {e}"))?;
+        for (_, _, cell) in sheet.used_cells() {
+            text.push(&cell.to_string());
+            if text.full() {
+                return Ok(text.out);
+            }
         }
     }
     Ok(text.out)
@@ -184,6 +212,7 @@ fn xml_text(xml: &[u8], format: Format, text: &mut Text) -> Result<(), String> {
     let mut depth = 0usize;
     let mut shared_cell = false;
     let mut in_value = false;
+    let mut empty_cells = 0usize;
     loop {
         match reader.read_event_into(&mut buf) {
             Ok(Event::Start(e)) => {
@@ -199,6 +228,14 @@ fn xml_text(xml: &[u8], format: Format, text: &mut Text) -> Result<(), String> {
                         }
                         b"v" => in_value = true,
                         _ => {}
+                    }
+                }
+            }
+            Ok(Event::Empty(e)) => {
+                if matches!(e.local_name().as_ref(), b"c" | b"table-cell" | b"covered-table-cell") {
+                    empty_cells += 1;
+                    if empty_cells > MAX_EMPTY_CELLS {
+                        return Err(format!("a sheet of more than {MAX_EMPTY_CELLS} empty cells"));
                     }
                 }
             }
@@ -231,6 +268,7 @@ fn xml_text(xml: &[u8], format: Format, text: &mut Text) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use std::io::Write as _;
 
     fn container(entries: &[(&str, &[u8])]) -> Vec<u8> {
@@ -280,5 +318,89 @@ mod tests {
         assert!(text.len() < 100 && text.contains("hyrax"), "{text}");
         let other = container(&[("readme.txt", b"hello")]);
         assert!(office_text(&other, 1000).unwrap_err().contains("no Office"));
+        let cells = format!(
+            "<worksheet><sheetData>{}</sheetData></worksheet>",
+            "<c r=\"A1\" s=\"1\"/>".repeat(MAX_EMPTY_CELLS + 1)
+        );
+        let blanks = container(&[("xl/workbook.xml", b"<workbook/>"), ("xl/worksheets/sheet1.xml", cells.as_bytes())]);
+        assert!(office_text(&blanks, 1000).unwrap_err().contains("empty cells"));
+        let mut ole = crate::search::sniff::OLE_MAGIC.to_vec();
+        ole.extend([0u8; 600]);
+        assert!(xls_text(&ole, 1000).unwrap_err().contains("no readable Excel workbook"));
+    }
+
+    /// XML of a part: elements nested, text, entities (declared or not), CDATA, comments.
+    fn xml() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            "[a-zA-Z äß]{1,12}",
+            Just("&amp;".to_owned()),
+            Just("&undeclared;".to_owned()),
+            Just("&#228;".to_owned()),
+            Just("&#xD800;".to_owned()),
+            Just("<![CDATA[raw <text>]]>".to_owned()),
+            Just("<!-- note -->".to_owned()),
+            Just("<c r=\"A1\" s=\"1\"/>".to_owned()),
+            Just("<c t=\"s\"><v>0</v></c>".to_owned()),
+        ];
+        let leaf = proptest::collection::vec(piece, 0..6).prop_map(|p| p.concat());
+        leaf.prop_recursive(6, 64, 4, |inner| {
+            (
+                prop_oneof![Just("w:t"), Just("text:p"), Just("a:t"), Just("si"), Just("x")],
+                proptest::collection::vec(inner, 0..4),
+            )
+                .prop_map(|(tag, children)| format!("<{tag}>{}</{tag}>", children.concat()))
+        })
+    }
+
+    const PART_NAMES: [&str; 8] = [
+        "word/document.xml",
+        "word/header1.xml",
+        "xl/workbook.xml",
+        "xl/sharedStrings.xml",
+        "xl/worksheets/sheet1.xml",
+        "ppt/presentation.xml",
+        "ppt/slides/slide1.xml",
+        "content.xml",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Any container of generated parts is text of at most `max_chars` characters or a
+        /// reason, never a panic.
+        #[test]
+        fn generated_containers_are_bounded_text_or_a_reason(
+            parts in proptest::collection::btree_map(proptest::sample::select(&PART_NAMES[..]), xml(), 1..5),
+            max_chars in 1usize..200,
+        ) {
+            let entries: Vec<(&str, &[u8])> = parts.iter().map(|(name, xml)| (*name, xml.as_bytes())).collect();
+            if let Ok(text) = office_text(&container(&entries), max_chars) {
+                prop_assert!(text.chars().count() <= max_chars + 1, "{text:?}");
+            }
+        }
+
+        /// A real container with bytes flipped, cut or inserted anywhere is bounded text or a
+        /// reason, never a panic.
+        #[test]
+        fn mutated_containers_are_bounded_text_or_a_reason(
+            edits in proptest::collection::vec((any::<proptest::sample::Index>(), any::<u8>(), 0u8..3), 1..8),
+        ) {
+            let mut bytes = container(&[
+                ("xl/workbook.xml", b"<workbook/>"),
+                ("xl/sharedStrings.xml", b"<sst><si><t>tapir</t></si></sst>"),
+                ("xl/worksheets/sheet1.xml", b"<worksheet><sheetData><row><c t=\"s\"><v>0</v></c></row></sheetData></worksheet>"),
+            ]);
+            for (at, byte, how) in edits {
+                let i = at.index(bytes.len());
+                match how {
+                    0 => bytes[i] ^= byte | 1,
+                    1 => bytes.truncate(i.max(4)),
+                    _ => bytes.insert(i, byte),
+                }
+            }
+            if let Ok(text) = office_text(&bytes, 100) {
+                prop_assert!(text.chars().count() <= 101, "{text:?}");
+            }
+        }
     }
 }

@@ -11,6 +11,11 @@ pub enum Detected {
     Pdf,
     /// A ZIP container: an Office Open XML or OpenDocument file, or another archive.
     Zip,
+    /// An OLE compound file: a legacy Office document (an XLS workbook, or Word or PowerPoint
+    /// 97-2003).
+    Ole,
+    /// A Rich Text Format document (`{\rtf`).
+    Rtf,
     /// A mail: it starts with mail headers.
     Mail,
     /// An HTML page: it starts with `<!DOCTYPE html` or `<html`.
@@ -19,9 +24,11 @@ pub enum Detected {
     Binary(&'static str),
 }
 
+/// The first bytes of an OLE compound file.
+pub const OLE_MAGIC: &[u8] = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1";
+
 /// Magic numbers of formats that are never read as text, and their names.
 const BINARY_MAGIC: &[(&[u8], &str)] = &[
-    (b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", "a legacy Office (OLE) document"),
     (b"\x89PNG\r\n\x1a\n", "a PNG image"),
     (b"\xFF\xD8\xFF", "a JPEG image"),
     (b"GIF87a", "a GIF image"),
@@ -48,7 +55,13 @@ pub fn detect(head: &[u8]) -> Option<Detected> {
     if head.starts_with(b"PK\x03\x04") {
         return Some(Detected::Zip);
     }
+    if head.starts_with(OLE_MAGIC) {
+        return Some(Detected::Ole);
+    }
     let start = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head).trim_ascii_start();
+    if start.starts_with(b"{\\rtf") {
+        return Some(Detected::Rtf);
+    }
     let starts_with = |prefix: &[u8]| start.len() >= prefix.len() && start[..prefix.len()].eq_ignore_ascii_case(prefix);
     if [b"<!doctype html".as_slice(), b"<html"].iter().any(|p| starts_with(p)) {
         return Some(Detected::Html);
@@ -109,6 +122,8 @@ mod tests {
         assert_eq!(detect(b"%PDF-1.7\n..."), Some(Detected::Pdf));
         assert_eq!(detect(b"\n\n%PDF-1.4"), Some(Detected::Pdf));
         assert_eq!(detect(b"PK\x03\x04rest"), Some(Detected::Zip));
+        assert_eq!(detect(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1...."), Some(Detected::Ole));
+        assert_eq!(detect(b"{\\rtf1\\ansi Hallo}"), Some(Detected::Rtf));
         assert!(matches!(detect(b"\x89PNG\r\n\x1a\n...."), Some(Detected::Binary(_))));
         assert_eq!(detect(b"Kunde;Strasse\n"), None);
         assert_eq!(detect(b"Received: from mx\r\nSubject: Rechnung\r\n\r\nbody"), Some(Detected::Mail));

@@ -69,11 +69,11 @@ async fn every_format_is_found_by_a_word_only_inside_it_and_hostile_ones_by_thei
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod elasticsearch {
-            $(#[tokio::test] async fn $name() { super::$name(TestApp::with_elasticsearch(&[("UPLOAD_ALLOWED_CONTENT_TYPES", "")]).await).await; })*
+            $(#[tokio::test] async fn $name() { super::$name(TestApp::with_elasticsearch(&[("UPLOAD_ALLOWED_CONTENT_TYPES", ""), ("UPLOAD_MAX_SIZE_BYTES", "16777216")]).await).await; })*
             use files_testkit::TestApp;
         }
         mod postgres_fallback {
-            $(#[tokio::test] async fn $name() { super::$name(TestApp::with_env(&[("UPLOAD_ALLOWED_CONTENT_TYPES", "")]).await).await; })*
+            $(#[tokio::test] async fn $name() { super::$name(TestApp::with_env(&[("UPLOAD_ALLOWED_CONTENT_TYPES", ""), ("UPLOAD_MAX_SIZE_BYTES", "16777216")]).await).await; })*
             use files_testkit::TestApp;
         }
     };

@@ -32,6 +32,38 @@ async fn phrases_exclusions_and_prefixes_answer_the_same(app: TestApp) {
     assert_eq!(found("-offer -delivery").await, BTreeSet::new(), "exclusions only");
 }
 
+/// With a German analyzer (`ELASTICSEARCH_ANALYZER`, `SEARCH_PG_TEXT_CONFIG`), inflected
+/// words find each other on both backends; the default analyzer does not stem.
+async fn a_language_analyzer_stems_words(stemming: TestApp, plain: TestApp) {
+    let alice = caller("alice", "acme", &[]);
+    let text = "Die Häuser und die offenen Rechnungen des Lieferanten".as_bytes();
+    let stemmed = stemming.upload(&alice, "Angebote_2026.txt", "text/plain", text).await;
+    let unstemmed = plain.upload(&alice, "Angebote_2026.txt", "text/plain", text).await;
+    stemming.refresh_search().await;
+    plain.refresh_search().await;
+    for query in ["Haus", "rechnung lieferant", "\"offene Rechnung\"", "angebot"] {
+        assert_eq!(stemming.found(&alice, query).await, vec![stemmed.id], "{query} with a German analyzer");
+    }
+    assert_eq!(plain.found(&alice, "Häuser").await, vec![unstemmed.id]);
+    assert!(plain.found(&alice, "Haus").await.is_empty(), "the default analyzer does not stem");
+}
+
+mod analyzers {
+    use files_testkit::TestApp;
+
+    #[tokio::test]
+    async fn elasticsearch() {
+        let german = TestApp::with_elasticsearch(&[("ELASTICSEARCH_ANALYZER", "german")]).await;
+        super::a_language_analyzer_stems_words(german, TestApp::with_elasticsearch(&[]).await).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_fallback() {
+        let german = TestApp::with_env(&[("SEARCH_PG_TEXT_CONFIG", "german")]).await;
+        super::a_language_analyzer_stems_words(german, TestApp::new().await).await;
+    }
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod elasticsearch {

@@ -13,6 +13,10 @@ pub struct SearchSettings {
     /// `ELASTICSEARCH_INDEX`: the alias searched and written (default `files`); the versioned
     /// indexes behind it are `<alias>-v<n>`.
     pub index: String,
+    /// `ELASTICSEARCH_ANALYZER` (default `standard`): the analyzer of the file name and text
+    /// fields in the mapping of new indexes (a built-in one: `english`, `german`, ...);
+    /// `make reindex` brings existing documents to a changed one.
+    pub analyzer: String,
     /// `ELASTICSEARCH_API_KEY` (base64 `id:key`), preferred over basic credentials.
     pub api_key: Option<Secret>,
     /// `ELASTICSEARCH_USERNAME` / `ELASTICSEARCH_PASSWORD`: basic credentials.
@@ -55,6 +59,7 @@ impl SearchSettings {
         let settings = Self {
             elasticsearch_url,
             index,
+            analyzer: get("ELASTICSEARCH_ANALYZER").unwrap_or_else(|| "standard".to_owned()),
             api_key: get("ELASTICSEARCH_API_KEY").map(Secret::new),
             basic: parse_basic(get)?,
             extract_max_bytes: parse_number(get, "EXTRACT_MAX_BYTES", 32 * 1024 * 1024)?,
@@ -74,6 +79,13 @@ impl SearchSettings {
             return Err(ConfigError::new(
                 "SEARCH_PG_TEXT_CONFIG",
                 "must name a PostgreSQL text search configuration (lower-case letters and _, e.g. simple, english)",
+            ));
+        }
+        let analyzer = &settings.analyzer;
+        if analyzer.is_empty() || analyzer.len() > 63 || !analyzer.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            return Err(ConfigError::new(
+                "ELASTICSEARCH_ANALYZER",
+                "must name a built-in Elasticsearch analyzer (lower-case letters and _, e.g. standard, german)",
             ));
         }
         if settings.extract_timeout.is_zero() {

@@ -23,9 +23,11 @@ use crate::keys::FileKey;
 /// Attempts of a bulk request whose items the server throttled or failed.
 const ATTEMPTS: u32 = 4;
 
-/// The index mapping: keyword organization, owner and type; text + keyword file name; text
-/// content; date; size.
-pub fn mapping() -> Value {
+/// The index mapping: keyword organization, owner and type; the file name as text, keyword and
+/// its words with their prefixes indexed (a `prefix*` query on names reads one term, not every
+/// term it expands to); text content; date; size. Text fields use `analyzer`
+/// (`ELASTICSEARCH_ANALYZER`).
+pub fn mapping(analyzer: &str) -> Value {
     json!({
         "settings": { "number_of_shards": 1 },
         "mappings": {
@@ -37,13 +39,18 @@ pub fn mapping() -> Value {
                 "uploaded_by": { "type": "keyword" },
                 "original_filename": {
                     "type": "text",
+                    "analyzer": analyzer,
                     "fields": { "keyword": { "type": "keyword", "ignore_above": 512 } }
                 },
-                "filename_words": { "type": "text" },
+                "filename_words": {
+                    "type": "text",
+                    "analyzer": analyzer,
+                    "index_prefixes": { "min_chars": 1, "max_chars": 10 }
+                },
                 "content_type": { "type": "keyword" },
                 "size": { "type": "long" },
                 "created_at": { "type": "date" },
-                "content": { "type": "text" },
+                "content": { "type": "text", "analyzer": analyzer },
                 "extraction": { "type": "keyword" }
             }
         }
@@ -57,6 +64,8 @@ pub struct ElasticIndex {
     alias: String,
     /// Where writes go: the alias, or a fresh index while it is being rebuilt.
     target: String,
+    /// The analyzer of new indexes' text fields.
+    analyzer: String,
 }
 
 impl std::fmt::Debug for ElasticIndex {
@@ -96,6 +105,7 @@ impl ElasticIndex {
             client: Elasticsearch::new(transport),
             alias: settings.index.clone(),
             target: settings.index.clone(),
+            analyzer: settings.analyzer.clone(),
         })
     }
 
@@ -141,7 +151,7 @@ impl ElasticIndex {
     /// # Errors
     /// `Unavailable` or `Backend` (e.g. the index exists).
     pub async fn create_index(&self, index: &str) -> Result<(), SearchError> {
-        let (status, body) = self.call(Method::Put, &format!("/{index}"), Some(mapping())).await?;
+        let (status, body) = self.call(Method::Put, &format!("/{index}"), Some(mapping(&self.analyzer))).await?;
         if (200..300).contains(&status) {
             Ok(())
         } else {

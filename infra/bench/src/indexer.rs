@@ -39,8 +39,10 @@ pub const BATCH: usize = 1000;
 const SQS_BATCH: usize = 10;
 /// Invocations at once (the template's `IndexerMaximumConcurrency` default).
 const SQS_CONCURRENCY: usize = 5;
-/// Size of the PDF whose extraction is measured (#4: 20 MB).
+/// Size of the PDF, DOCX and XLSX whose extraction is measured (#4, #16: 20 MB).
 pub const PDF_BYTES: usize = 20_000_000;
+/// `EXTRACT_MAX_CHARS` for reading a whole document's text.
+const WHOLE_TEXT_CHARS: usize = 500_000_000;
 /// The word every generated document carries, checked in the extracted text.
 const MARKER: &str = "wombat";
 
@@ -187,37 +189,99 @@ pub async fn figures(
         }
     }
 
-    eprintln!("files-bench: indexer: extracting a {} MB PDF ({runs} runs)", PDF_BYTES / 1_000_000);
-    let pdf = generate_pdf(PDF_BYTES)?;
-    let key = FileKey::generate(&OriginalFilename::parse("large.pdf")?);
-    save(storage.as_ref(), &key, "application/pdf", Bytes::from(pdf)).await?;
-    let mut peaks = Vec::with_capacity(runs);
-    let mut seconds = Vec::with_capacity(runs);
+    eprintln!("files-bench: indexer: extracting a {} MB PDF, DOCX and XLSX ({runs} runs)", PDF_BYTES / 1_000_000);
     let child_env: Vec<(String, String)> = env.into_iter().collect();
-    for _ in 0..runs {
-        let result: ExtractResult = crate::child::run(
-            exe,
-            &["extract-pdf", "--key", key.as_str()],
-            &child_env,
-            Duration::from_secs(300),
-            "extracting the PDF",
-        )
-        .await?;
-        ensure!(result.found_marker, "the PDF's text was not extracted ({} chars)", result.chars);
-        peaks.push(result.peak_rss_kib as f64 / 1024.0);
-        seconds.push(result.seconds * 1e3);
+    let measure = Extraction { storage: storage.as_ref(), exe, env: &child_env, runs };
+    let pdf = Document { label: "PDF", content_type: "application/pdf", bytes: generate_pdf(PDF_BYTES)? };
+    figures.extend(measure.figures(&pdf, None, Some(Target::below(96e6 / MIB, "#4 96 MB"))).await?);
+    const OOXML: &str = "application/vnd.openxmlformats-officedocument";
+    let office = [
+        Document {
+            label: "DOCX",
+            content_type: &format!("{OOXML}.wordprocessingml.document"),
+            bytes: crate::documents::docx(PDF_BYTES, MARKER)?,
+        },
+        Document {
+            label: "XLSX",
+            content_type: &format!("{OOXML}.spreadsheetml.sheet"),
+            bytes: crate::documents::xlsx(PDF_BYTES, MARKER)?,
+        },
+    ];
+    for document in &office {
+        // As the indexer runs (EXTRACT_MAX_CHARS cuts the text), and the whole text read.
+        figures.extend(measure.figures(document, None, None).await?);
+        figures.extend(measure.figures(document, Some(WHOLE_TEXT_CHARS), None).await?);
     }
-    storage.delete_file(&key).await.context("delete the PDF")?;
-    let size = format!("{} MB PDF", PDF_BYTES / 1_000_000);
-    figures.push(Figure::new("indexer", format!("extract {size} from S3"), Unit::Ms, seconds, None));
-    figures.push(Figure::new(
-        "indexer",
-        format!("extract {size}: peak RSS, caller + extractor"),
-        Unit::MiB,
-        peaks,
-        Some(Target::below(96e6 / MIB, "#4 96 MB")),
-    ));
     Ok(figures)
+}
+
+/// A generated document to extract.
+struct Document<'a> {
+    label: &'static str,
+    content_type: &'a str,
+    bytes: Vec<u8>,
+}
+
+/// Extractions measured in a child process of their own (`files-bench extract`).
+struct Extraction<'a> {
+    storage: &'a dyn ObjectStore,
+    exe: &'a Path,
+    env: &'a [(String, String)],
+    runs: usize,
+}
+
+impl Extraction<'_> {
+    /// Time, rate and peak RSS (caller + extractor) of extracting `document` from the store,
+    /// with `EXTRACT_MAX_CHARS` at `max_chars` (the default when `None`; then the marker at its
+    /// end need not be reached).
+    async fn figures(
+        &self,
+        document: &Document<'_>,
+        max_chars: Option<usize>,
+        rss_target: Option<Target>,
+    ) -> anyhow::Result<Vec<Figure>> {
+        let name = format!("{}.{}", document.label.to_ascii_lowercase(), document.label.to_ascii_lowercase());
+        let key = FileKey::generate(&OriginalFilename::parse(&name)?);
+        save(self.storage, &key, document.content_type, Bytes::from(document.bytes.clone())).await?;
+        let mut env = self.env.to_vec();
+        if let Some(chars) = max_chars {
+            env.push(("EXTRACT_MAX_CHARS".to_owned(), chars.to_string()));
+        }
+        let (mut peaks, mut millis, mut rates, mut chars) = (Vec::new(), Vec::new(), Vec::new(), 0);
+        for _ in 0..self.runs {
+            let result: ExtractResult = crate::child::run(
+                self.exe,
+                &["extract", "--key", key.as_str(), "--content-type", document.content_type],
+                &env,
+                Duration::from_secs(300),
+                "extracting a document",
+            )
+            .await?;
+            ensure!(
+                result.found_marker || max_chars.is_none(),
+                "the {}'s whole text was not extracted ({} chars)",
+                document.label,
+                result.chars
+            );
+            ensure!(result.chars > 1000, "the {}'s text was not extracted ({} chars)", document.label, result.chars);
+            chars = result.chars;
+            peaks.push(result.peak_rss_kib as f64 / 1024.0);
+            millis.push(result.seconds * 1e3);
+            rates.push(result.bytes as f64 / 1e6 / result.seconds);
+        }
+        self.storage.delete_file(&key).await.context("delete the document")?;
+        let mb = document.bytes.len() / 1_000_000;
+        let how = match max_chars {
+            None => String::new(),
+            Some(_) => format!(", whole text ({chars} chars)"),
+        };
+        let what = format!("extract {mb} MB {}{how}", document.label);
+        Ok(vec![
+            Figure::new("indexer", format!("{what} from S3"), Unit::Ms, millis, None),
+            Figure::new("indexer", format!("{what}: rate"), Unit::MBps, rates, None),
+            Figure::new("indexer", format!("{what}: peak RSS, caller + extractor"), Unit::MiB, peaks, rss_target),
+        ])
+    }
 }
 
 /// One SQS message per key, each holding S3's `ObjectCreated:Put` notification for it (the
@@ -398,14 +462,14 @@ pub fn generate_pdf(target: usize) -> anyhow::Result<Vec<u8>> {
 ///
 /// # Errors
 /// When the settings are invalid or storage fails.
-pub async fn child(key: &str) -> anyhow::Result<()> {
+pub async fn child(key: &str, content_type: &str) -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     let storage = files_core::storage::build_objects(&settings.storage).await?;
     let key = FileKey::parse(key)?;
-    let size = storage.head(&key).await.context("the PDF's size")?.context("the PDF is missing")?.size;
+    let size = storage.head(&key).await.context("the document's size")?.context("the document is missing")?.size;
     let limits = Limits::of(&settings.search);
     let started = Instant::now();
-    let text = extract::extract(storage.as_ref(), &key, &ContentType::parse("application/pdf")?, size, &limits).await?;
+    let text = extract::extract(storage.as_ref(), &key, &ContentType::parse(content_type)?, size, &limits).await?;
     let seconds = started.elapsed().as_secs_f64();
     let text = text.map_err(|reason| anyhow::anyhow!("not extracted: {reason}"))?;
     let peak_rss_kib = crate::emulator::peak_rss_kib("/proc/self/status")? + children_peak_rss_kib()?;

@@ -10,6 +10,7 @@
 //! the app's own, against a Runtime API emulator on 127.0.0.1. Nothing leaves loopback.
 
 mod child;
+mod documents;
 mod emulator;
 mod functions;
 mod indexer;
@@ -74,11 +75,14 @@ enum Command {
         #[arg(long)]
         mib: u64,
     },
-    /// The extraction child: extract the PDF under `--key` from the configured storage.
-    ExtractPdf {
+    /// The extraction child: extract the document under `--key` from the configured storage.
+    Extract {
         /// The object key.
         #[arg(long)]
         key: String,
+        /// Its declared type.
+        #[arg(long, default_value = "application/pdf")]
+        content_type: String,
     },
 }
 
@@ -152,7 +156,7 @@ async fn main() -> anyhow::Result<()> {
     files_core::search::extract::serve_if_asked();
     match Cli::parse().command {
         Command::Stream { mib } => stream::child(mib).await,
-        Command::ExtractPdf { key } => indexer::child(&key).await,
+        Command::Extract { key, content_type } => indexer::child(&key, &content_type).await,
         Command::Run(args) => run(*args).await,
     }
 }

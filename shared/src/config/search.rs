@@ -82,7 +82,8 @@ impl SearchSettings {
             ));
         }
         let analyzer = &settings.analyzer;
-        if analyzer.is_empty() || analyzer.len() > 63 || !analyzer.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+        if analyzer.is_empty() || analyzer.len() > 63 || !analyzer.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+        {
             return Err(ConfigError::new(
                 "ELASTICSEARCH_ANALYZER",
                 "must name a built-in Elasticsearch analyzer (lower-case letters and _, e.g. standard, german)",

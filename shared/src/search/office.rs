@@ -113,8 +113,9 @@ pub fn office_text(bytes: &[u8], max_chars: usize) -> Result<String, String> {
     let mut text = Text { out: String::new(), chars: 0, max_chars };
     for name in parts {
         let entry = archive.by_name(name).map_err(|e| format!("corrupt ZIP container: {e}"))?;
-        let xml = budget.read(entry)?;
-        xml_text(&xml, format, &mut text).map_err(|e| format!("{} part {name}: {e}", format.name()))?;
+        // Parsed as it inflates: a part's memory is the parser's buffer, not the part.
+        let part = std::io::BufReader::with_capacity(64 * 1024, budget.inflating(entry));
+        xml_text(part, format, &mut text).map_err(|e| format!("{} part {name}: {e}", format.name()))?;
         if text.full() {
             break;
         }
@@ -160,20 +161,64 @@ struct Budget {
 impl Budget {
     /// An entry's bytes, within the budget and the ratio.
     fn read(&mut self, entry: zip::read::ZipFile<'_, Cursor<&[u8]>>) -> Result<Vec<u8>, String> {
-        let compressed = entry.compressed_size().max(1);
-        let allowed = self.left.min(compressed.saturating_mul(MAX_RATIO).max(1024 * 1024));
         let mut out = Vec::new();
-        entry.take(allowed + 1).read_to_end(&mut out).map_err(|e| format!("corrupt ZIP container: {e}"))?;
-        let read = out.len() as u64;
-        if read > allowed {
-            return Err(if allowed == self.left {
-                format!("a zip bomb: more than {MAX_INFLATED} bytes uncompressed")
-            } else {
-                format!("a zip bomb: a part inflates more than {MAX_RATIO} times")
-            });
-        }
-        self.left -= read;
+        self.inflating(entry).read_to_end(&mut out).map_err(|e| reason_of(&e))?;
         Ok(out)
+    }
+
+    /// An entry's bytes as they inflate, within the budget and the ratio: reading past either
+    /// is an error naming the zip bomb ([`reason_of`]).
+    fn inflating<'b, E: Read>(&'b mut self, entry: ZipEntry<'b, E>) -> Inflating<'b, ZipEntry<'b, E>> {
+        let compressed = entry.compressed_size().max(1);
+        let by_ratio = compressed.saturating_mul(MAX_RATIO).max(1024 * 1024);
+        Inflating { allowed: self.left.min(by_ratio), by_ratio: by_ratio < self.left, inner: entry, budget: self }
+    }
+}
+
+type ZipEntry<'a, R> = zip::read::ZipFile<'a, R>;
+
+/// A part inflating; what it inflates to is taken from the budget.
+struct Inflating<'b, R> {
+    inner: R,
+    allowed: u64,
+    by_ratio: bool,
+    budget: &'b mut Budget,
+}
+
+/// The reason a zip bomb is refused, carried through the XML parser's I/O error.
+#[derive(Debug)]
+struct Bomb(String);
+
+impl std::fmt::Display for Bomb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Bomb {}
+
+impl<R: Read> Read for Inflating<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let n64 = n as u64;
+        if n64 > self.allowed {
+            return Err(std::io::Error::other(Bomb(if self.by_ratio {
+                format!("a zip bomb: a part inflates more than {MAX_RATIO} times")
+            } else {
+                format!("a zip bomb: more than {MAX_INFLATED} bytes uncompressed")
+            })));
+        }
+        self.allowed -= n64;
+        self.budget.left -= n64;
+        Ok(n)
+    }
+}
+
+/// The reason for an I/O error while inflating: a zip bomb, or a corrupt container.
+fn reason_of(e: &std::io::Error) -> String {
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<Bomb>()) {
+        Some(bomb) => bomb.0.clone(),
+        None => format!("corrupt ZIP container: {e}"),
     }
 }
 
@@ -206,7 +251,7 @@ impl Text {
 
 /// The text nodes of one XML part (in an XLSX sheet, a cell's value only when it is not an
 /// index into the shared strings, which are read themselves).
-fn xml_text(xml: &[u8], format: Format, text: &mut Text) -> Result<(), String> {
+fn xml_text(xml: impl std::io::BufRead, format: Format, text: &mut Text) -> Result<(), String> {
     let mut reader = quick_xml::Reader::from_reader(xml);
     let mut buf = Vec::new();
     let mut depth = 0usize;
@@ -259,6 +304,7 @@ fn xml_text(xml: &[u8], format: Format, text: &mut Text) -> Result<(), String> {
             Ok(Event::CData(t)) => text.push(&String::from_utf8_lossy(&t)),
             Ok(Event::Eof) => return Ok(()),
             Ok(_) => {}
+            Err(quick_xml::Error::Io(e)) => return Err(reason_of(&e)),
             Err(e) => return Err(format!("malformed XML: {e}")),
         }
         buf.clear();

@@ -260,8 +260,8 @@ async fn seed_documents(settings: &Settings, url: &str) -> anyhow::Result<()> {
         tokio::spawn(connection);
         client
             .execute(
-                "INSERT INTO file_search_text (file_id, content, version, document) \
-                 SELECT id, 'scan', 1, to_tsvector('simple', 'scan') FROM stored_files",
+                "INSERT INTO file_search_text (file_id, content, version, document, organization_id, created_at) \
+                 SELECT id, 'scan', 1, to_tsvector('simple', 'scan'), organization_id, created_at FROM stored_files",
                 &[],
             )
             .await?;

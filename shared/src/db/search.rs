@@ -21,11 +21,12 @@ use crate::search::{
 // One statement: documents written where newer, removals applied where newer. Each key appears
 // once (see `newest_per_key`): one statement must not change a row twice.
 const WRITE: &str = "WITH up AS ( \
-         INSERT INTO file_search_text (file_id, content, version, document) \
+         INSERT INTO file_search_text (file_id, content, version, document, organization_id, created_at) \
          SELECT u.id, u.content, u.version, \
-                setweight(to_tsvector($6::text::regconfig, u.name), 'A') || setweight(to_tsvector($6::text::regconfig, u.content), 'B') \
+                setweight(to_tsvector($6::text::regconfig, u.name), 'A') || setweight(to_tsvector($6::text::regconfig, u.content), 'B'), \
+                f.organization_id, f.created_at \
          FROM unnest($1::uuid[], $2::text[], $3::bigint[], $7::text[]) AS u(id, content, version, name) \
-         WHERE EXISTS (SELECT 1 FROM stored_files WHERE id = u.id) \
+         JOIN stored_files f ON f.id = u.id \
          ON CONFLICT (file_id) DO UPDATE SET content = EXCLUDED.content, version = EXCLUDED.version, \
            document = EXCLUDED.document, updated_at = now() \
          WHERE file_search_text.version < EXCLUDED.version \
@@ -36,27 +37,50 @@ const WRITE: &str = "WITH up AS ( \
          RETURNING 1) \
      SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM gone)";
 
+/// How many of the newest matches are ranked (at least; a page further down ranks as many as
+/// it needs). Counting matches reads each one's row, but ranking one reads its whole
+/// `tsvector` (kilobytes, stored apart): a word in every tenth document would otherwise rank
+/// ten thousand of them for one page.
+pub const RANKED_MATCHES: i64 = 1_000;
+
 // $4: words, phrases and exclusions for websearch_to_tsquery; $5: prefixes for to_tsquery;
-// either '' for none. A query with neither lists every file, newest first.
-// The page is picked (ranked, counted) from ids and tsvectors only; the text of its rows alone
-// is read afterwards (reading every match's text before the LIMIT cost 15 times as much).
-const SEARCH: &str = "WITH q AS (SELECT \
-         CASE WHEN $4 = '' THEN NULL ELSE websearch_to_tsquery($7::text::regconfig, $4) END AS words, \
-         CASE WHEN $5 = '' THEN NULL ELSE to_tsquery($7::text::regconfig, $5) END AS prefixes), \
+// not both '' (LIST serves a query of neither). One tsquery, so the GIN index answers it: a
+// condition such as `query IS NULL OR document @@ query` is no index condition, and scanned
+// every row. Matches are filtered by the document's own organization (no probe per match);
+// the $9 newest are ranked; the text of the page's rows alone is read.
+const SEARCH: &str = "WITH q AS (SELECT CASE \
+         WHEN $4 = '' THEN to_tsquery($7::text::regconfig, $5) \
+         WHEN $5 = '' THEN websearch_to_tsquery($7::text::regconfig, $4) \
+         ELSE websearch_to_tsquery($7::text::regconfig, $4) && to_tsquery($7::text::regconfig, $5) END AS query), \
+     matches AS MATERIALIZED ( \
+         SELECT t.file_id, t.created_at FROM q, file_search_text t \
+         WHERE t.document @@ q.query AND t.organization_id = $1 \
+           AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM stored_files f WHERE f.id = t.file_id \
+                AND lower(trim(split_part(f.content_type, ';', 1))) = $2)) \
+           AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM stored_files f WHERE f.id = t.file_id AND f.uploaded_by = $3))), \
+     candidates AS (SELECT file_id, created_at FROM matches ORDER BY created_at DESC, file_id LIMIT $9), \
      page AS ( \
-         SELECT f.id, f.created_at, count(*) OVER () AS total, \
-                COALESCE(ts_rank(t.document, q.words), 0) + COALESCE(ts_rank(t.document, q.prefixes), 0) AS rank \
-         FROM q, stored_files f JOIN file_search_text t ON t.file_id = f.id \
-         WHERE f.organization_id = $1 AND f.status = 'available' \
-           AND ($2::text IS NULL OR lower(trim(split_part(f.content_type, ';', 1))) = $2) \
-           AND ($3::text IS NULL OR f.uploaded_by = $3) \
-           AND (q.words IS NULL OR t.document @@ q.words) \
-           AND (q.prefixes IS NULL OR t.document @@ q.prefixes) \
-         ORDER BY rank DESC, f.created_at DESC, f.id \
+         SELECT c.file_id AS id, c.created_at, ts_rank(t.document, q.query) AS rank \
+         FROM q, candidates c JOIN file_search_text t ON t.file_id = c.file_id \
+         ORDER BY rank DESC, c.created_at DESC, c.file_id \
          LIMIT $6 OFFSET $8) \
-     SELECT p.id, f.original_filename, t.content, p.total \
-     FROM page p JOIN stored_files f ON f.id = p.id JOIN file_search_text t ON t.file_id = p.id \
+     SELECT p.id, f.original_filename, t.content, (SELECT count(*) FROM matches) AS total \
+     FROM page p JOIN stored_files f ON f.id = p.id AND f.status = 'available' \
+     JOIN file_search_text t ON t.file_id = p.id \
      ORDER BY p.rank DESC, p.created_at DESC, p.id";
+
+// A query of no term (or none but prefixes of nothing): every document of the organization,
+// newest first.
+const LIST: &str = "WITH matches AS MATERIALIZED ( \
+         SELECT t.file_id, t.created_at FROM file_search_text t WHERE t.organization_id = $1 \
+           AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM stored_files f WHERE f.id = t.file_id \
+                AND lower(trim(split_part(f.content_type, ';', 1))) = $2)) \
+           AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM stored_files f WHERE f.id = t.file_id AND f.uploaded_by = $3))), \
+     page AS (SELECT file_id AS id, created_at FROM matches ORDER BY created_at DESC, file_id LIMIT $4 OFFSET $5) \
+     SELECT p.id, f.original_filename, t.content, (SELECT count(*) FROM matches) AS total \
+     FROM page p JOIN stored_files f ON f.id = p.id AND f.status = 'available' \
+     JOIN file_search_text t ON t.file_id = p.id \
+     ORDER BY p.created_at DESC, p.id";
 
 const DOCUMENTS_AFTER: &str = "SELECT f.file_key, t.version FROM file_search_text t \
      JOIN stored_files f ON f.id = t.file_id \
@@ -267,11 +291,28 @@ impl SearchFiles for PgSearchIndex {
         let (websearch, prefixes) = (parsed.websearch(), parsed.tsquery_prefixes());
         let content_type = query.content_type.as_ref().map(|c| c.to_ascii_lowercase());
         let client = self.pool.get().await.map_err(from_repo)?;
-        let statement = client.prepare_cached(SEARCH).await.map_err(from_pg)?;
         let (limit, offset) = (i64::from(query.limit), i64::from(query.offset));
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] =
-            [&query.org_id, &content_type, &query.uploaded_by, &websearch, &prefixes, &limit, &self.config, &offset];
-        let rows = client.query(&statement, &params).await.map_err(from_pg)?;
+        let rows = if websearch.is_empty() && prefixes.is_empty() {
+            let statement = client.prepare_cached(LIST).await.map_err(from_pg)?;
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+                [&query.org_id, &content_type, &query.uploaded_by, &limit, &offset];
+            client.query(&statement, &params).await.map_err(from_pg)?
+        } else {
+            let statement = client.prepare_cached(SEARCH).await.map_err(from_pg)?;
+            let ranked = RANKED_MATCHES.max(limit + offset);
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
+                &query.org_id,
+                &content_type,
+                &query.uploaded_by,
+                &websearch,
+                &prefixes,
+                &limit,
+                &self.config,
+                &offset,
+                &ranked,
+            ];
+            client.query(&statement, &params).await.map_err(from_pg)?
+        };
         let total = rows.first().map(|r| r.get::<_, i64>("total")).unwrap_or(0);
         let hits = rows
             .iter()

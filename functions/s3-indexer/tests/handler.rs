@@ -9,6 +9,9 @@ use files_core::config::StorageBackendKind;
 use files_core::file::{FileRecord, FileStatus, NewFile, StorageLocation};
 use files_core::keys::{ContentType, FileKey, OriginalFilename};
 use files_testkit::{caller, CutProxy, TestApp};
+mod common;
+
+use common::*;
 use s3_indexer::{process, BatchFailure, Report, State};
 use serde_json::Value;
 
@@ -278,39 +281,6 @@ async fn notify(s3: &files_core::storage::s3::S3ObjectStore, sqs: &aws_sdk_sqs::
 
 fn sqs_client() -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(&files_testkit::localstack_config())
-}
-
-/// One receive of up to ten messages, waiting up to `wait_seconds` for the first.
-async fn poll(sqs: &aws_sdk_sqs::Client, queue_url: &str, wait_seconds: i32) -> Vec<aws_sdk_sqs::types::Message> {
-    let received = sqs
-        .receive_message()
-        .queue_url(queue_url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(wait_seconds)
-        .send()
-        .await
-        .unwrap();
-    received.messages().to_vec()
-}
-
-/// At least `count` S3 object notifications from the queue (test events skipped).
-async fn receive(sqs: &aws_sdk_sqs::Client, queue_url: &str, count: usize) -> Vec<S3Event> {
-    let mut events = Vec::new();
-    for _ in 0..20 {
-        for message in poll(sqs, queue_url, 1).await {
-            let body = message.body().unwrap_or_default();
-            if let Ok(event) = serde_json::from_str::<S3Event>(body) {
-                if !event.records.is_empty() {
-                    events.push(event);
-                }
-            }
-        }
-        if events.len() >= count {
-            break;
-        }
-    }
-    assert!(events.len() >= count, "only {} notifications arrived", events.len());
-    events
 }
 
 #[test]

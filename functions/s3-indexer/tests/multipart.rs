@@ -1,9 +1,10 @@
 //! A file uploaded in parts: the bucket's `ObjectCreated:CompleteMultipartUpload` notification,
 //! through a real SQS queue on LocalStack, indexes it like any other upload.
 
-use aws_lambda_events::event::s3::S3Event;
 use files_core::services::{ConfirmUploadRequest, InitiateUploadRequest, RequestedUploadMethod, SignPartsRequest};
 use files_testkit::{caller, TestApp};
+mod common;
+
 use s3_indexer::{process, State};
 
 const MIB: usize = 1024 * 1024;
@@ -45,7 +46,7 @@ async fn a_completed_multipart_upload_is_indexed_from_its_notification() {
     // Only the notification indexes here: the confirm's outbox entry is left undelivered.
     let mut names = Vec::new();
     let state = State { indexer: app.indexer.clone(), outbox: app.outbox.clone() };
-    for event in received(&sqs, &queue_url).await {
+    for event in common::receive(&sqs, &queue_url, 1).await {
         names.extend(event.records.iter().filter_map(|r| r.event_name.clone()));
         let mut message = aws_lambda_events::event::sqs::SqsMessage::default();
         message.message_id = Some("m-1".into());
@@ -77,24 +78,4 @@ async fn queue_notified_by(s3: &files_core::storage::s3::S3ObjectStore) -> (aws_
         .await
         .unwrap();
     (sqs, queue_url)
-}
-
-/// The object notifications that arrive within a few seconds (test events skipped).
-async fn received(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<S3Event> {
-    let mut events = Vec::new();
-    for _ in 0..10 {
-        let answer =
-            sqs.receive_message().queue_url(queue_url).max_number_of_messages(10).wait_time_seconds(1).send().await;
-        for message in answer.unwrap().messages() {
-            if let Ok(event) = serde_json::from_str::<S3Event>(message.body().unwrap_or_default()) {
-                if !event.records.is_empty() {
-                    events.push(event);
-                }
-            }
-        }
-        if !events.is_empty() {
-            break;
-        }
-    }
-    events
 }

@@ -245,7 +245,10 @@ impl Extraction<'_> {
         save(self.storage, &key, document.content_type, Bytes::from(document.bytes.clone())).await?;
         let mut env = self.env.to_vec();
         if let Some(chars) = max_chars {
+            // A whole 20 MB document's text is tens of millions of characters: more than the
+            // default address-space limit holds.
             env.push(("EXTRACT_MAX_CHARS".to_owned(), chars.to_string()));
+            env.push(("EXTRACT_MAX_MEMORY_BYTES".to_owned(), (2u64 << 30).to_string()));
         }
         let (mut peaks, mut millis, mut rates, mut chars) = (Vec::new(), Vec::new(), Vec::new(), 0);
         for _ in 0..self.runs {

@@ -160,6 +160,9 @@ pub async fn extract_at(
     if size > limits.max_bytes {
         return Ok(Err(format!("larger than {} bytes", limits.max_bytes)));
     }
+    if is_media(content_type) {
+        return Ok(Err("unsupported type".to_owned()));
+    }
     let mut stream = match storage.get_version_stream(object.key, object.version).await {
         Ok(stream) => stream,
         Err(StorageError::NotFound) => return Ok(Err("object not found".to_owned())),
@@ -204,6 +207,16 @@ pub async fn extract_at(
         tracing::info!(key = %object.key, %reason, "indexing with metadata only");
     }
     Ok(text)
+}
+
+/// Whether the declared type is an image, a sound, a video or a font that is not text (SVG is
+/// XML, and read): nothing a client would label so by mistake holds text, so their bytes are
+/// not read to find out (a burst of photo uploads costs the indexer no read each). Every other
+/// type is told by its first bytes.
+fn is_media(content_type: &ContentType) -> bool {
+    let essence = content_type.essence();
+    kind_of(content_type) == Kind::Unsupported
+        && ["image/", "audio/", "video/", "font/"].iter().any(|top| essence.starts_with(top))
 }
 
 /// What the document really is: its first bytes when they show a format, else its declared
@@ -378,6 +391,11 @@ mod tests {
         assert_eq!(kind_of("application/vnd.api+json"), Kind::Text);
         assert_eq!(kind_of("Application/PDF"), Kind::Pdf);
         assert_eq!(kind_of("image/png"), Kind::Unsupported);
+        assert!(
+            is_media(&ContentType::parse("image/png").unwrap()) && is_media(&ContentType::parse("Video/MP4").unwrap())
+        );
+        assert!(!is_media(&ContentType::parse("application/octet-stream").unwrap()));
+        assert!(!is_media(&ContentType::parse("image/svg+xml").unwrap()), "SVG is text");
     }
 
     #[test]

@@ -51,6 +51,18 @@ impl TestDb {
     /// # Panics
     /// When the server is unreachable: a test that needs PostgreSQL fails without it.
     pub async fn new() -> Self {
+        Self::migrated_to(None).await
+    }
+
+    /// Creates a database migrated up to migration `version` only (an older schema).
+    ///
+    /// # Panics
+    /// As [`TestDb::new`].
+    pub async fn at_version(version: i32) -> Self {
+        Self::migrated_to(Some(version)).await
+    }
+
+    async fn migrated_to(version: Option<i32>) -> Self {
         let admin_url = server_url();
         let name = format!("t_{}", uuid::Uuid::new_v4().simple());
         let (client, conn) = tokio_postgres::connect(&admin_url, NoTls)
@@ -61,7 +73,11 @@ impl TestDb {
         drop(client);
         let _ = driver.await;
         let url = with_dbname(&admin_url, &name);
-        files_core::db::run_migrations(&url, &Default::default()).await.expect("migrations apply to a fresh database");
+        match version {
+            None => files_core::db::run_migrations(&url, &Default::default()).await,
+            Some(version) => files_core::db::run_migrations_to(&url, &Default::default(), version).await,
+        }
+        .expect("migrations apply to a fresh database");
         Self { url, name, admin_url }
     }
 

@@ -29,10 +29,24 @@ async fn connect(
 /// # Errors
 /// Connection or migration failures, with their cause.
 pub async fn run_migrations(database_url: &str, tls: &DatabaseTls) -> Result<Vec<String>, BoxError> {
+    migrate(database_url, tls, refinery::Target::Latest).await
+}
+
+/// As [`run_migrations`], up to migration `version` only: how a test gives a database an older
+/// schema, and rows in it, before checking that the later migrations bring them over.
+///
+/// # Errors
+/// As [`run_migrations`].
+#[doc(hidden)]
+pub async fn run_migrations_to(database_url: &str, tls: &DatabaseTls, version: i32) -> Result<Vec<String>, BoxError> {
+    migrate(database_url, tls, refinery::Target::Version(version)).await
+}
+
+async fn migrate(database_url: &str, tls: &DatabaseTls, target: refinery::Target) -> Result<Vec<String>, BoxError> {
     let (config, tls) = tls::parse(database_url, tls)?;
     let (mut client, connection) = connect(&config, &tls).await?;
     let driver = tokio::spawn(connection);
-    let report = embedded::migrations::runner().run_async(&mut client).await;
+    let report = embedded::migrations::runner().set_target(target).run_async(&mut client).await;
     drop(client);
     // The connection task ends once the client is dropped; its own error is irrelevant now.
     let _ = driver.await;

@@ -14,7 +14,7 @@ pub mod tls;
 mod versions;
 
 pub use files::PgFileRepository;
-pub use migrate::{create_database_if_missing, run_migrations};
+pub use migrate::{create_database_if_missing, run_migrations, run_migrations_to};
 pub use outbox::PgOutbox;
 pub use pool::{DbPool, RunLock};
 pub use search::PgSearchIndex;

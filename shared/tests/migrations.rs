@@ -3,23 +3,10 @@
 //! are found afterwards by a word of their text and of their file name, in their organization
 //! only, newest first.
 
-use std::sync::Arc;
-
-use files_core::config::{DatabaseSettings, DatabaseSource, Secret};
-use files_core::db::{DbPool, PgSearchIndex};
+use files_core::db::PgSearchIndex;
 use files_core::search::{SearchFiles as _, SearchQuery};
-use files_testkit::TestDb;
+use files_testkit::{pool, TestDb};
 use uuid::Uuid;
-
-async fn pool(url: &str) -> Arc<DbPool> {
-    let settings = DatabaseSettings {
-        source: DatabaseSource::Url(Secret::new(url)),
-        tls: Default::default(),
-        pool_size: 2,
-        timeout: std::time::Duration::from_secs(5),
-    };
-    DbPool::new(&settings, None).await.unwrap()
-}
 
 fn query(org: &str, text: &str) -> SearchQuery {
     SearchQuery {
@@ -64,7 +51,7 @@ async fn documents_from_before_full_text_search_are_found_after_the_migrations()
         "{applied:?}"
     );
 
-    let search = PgSearchIndex::new(pool(&db.url).await, "simple");
+    let search = PgSearchIndex::new(pool(&db.url, 2, 5).await, "simple");
     let ids = |page: files_core::search::SearchPage| page.hits.into_iter().map(|h| h.file_id).collect::<Vec<_>>();
     assert_eq!(ids(search.search(&query("acme", "quokka angebot")).await.unwrap()), vec![newer, older]);
     assert_eq!(ids(search.search(&query("acme", "lieferschein")).await.unwrap()), vec![older], "a word of the name");

@@ -3,15 +3,15 @@
 
 use std::sync::Arc;
 
-use files_core::config::{DatabaseSettings, DatabaseSource, StorageBackendKind};
+use files_core::config::StorageBackendKind;
 use files_core::db::{
-    ConfirmOutcome, DbPool, FileRepository, IndexVersions, PgFileRepository, PgIndexVersions, PgOutbox,
-    RepositoryError, Verified, VersionClaim,
+    ConfirmOutcome, FileRepository, IndexVersions, PgFileRepository, PgIndexVersions, PgOutbox, RepositoryError,
+    Verified, VersionClaim,
 };
 use files_core::file::{FileRecord, FileStatus, NewFile, OwnerEntity, StorageLocation};
 use files_core::keys::{Checksum, ContentType, FileKey, OriginalFilename};
 use files_core::outbox::Outbox;
-use files_testkit::{caller, TestDb};
+use files_testkit::{caller, pool, TestDb};
 use uuid::Uuid;
 
 fn key(raw: &str) -> FileKey {
@@ -29,16 +29,6 @@ fn new_file(org: &str, raw_key: &str) -> FileRecord {
     };
     let location = StorageLocation { backend: StorageBackendKind::Local, bucket: None };
     FileRecord::new(&caller("alice", org, &[]), &location, file, FileStatus::Pending)
-}
-
-async fn pool(url: &str, pool_size: usize, seconds: u64) -> Arc<DbPool> {
-    let settings = DatabaseSettings {
-        source: DatabaseSource::Url(files_core::config::Secret::new(url)),
-        tls: Default::default(),
-        pool_size,
-        timeout: std::time::Duration::from_secs(seconds),
-    };
-    DbPool::new(&settings, None).await.unwrap()
 }
 
 async fn repo(db: &TestDb) -> PgFileRepository {

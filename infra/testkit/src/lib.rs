@@ -37,6 +37,20 @@ fn with_dbname(url: &str, name: &str) -> String {
     format!("{base}/{name}")
 }
 
+/// A pool of `pool_size` connections to `url` (plain, no TLS) that waits `seconds` for one.
+///
+/// # Panics
+/// When the settings are refused.
+pub async fn pool(url: &str, pool_size: usize, seconds: u64) -> Arc<files_core::db::DbPool> {
+    let settings = files_core::config::DatabaseSettings {
+        source: files_core::config::DatabaseSource::Url(files_core::config::Secret::new(url)),
+        tls: Default::default(),
+        pool_size,
+        timeout: std::time::Duration::from_secs(seconds),
+    };
+    files_core::db::DbPool::new(&settings, None).await.expect("the pool builds")
+}
+
 /// A fresh database with the migrations applied, dropped when the value is dropped.
 pub struct TestDb {
     /// Its connection URL.

@@ -74,16 +74,13 @@ impl SearchSettings {
                 .map(|_| parse_number(get, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0))
                 .transpose()?,
         };
-        let config = &settings.pg_text_config;
-        if config.is_empty() || config.len() > 63 || !config.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+        if !language_name(&settings.pg_text_config) {
             return Err(ConfigError::new(
                 "SEARCH_PG_TEXT_CONFIG",
                 "must name a PostgreSQL text search configuration (lower-case letters and _, e.g. simple, english)",
             ));
         }
-        let analyzer = &settings.analyzer;
-        if analyzer.is_empty() || analyzer.len() > 63 || !analyzer.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
-        {
+        if !language_name(&settings.analyzer) {
             return Err(ConfigError::new(
                 "ELASTICSEARCH_ANALYZER",
                 "must name a built-in Elasticsearch analyzer (lower-case letters and _, e.g. standard, german)",
@@ -100,6 +97,12 @@ impl SearchSettings {
         }
         Ok(settings)
     }
+}
+
+/// Whether `name` can name a text search configuration or an analyzer: 1 to 63 lower-case
+/// letters and `_` (what the template's parameters allow too).
+fn language_name(name: &str) -> bool {
+    (1..=63).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
 }
 
 impl SearchSettings {

@@ -48,39 +48,56 @@ pub const RANKED_MATCHES: i64 = 1_000;
 // condition such as `query IS NULL OR document @@ query` is no index condition, and scanned
 // every row. Matches are filtered by the document's own organization (no probe per match);
 // the $9 newest are ranked; the text of the page's rows alone is read.
-const SEARCH: &str = "WITH q AS (SELECT CASE \
+// The filters both statements apply to a document besides its organization: the type ($2)
+// and the uploader ($3), each looked up only when asked for.
+macro_rules! filters {
+    () => {
+        " AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM stored_files f WHERE f.id = t.file_id \
+                AND lower(trim(split_part(f.content_type, ';', 1))) = $2)) \
+           AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM stored_files f WHERE f.id = t.file_id AND f.uploaded_by = $3))"
+    };
+}
+
+// The page's rows (those still available) with their name, text and the total of `matches`.
+macro_rules! page_rows {
+    () => {
+        " SELECT p.id, f.original_filename, t.content, (SELECT count(*) FROM matches) AS total \
+     FROM page p JOIN stored_files f ON f.id = p.id AND f.status = 'available' \
+     JOIN file_search_text t ON t.file_id = p.id"
+    };
+}
+
+const SEARCH: &str = concat!(
+    "WITH q AS (SELECT CASE \
          WHEN $4 = '' THEN to_tsquery($7::text::regconfig, $5) \
          WHEN $5 = '' THEN websearch_to_tsquery($7::text::regconfig, $4) \
          ELSE websearch_to_tsquery($7::text::regconfig, $4) && to_tsquery($7::text::regconfig, $5) END AS query), \
      matches AS MATERIALIZED ( \
          SELECT t.file_id, t.created_at FROM q, file_search_text t \
-         WHERE t.document @@ q.query AND t.organization_id = $1 \
-           AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM stored_files f WHERE f.id = t.file_id \
-                AND lower(trim(split_part(f.content_type, ';', 1))) = $2)) \
-           AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM stored_files f WHERE f.id = t.file_id AND f.uploaded_by = $3))), \
+         WHERE t.document @@ q.query AND t.organization_id = $1",
+    filters!(),
+    "), \
      candidates AS (SELECT file_id, created_at FROM matches ORDER BY created_at DESC, file_id LIMIT $9), \
      page AS ( \
          SELECT c.file_id AS id, c.created_at, ts_rank(t.document, q.query) AS rank \
          FROM q, candidates c JOIN file_search_text t ON t.file_id = c.file_id \
          ORDER BY rank DESC, c.created_at DESC, c.file_id \
-         LIMIT $6 OFFSET $8) \
-     SELECT p.id, f.original_filename, t.content, (SELECT count(*) FROM matches) AS total \
-     FROM page p JOIN stored_files f ON f.id = p.id AND f.status = 'available' \
-     JOIN file_search_text t ON t.file_id = p.id \
-     ORDER BY p.rank DESC, p.created_at DESC, p.id";
+         LIMIT $6 OFFSET $8)",
+    page_rows!(),
+    " ORDER BY p.rank DESC, p.created_at DESC, p.id"
+);
 
 // A query of no term (or none but prefixes of nothing): every document of the organization,
 // newest first.
-const LIST: &str = "WITH matches AS MATERIALIZED ( \
-         SELECT t.file_id, t.created_at FROM file_search_text t WHERE t.organization_id = $1 \
-           AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM stored_files f WHERE f.id = t.file_id \
-                AND lower(trim(split_part(f.content_type, ';', 1))) = $2)) \
-           AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM stored_files f WHERE f.id = t.file_id AND f.uploaded_by = $3))), \
-     page AS (SELECT file_id AS id, created_at FROM matches ORDER BY created_at DESC, file_id LIMIT $4 OFFSET $5) \
-     SELECT p.id, f.original_filename, t.content, (SELECT count(*) FROM matches) AS total \
-     FROM page p JOIN stored_files f ON f.id = p.id AND f.status = 'available' \
-     JOIN file_search_text t ON t.file_id = p.id \
-     ORDER BY p.created_at DESC, p.id";
+const LIST: &str = concat!(
+    "WITH matches AS MATERIALIZED ( \
+         SELECT t.file_id, t.created_at FROM file_search_text t WHERE t.organization_id = $1",
+    filters!(),
+    "), \
+     page AS (SELECT file_id AS id, created_at FROM matches ORDER BY created_at DESC, file_id LIMIT $4 OFFSET $5)",
+    page_rows!(),
+    " ORDER BY p.created_at DESC, p.id"
+);
 
 const DOCUMENTS_AFTER: &str = "SELECT f.file_key, t.version FROM file_search_text t \
      JOIN stored_files f ON f.id = t.file_id \

@@ -97,11 +97,16 @@ impl Reader {
             b'\\' => self.control(bytes, i + 1),
             b'\r' | b'\n' => Ok(i + 1),
             byte => {
-                if !self.skipped_fallback() {
-                    self.byte(byte);
-                }
+                self.character(byte);
                 Ok(i + 1)
             }
+        }
+    }
+
+    /// A character of the text (a byte in the code page), unless it is a `\u`'s fallback.
+    fn character(&mut self, byte: u8) {
+        if !self.skipped_fallback() {
+            self.byte(byte);
         }
     }
 
@@ -155,9 +160,7 @@ impl Reader {
                     .and_then(|h| std::str::from_utf8(h).ok())
                     .and_then(|h| u8::from_str_radix(h, 16).ok());
                 if let Some(byte) = hex {
-                    if !self.skipped_fallback() {
-                        self.byte(byte);
-                    }
+                    self.character(byte);
                     return i + 3;
                 }
                 i + 1
@@ -181,9 +184,7 @@ impl Reader {
                 i + 1
             }
             b'{' | b'}' | b'\\' => {
-                if !self.skipped_fallback() {
-                    self.byte(symbol);
-                }
+                self.character(symbol);
                 i + 1
             }
             _ => i + 1,

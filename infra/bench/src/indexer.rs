@@ -7,7 +7,9 @@
 //! - documents/s of the same 1,000 objects as S3 notifications in SQS messages, through the
 //!   s3-indexer handler's batch processing (`s3_indexer::process`) as the event source mapping
 //!   hands them over: batches of `IndexerBatchSize` (10) messages, `IndexerMaximumConcurrency`
-//!   (5) batches at once (#14), into Elasticsearch;
+//!   (5) batches at once (#14), into Elasticsearch and into the PostgreSQL fallback; beside
+//!   them, the search server's rate for the same bulk requests alone (no claim, no read), the
+//!   ceiling it sets on the figure from SQS;
 //! - peak RSS of extracting a large PDF, in a child process of its own (`files-bench
 //!   extract-pdf`), through the same `extract` the indexer calls: streamed from storage, parsed
 //!   in the extractor child that `extract` starts; the peak is the caller's plus the extractor's.
@@ -26,7 +28,7 @@ use files_core::indexing::{Change, IndexWriter, Indexer, Outcome};
 use files_core::keys::{ContentType, FileKey, OriginalFilename};
 use files_core::search::elastic::ElasticIndex;
 use files_core::search::extract::{self, Extractor, Limits};
-use files_core::search::IndexDocuments;
+use files_core::search::{IndexDocuments, SearchDocument, Upsert};
 use files_core::storage::{ObjectStore, PutConstraints};
 use files_core::{Caller, Settings};
 use serde::{Deserialize, Serialize};
@@ -68,6 +70,13 @@ pub struct ExtractResult {
 struct Batch {
     label: &'static str,
     keys: Vec<FileKey>,
+    records: Vec<FileRecord>,
+}
+
+impl Batch {
+    fn of(label: &'static str, records: Vec<FileRecord>) -> Self {
+        Self { label, keys: records.iter().map(|r| r.file_key.clone()).collect(), records }
+    }
 }
 
 /// The figures: rates over `runs` batches per configuration, then the PDF child `runs` times.
@@ -100,8 +109,8 @@ pub async fn figures(
 
     eprintln!("files-bench: indexer: seeding {BATCH} metadata-only rows and {BATCH} text objects in S3");
     let batches = [
-        Batch { label: "metadata only", keys: seed(repo.as_ref(), storage.as_ref(), "image/png", false).await? },
-        Batch { label: "text from S3", keys: seed(repo.as_ref(), storage.as_ref(), "text/plain", true).await? },
+        Batch::of("metadata only", seed(repo.as_ref(), storage.as_ref(), "image/png", false).await?),
+        Batch::of("text from S3", seed(repo.as_ref(), storage.as_ref(), "text/plain", true).await?),
     ];
 
     let mut figures = Vec::new();
@@ -143,49 +152,10 @@ pub async fn figures(
             let name = format!("{BATCH} ObjectCreated, {} → {index_label}", batch.label);
             figures.push(Figure::new("indexer", name, Unit::PerSecond, rates, target));
         }
-        if *index_label != "Elasticsearch" {
-            continue;
-        }
-        // One state per concurrent invocation (its own pool and clients, as each Lambda instance
-        // has), each taking one batch at a time.
-        let mut instances = Vec::with_capacity(SQS_CONCURRENCY);
-        for _ in 0..SQS_CONCURRENCY {
-            let (indexer, outbox) = files_core::state::build_indexer_and_outbox(&settings).await?;
-            instances.push(s3_indexer::State { indexer, outbox });
-        }
-        for batch in &batches {
-            let mut rates = Vec::with_capacity(runs);
-            for _ in 0..runs {
-                sequencer += 1;
-                let messages = notifications(&batch.keys, sequencer)?;
-                let batches: Vec<&[aws_lambda_events::event::sqs::SqsMessage]> = messages.chunks(SQS_BATCH).collect();
-                let started = Instant::now();
-                let reports = futures_util::future::join_all(instances.iter().enumerate().map(|(n, state)| {
-                    let mine: Vec<_> = batches.iter().skip(n).step_by(SQS_CONCURRENCY).copied().collect();
-                    async move {
-                        let mut reports = Vec::with_capacity(mine.len());
-                        for chunk in mine {
-                            reports.push(s3_indexer::process(state, chunk).await);
-                        }
-                        reports
-                    }
-                }))
-                .await;
-                let seconds = started.elapsed().as_secs_f64();
-                let mut indexed = 0;
-                for report in reports.into_iter().flatten() {
-                    let report = report.map_err(|f| anyhow::anyhow!("an SQS batch failed: {}", f.message_ids.len()))?;
-                    indexed += report.indexed;
-                }
-                ensure!(indexed == batch.keys.len(), "{indexed} of {} indexed from SQS batches", batch.keys.len());
-                rates.push(indexed as f64 / seconds);
-            }
-            let target = (batch.label == "metadata only").then_some(Target::at_least(2000.0, "#14"));
-            let name = format!(
-                "{BATCH} notifications from SQS, batches of {SQS_BATCH} × {SQS_CONCURRENCY} at once, {} → {index_label}",
-                batch.label
-            );
-            figures.push(Figure::new("indexer", name, Unit::PerSecond, rates, target));
+        figures
+            .extend(sqs_figures(&settings_of(&env, index_label)?, &batches, &mut sequencer, index_label, runs).await?);
+        if *index_label == "Elasticsearch" {
+            figures.push(bulk_figure(index.as_ref(), &batches[0].records, &mut sequencer, runs).await?);
         }
     }
 
@@ -287,6 +257,111 @@ impl Extraction<'_> {
     }
 }
 
+/// The bench's settings for `index_label`'s index: the search server's, or none (the PostgreSQL
+/// fallback).
+fn settings_of(env: &HashMap<String, String>, index_label: &str) -> anyhow::Result<Settings> {
+    let mut env = env.clone();
+    if index_label != "Elasticsearch" {
+        env.remove("ELASTICSEARCH_URL");
+    }
+    Settings::from_map(&env).context("the indexer bench settings are valid")
+}
+
+/// Documents/s of each batch's keys as S3 notifications in SQS messages, through the
+/// s3-indexer handler's batch processing (`s3_indexer::process`) as the event source mapping
+/// hands them over: [`SQS_BATCH`] messages per invocation, [`SQS_CONCURRENCY`] invocations at
+/// once, each with a state of its own (its pool and clients, as each Lambda instance has).
+async fn sqs_figures(
+    settings: &Settings,
+    batches: &[Batch],
+    sequencer: &mut u64,
+    index_label: &str,
+    runs: usize,
+) -> anyhow::Result<Vec<Figure>> {
+    let mut instances = Vec::with_capacity(SQS_CONCURRENCY);
+    for _ in 0..SQS_CONCURRENCY {
+        let (indexer, outbox) = files_core::state::build_indexer_and_outbox(settings).await?;
+        instances.push(s3_indexer::State { indexer, outbox });
+    }
+    let mut figures = Vec::new();
+    for batch in batches {
+        let mut rates = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            *sequencer += 1;
+            let messages = notifications(&batch.keys, *sequencer)?;
+            let chunks: Vec<&[aws_lambda_events::event::sqs::SqsMessage]> = messages.chunks(SQS_BATCH).collect();
+            let started = Instant::now();
+            let reports = futures_util::future::join_all(instances.iter().enumerate().map(|(n, state)| {
+                let mine: Vec<_> = chunks.iter().skip(n).step_by(SQS_CONCURRENCY).copied().collect();
+                async move {
+                    let mut reports = Vec::with_capacity(mine.len());
+                    for chunk in mine {
+                        reports.push(s3_indexer::process(state, chunk).await);
+                    }
+                    reports
+                }
+            }))
+            .await;
+            let seconds = started.elapsed().as_secs_f64();
+            let mut indexed = 0;
+            for report in reports.into_iter().flatten() {
+                let report = report.map_err(|f| anyhow::anyhow!("an SQS batch failed: {}", f.message_ids.len()))?;
+                indexed += report.indexed;
+            }
+            ensure!(indexed == batch.keys.len(), "{indexed} of {} indexed from SQS batches", batch.keys.len());
+            rates.push(indexed as f64 / seconds);
+        }
+        let target = (batch.label == "metadata only").then_some(Target::at_least(2000.0, "#14"));
+        let name = format!(
+            "{BATCH} notifications from SQS, batches of {SQS_BATCH} × {SQS_CONCURRENCY} at once, {} → {index_label}",
+            batch.label
+        );
+        figures.push(Figure::new("indexer", name, Unit::PerSecond, rates, target));
+    }
+    Ok(figures)
+}
+
+/// Documents/s the index takes in the SQS figures' bulk requests alone ([`SQS_BATCH`]
+/// documents each, [`SQS_CONCURRENCY`] writers at once; no claim, no read): the ceiling the
+/// search server sets on the indexer's rate from SQS batches.
+async fn bulk_figure(
+    index: &dyn IndexDocuments,
+    records: &[FileRecord],
+    sequencer: &mut u64,
+    runs: usize,
+) -> anyhow::Result<Figure> {
+    let mut rates = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        *sequencer += 1;
+        let version = i64::try_from(*sequencer).unwrap_or(i64::MAX);
+        let upserts: Vec<Upsert> = records
+            .iter()
+            .map(|file| Upsert { document: SearchDocument::of(file.clone(), Err("metadata only".to_owned())), version })
+            .collect();
+        let chunks: Vec<&[Upsert]> = upserts.chunks(SQS_BATCH).collect();
+        let started = Instant::now();
+        let written = futures_util::future::join_all((0..SQS_CONCURRENCY).map(|n| {
+            let mine: Vec<&[Upsert]> = chunks.iter().skip(n).step_by(SQS_CONCURRENCY).copied().collect();
+            async move {
+                for chunk in mine {
+                    index.write(chunk, &[]).await?;
+                }
+                Ok::<(), files_core::search::SearchError>(())
+            }
+        }))
+        .await;
+        let seconds = started.elapsed().as_secs_f64();
+        for result in written {
+            result.context("a bulk write")?;
+        }
+        rates.push(records.len() as f64 / seconds);
+    }
+    let name = format!(
+        "{BATCH} documents in bulk requests of {SQS_BATCH}, {SQS_CONCURRENCY} at once, alone → Elasticsearch (the ceiling of the SQS figure)"
+    );
+    Ok(Figure::new("indexer", name, Unit::PerSecond, rates, None))
+}
+
 /// One SQS message per key, each holding S3's `ObjectCreated:Put` notification for it (the
 /// sample in `infra/events/s3-put.json`, its key and sequencer replaced), as the event source
 /// mapping hands messages to the indexer.
@@ -307,14 +382,14 @@ fn notifications(keys: &[FileKey], sequencer: u64) -> anyhow::Result<Vec<aws_lam
 }
 
 /// Inserts [`BATCH`] available rows of `content_type` (and their objects, a few KiB of text
-/// each, when `with_objects`); returns their keys.
+/// each, when `with_objects`); returns them.
 async fn seed(
     repo: &dyn FileRepository,
     storage: &dyn ObjectStore,
     content_type: &str,
     with_objects: bool,
-) -> anyhow::Result<Vec<FileKey>> {
-    let mut keys = Vec::with_capacity(BATCH);
+) -> anyhow::Result<Vec<FileRecord>> {
+    let mut records = Vec::with_capacity(BATCH);
     for i in 0..BATCH {
         let name = format!("bench {i} {}.{}", MARKER, if with_objects { "txt" } else { "png" });
         let key = FileKey::generate(&OriginalFilename::parse(&name)?);
@@ -334,9 +409,9 @@ async fn seed(
         let location = StorageLocation { backend: StorageBackendKind::S3, bucket: None };
         let record = FileRecord::new(&caller, &location, file, FileStatus::Available);
         repo.insert(&record).await.context("insert a row")?;
-        keys.push(key);
+        records.push(record);
     }
-    Ok(keys)
+    Ok(records)
 }
 
 /// About 4 KiB of words, different for each `i`.

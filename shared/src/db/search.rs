@@ -39,9 +39,10 @@ const WRITE: &str = "WITH up AS ( \
 
 /// How many of the newest matches are ranked (at least; a page further down ranks as many as
 /// it needs). Counting matches reads each one's row, but ranking one reads its whole
-/// `tsvector` (kilobytes, stored apart): a word in every tenth document would otherwise rank
-/// ten thousand of them for one page.
-pub const RANKED_MATCHES: i64 = 1_000;
+/// `tsvector` (kilobytes, stored apart, about 25 µs each): a word in every tenth document would
+/// otherwise rank ten thousand of them for one page. 200 is ten pages of the default 20; at
+/// 1,000 the ranking alone was half of a common two-word query's time (README "Search").
+pub const RANKED_MATCHES: i64 = 200;
 
 // $4: words, phrases and exclusions for websearch_to_tsquery; $5: prefixes for to_tsquery;
 // not both '' (LIST serves a query of neither). One tsquery, so the GIN index answers it: a

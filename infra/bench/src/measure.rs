@@ -58,21 +58,25 @@ fn applies(function: &Function, fixture: &Fixture) -> bool {
 /// # Errors
 /// When a binary is missing.
 pub fn sizes(plan: &Plan) -> anyhow::Result<Vec<Figure>> {
-    plan.functions
-        .iter()
-        .map(|function| {
-            let path = plan.binary(function);
+    let names = plan.functions.iter().map(|f| f.name).chain(SIZE_ONLY.iter().copied());
+    names
+        .map(|name| {
+            let path = plan.release_dir.join(name);
             let bytes = std::fs::metadata(&path).with_context(|| format!("{} is not built", path.display()))?.len();
-            Ok(Figure::new(
-                "binary size",
-                function.name,
-                Unit::MB,
-                vec![bytes as f64 / 1e6],
-                Some(Target::at_most(8.0, "#2/#6")),
-            ))
+            // #14: the API functions that write rows and outbox entries hold no document parser.
+            let target = if ["confirm-upload", "upload-local"].contains(&name) {
+                Target::at_most(6.0, "#14")
+            } else {
+                Target::at_most(8.0, "#2/#6")
+            };
+            Ok(Figure::new("binary size", name, Unit::MB, vec![bytes as f64 / 1e6], Some(target)))
         })
         .collect()
 }
+
+/// Function binaries measured for their size only: upload-parts' routes need a multipart
+/// upload in progress, which no fixture of the latency figures holds.
+const SIZE_ONLY: &[&str] = &["upload-parts"];
 
 /// Per function and backend: process spawn → first invocation answered, spawn → first
 /// `/next` (init), and peak RSS after that invocation, each over `plan.runs` fresh processes.

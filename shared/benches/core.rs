@@ -12,7 +12,7 @@ use files_core::disposition::{content_disposition, DispositionKind};
 use files_core::keys::{Checksum, ContentType, FileKey, OriginalFilename};
 use files_core::services::ServiceError;
 use files_core::storage::local::LocalFileStorage;
-use files_core::storage::{DownloadRequest, SignUrls, UploadGrantRequest, UploadMethod};
+use files_core::storage::{DownloadRequest, SignDownloads as _, SignUrls, UploadGrantRequest, UploadMethod};
 use files_core::ApiError;
 use futures_util::FutureExt as _;
 

@@ -22,7 +22,9 @@ use crate::services::{
     Availability, ConfirmUpload, DeleteFile, InitiateUpload, Multipart, ProxiedUpload, ReadFile, SearchFiles,
     UploadParts, Views,
 };
-use crate::storage::{build_objects, build_signer, build_storage, build_uploads, ObjectStore};
+use crate::storage::{
+    build_confirmation, build_download_signer, build_objects, build_proxied, build_uploads, ObjectStore, SignDownloads,
+};
 
 /// The state of an API function: who is calling, and the workflow it serves.
 #[derive(Debug)]
@@ -112,8 +114,8 @@ pub fn build_inventory(
     })
 }
 
-async fn views(settings: &Settings) -> Result<Views, ConfigError> {
-    Ok(Views::new(build_signer(&settings.storage).await?, settings.presigned_url_expiry))
+async fn views(settings: &Settings) -> Result<Views<dyn SignDownloads>, ConfigError> {
+    Ok(Views::new(build_download_signer(&settings.storage).await?, settings.presigned_url_expiry))
 }
 
 async fn repository(settings: &Settings) -> Result<(Arc<DbPool>, Arc<dyn FileRepository>), ConfigError> {
@@ -172,32 +174,25 @@ impl FromSettings for UploadParts {
 }
 
 #[async_trait]
-impl FromSettings for Availability {
-    async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let (_, repo) = repository(settings).await?;
-        let (signer, objects) = build_storage(&settings.storage).await?;
-        let queue = build_queue(settings).await;
-        Ok(Self { views: Views::new(signer, settings.presigned_url_expiry), objects, repo, queue })
-    }
-}
-
-#[async_trait]
 impl FromSettings for ConfirmUpload {
     async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         let repo = pg_repository(settings).await?;
-        let (signer, objects, store) = build_uploads(&settings.storage).await?;
+        let (signer, objects, store) = build_confirmation(&settings.storage).await?;
         let queue = build_queue(settings).await;
         let views = Views::new(signer, settings.presigned_url_expiry);
-        let parts = Availability { views, objects, repo: repo.clone(), queue };
-        Ok(Self::new(parts, Multipart { repo, store }))
+        let parts = Availability { views, repo: repo.clone(), queue };
+        Ok(Self::new(parts, objects, Multipart { repo, store }))
     }
 }
 
 #[async_trait]
 impl FromSettings for ProxiedUpload {
     async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let parts = Availability::from_settings(settings).await?;
-        Ok(Self::new(parts, StorageLocation::of(&settings.storage), settings.upload.clone()))
+        let (_, repo) = repository(settings).await?;
+        let (signer, objects) = build_proxied(&settings.storage).await?;
+        let queue = build_queue(settings).await;
+        let parts = Availability { views: Views::new(signer, settings.presigned_url_expiry), repo, queue };
+        Ok(Self::new(parts, objects, StorageLocation::of(&settings.storage), settings.upload.clone()))
     }
 }
 

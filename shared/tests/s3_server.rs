@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use files_core::disposition::DispositionKind;
 use files_core::keys::{Checksum, ContentType, FileKey, OriginalFilename};
-use files_core::storage::{DownloadRequest, ObjectStore, SignUrls, UploadGrantRequest, UploadMethod, UploadTarget};
+use files_core::storage::{
+    DownloadRequest, ReadObjects as _, SignDownloads as _, SignUrls, UploadGrantRequest, UploadMethod, UploadTarget,
+};
 use files_testkit::{s3_storage, sha256_base64, S3Storage};
 use reqwest::StatusCode;
 

@@ -9,7 +9,8 @@ use files_core::error::{ApiError, ErrorKind};
 use files_core::keys::{Checksum, ContentType, FileKey};
 use files_core::storage::s3::{S3ObjectStore, S3UrlSigner};
 use files_core::storage::{
-    ListUploads as _, ObjectStore, PutConstraints, SignUrls, UploadGrantRequest, UploadMethod, UploadTarget,
+    ListUploads as _, ObjectStore, PutConstraints, ReadObjects as _, SignUrls, UploadGrantRequest, UploadMethod,
+    UploadTarget,
 };
 use files_testkit::sha256_base64;
 use files_testkit::S3Storage;

@@ -299,7 +299,8 @@ async fn aborting_removes_the_pending_file_and_its_parts() {
             files_core::keys::FileKey::parse(&key).unwrap(),
             files_core::storage::multipart::UploadId::parse(&upload_id).unwrap(),
         );
-        let listed = files_core::storage::multipart::MultipartStore::list_parts(store.as_ref(), &file_key, &id).await;
+        let listed =
+            files_core::storage::multipart::CompleteMultipart::list_parts(store.as_ref(), &file_key, &id).await;
         assert!(
             matches!(listed, Err(files_core::storage::StorageError::NotFound)),
             "{backend:?}: the store's upload is gone"

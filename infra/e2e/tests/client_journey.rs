@@ -62,7 +62,7 @@ impl Env {
         match &self.store {
             Store::Local(root) => root.join(key).exists(),
             Store::S3(storage) => {
-                use files_core::storage::ObjectStore as _;
+                use files_core::storage::ReadObjects as _;
                 let key = files_core::keys::FileKey::parse(key).unwrap();
                 storage.file_exists(&key).await.unwrap()
             }
@@ -351,7 +351,7 @@ impl Env {
         match &self.store {
             Store::Local(root) => std::fs::read(root.join(key)).unwrap(),
             Store::S3(storage) => {
-                use files_core::storage::ObjectStore as _;
+                use files_core::storage::ReadObjects as _;
                 use futures_util::TryStreamExt as _;
                 let key = files_core::keys::FileKey::parse(key).unwrap();
                 let chunks: Vec<bytes::Bytes> =

@@ -10,7 +10,7 @@ use files_core::disposition::DispositionKind;
 use files_core::keys::{Checksum, ContentType, FileKey, OriginalFilename};
 use files_core::storage::local::url::{Grant, UrlSigner};
 use files_core::storage::local::LocalFileStorage;
-use files_core::storage::{DownloadRequest, SignUrls, UploadGrantRequest};
+use files_core::storage::{DownloadRequest, SignDownloads as _, SignUrls, UploadGrantRequest};
 use files_core::Settings;
 use files_testkit::{sha256_base64, SIGNING_SECRET};
 use local_media::{App, Origins};

@@ -1,6 +1,8 @@
 //! confirm-upload: verifies that an upload is stored as declared (completing a multipart
 //! upload first, create-only) and makes the file available.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 use super::upload::{Availability, Multipart};
@@ -10,8 +12,8 @@ use crate::db::{ConfirmOutcome, Verified};
 use crate::file::{FileRecord, FileStatus, ObjectVersion};
 use crate::keys::{Checksum, Crc64, FileKey};
 use crate::outbox::hand_over;
-use crate::storage::multipart::{same_etag, CompletedPart, PartPlan};
-use crate::storage::StorageError;
+use crate::storage::multipart::{same_etag, CompleteMultipart, CompletedPart, PartPlan};
+use crate::storage::{ObjectMeta, ReadObjects, StorageError};
 
 /// `POST /files/confirm-upload` body.
 #[derive(Debug, Clone, Deserialize)]
@@ -39,49 +41,56 @@ pub struct PartTag {
 #[derive(Debug, Clone)]
 pub struct ConfirmUpload {
     parts: Availability,
-    multipart: Multipart,
+    objects: Arc<dyn ReadObjects>,
+    multipart: Multipart<dyn CompleteMultipart>,
 }
 
 impl ConfirmUpload {
     /// The workflow over its capabilities.
-    pub fn new(parts: Availability, multipart: Multipart) -> Self {
-        Self { parts, multipart }
+    pub fn new(
+        parts: Availability,
+        objects: Arc<dyn ReadObjects>,
+        multipart: Multipart<dyn CompleteMultipart>,
+    ) -> Self {
+        Self { parts, objects, multipart }
     }
 
     /// Completes the file's multipart upload (create-only) when it has one whose object is not
     /// there yet: every part of the plan must be stored with its exact size (and, when the
     /// client listed them, the entity tags it was answered), or the file stays pending. Answers
-    /// the whole file's CRC-64/NVME, when the client declared one.
+    /// the whole file's CRC-64/NVME, when the client declared one, and the object's metadata
+    /// when its HEAD found it completed already (verifying it needs no second HEAD).
     async fn complete_multipart(
         &self,
         file: &FileRecord,
         tags: Option<&[PartTag]>,
-    ) -> Result<Option<Crc64>, ServiceError> {
-        let Some(upload) = self.multipart.repo.find_multipart(file.id).await? else { return Ok(None) };
+    ) -> Result<(Option<Crc64>, Option<ObjectMeta>), ServiceError> {
+        let Some(upload) = self.multipart.repo.find_multipart(file.id).await? else { return Ok((None, None)) };
         let declared = upload.checksum_crc64nvme;
         // A client that never used its signed create has sent nothing yet.
         let Some(upload_id) = upload.upload_id else { return Err(ServiceError::UploadIncomplete) };
-        if self.parts.objects.head(&file.file_key).await?.is_some() {
-            return Ok(declared); // completed already (by the client's own signed completion, or a retry)
+        if let Some(meta) = self.objects.head(&file.file_key).await? {
+            // Completed already (by the client's own signed completion, or a retry).
+            return Ok((declared, Some(meta)));
         }
         let stored = match self.multipart.store.list_parts(&file.file_key, &upload_id).await {
             Ok(stored) => stored,
             // Completed meanwhile by a concurrent confirm: the object is there now.
-            Err(StorageError::NotFound) if self.parts.objects.head(&file.file_key).await?.is_some() => {
-                return Ok(declared)
+            Err(StorageError::NotFound) if self.objects.head(&file.file_key).await?.is_some() => {
+                return Ok((declared, None))
             }
             Err(StorageError::NotFound) => return Err(ServiceError::UploadNotFound),
             Err(e) => return Err(e.into()),
         };
         let parts = parts_to_complete(&upload.plan, &stored, tags)?;
         match self.multipart.store.complete_multipart(&file.file_key, &upload_id, &parts).await {
-            Ok(()) => Ok(declared),
+            Ok(()) => Ok((declared, None)),
             Err(StorageError::InvalidParts(_)) => Err(ServiceError::Mismatch(Mismatch::Parts)),
             // Completed by a concurrent confirm, which won the create-only write.
             Err(StorageError::AlreadyExists | StorageError::NotFound)
-                if self.parts.objects.head(&file.file_key).await?.is_some() =>
+                if self.objects.head(&file.file_key).await?.is_some() =>
             {
-                Ok(declared)
+                Ok((declared, None))
             }
             Err(e) => Err(e.into()),
         }
@@ -115,8 +124,8 @@ impl ConfirmUpload {
         if file.is_available() {
             return self.parts.views.view(file).await;
         }
-        let crc = self.complete_multipart(&file, request.parts.as_deref()).await?;
-        let verified = self.verify(&file, crc).await?;
+        let (crc, seen) = self.complete_multipart(&file, request.parts.as_deref()).await?;
+        let verified = self.verify(&file, crc, seen).await?;
         match self.parts.repo.mark_available(&caller.org_id, file.id, &verified).await? {
             Some(ConfirmOutcome::Confirmed { file, queued }) => {
                 tracing::info!(file_id = %file.id, "upload confirmed");
@@ -131,10 +140,19 @@ impl ConfirmUpload {
 
     /// What is stored (size, checksum, and the version download URLs will be signed for), once
     /// its size, type and checksums match `file`'s declaration (and `crc`, a multipart upload's
-    /// declared CRC-64/NVME). One HEAD: the version is that of the bytes checked. A declared
-    /// checksum the store does not keep is computed by reading the object back once.
-    async fn verify(&self, file: &FileRecord, crc: Option<Crc64>) -> Result<Verified, ServiceError> {
-        let meta = self.parts.objects.head(&file.file_key).await?.ok_or(ServiceError::UploadIncomplete)?;
+    /// declared CRC-64/NVME). One HEAD (or the one `seen` answered just before): the version is
+    /// that of the bytes checked. A declared checksum the store does not keep is computed by
+    /// reading the object back once.
+    async fn verify(
+        &self,
+        file: &FileRecord,
+        crc: Option<Crc64>,
+        seen: Option<ObjectMeta>,
+    ) -> Result<Verified, ServiceError> {
+        let meta = match seen {
+            Some(meta) => meta,
+            None => self.objects.head(&file.file_key).await?.ok_or(ServiceError::UploadIncomplete)?,
+        };
         if meta.size != file.size {
             return Err(ServiceError::Mismatch(Mismatch::Size));
         }
@@ -167,7 +185,7 @@ impl ConfirmUpload {
         use futures_util::TryStreamExt as _;
         use sha2::Digest as _;
         // The version the HEAD saw: the bytes hashed are the bytes whose size was checked.
-        let mut stream = self.parts.objects.get_version_stream(key, version).await?;
+        let mut stream = self.objects.get_version_stream(key, version).await?;
         let (mut hasher, mut crc) = (sha2::Sha256::new(), crc64fast_nvme::Digest::new());
         while let Some(chunk) = stream.try_next().await.map_err(StorageError::Io)? {
             hasher.update(&chunk);

@@ -9,12 +9,12 @@ use crate::auth::Caller;
 use crate::db::FileRepository;
 use crate::disposition::DispositionKind;
 use crate::file::FileRecord;
-use crate::storage::SignedUrl;
+use crate::storage::{SignDownloads, SignedUrl};
 
 /// get-file and download-url: reads records, signs downloads.
 #[derive(Debug, Clone)]
 pub struct ReadFile {
-    views: Views,
+    views: Views<dyn SignDownloads>,
     repo: Arc<dyn FileRepository>,
 }
 
@@ -25,7 +25,7 @@ pub(super) async fn find(repo: &dyn FileRepository, caller: &Caller, id: Uuid) -
 
 impl ReadFile {
     /// The workflow over its capabilities.
-    pub fn new(views: Views, repo: Arc<dyn FileRepository>) -> Self {
+    pub fn new(views: Views<dyn SignDownloads>, repo: Arc<dyn FileRepository>) -> Self {
         Self { views, repo }
     }
 

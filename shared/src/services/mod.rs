@@ -36,7 +36,7 @@ use crate::db::RepositoryError;
 use crate::disposition::DispositionKind;
 use crate::file::FileRecord;
 use crate::search::SearchError;
-use crate::storage::{DownloadRequest, SignUrls, SignedUrl, StorageError};
+use crate::storage::{DownloadRequest, SignDownloads, SignUrls, SignedUrl, StorageError};
 
 /// An input field a request can get wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,16 +163,23 @@ impl std::ops::Deref for FileView {
 }
 
 /// Turns records into [`FileView`]s and signs downloads: what every workflow that answers with
-/// a file shares.
-#[derive(Debug, Clone)]
-pub struct Views {
-    signer: Arc<dyn SignUrls>,
+/// a file shares. A workflow that signs downloads only holds `Views<dyn SignDownloads>`, whose
+/// signer has no upload signing (nor its code in the binary).
+#[derive(Debug)]
+pub struct Views<S: ?Sized = dyn SignUrls> {
+    signer: Arc<S>,
     expiry: Duration,
 }
 
-impl Views {
+impl<S: ?Sized> Clone for Views<S> {
+    fn clone(&self) -> Self {
+        Self { signer: self.signer.clone(), expiry: self.expiry }
+    }
+}
+
+impl<S: SignDownloads + ?Sized> Views<S> {
     /// Views whose URLs `signer` signs, valid for `expiry`.
-    pub fn new(signer: Arc<dyn SignUrls>, expiry: Duration) -> Self {
+    pub fn new(signer: Arc<S>, expiry: Duration) -> Self {
         Self { signer, expiry }
     }
 
@@ -212,13 +219,15 @@ impl Views {
         })
     }
 
-    /// The signer (for workflows that sign uploads too).
-    pub fn signer(&self) -> &Arc<dyn SignUrls> {
-        &self.signer
-    }
-
     /// The lifetime of every URL signed.
     pub fn expiry(&self) -> Duration {
         self.expiry
+    }
+}
+
+impl Views<dyn SignUrls> {
+    /// The signer (for workflows that sign uploads too).
+    pub fn signer(&self) -> &Arc<dyn SignUrls> {
+        &self.signer
     }
 }

@@ -11,6 +11,7 @@ use crate::auth::Caller;
 use crate::db::FileRepository;
 use crate::file::FileRecord;
 use crate::search::{self, SearchQuery};
+use crate::storage::SignDownloads;
 
 /// `GET /files/search` parameters.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -52,14 +53,18 @@ pub struct SearchResults {
 /// search-files: queries the index, reads the files it found from the database.
 #[derive(Debug, Clone)]
 pub struct SearchFiles {
-    views: Views,
+    views: Views<dyn SignDownloads>,
     repo: Arc<dyn FileRepository>,
     index: Arc<dyn search::SearchFiles>,
 }
 
 impl SearchFiles {
     /// The workflow over its capabilities.
-    pub fn new(views: Views, repo: Arc<dyn FileRepository>, index: Arc<dyn search::SearchFiles>) -> Self {
+    pub fn new(
+        views: Views<dyn SignDownloads>,
+        repo: Arc<dyn FileRepository>,
+        index: Arc<dyn search::SearchFiles>,
+    ) -> Self {
         Self { views, repo, index }
     }
 

@@ -17,7 +17,9 @@ use crate::file::{FileRecord, FileStatus, NewFile, OwnerEntity, StorageLocation}
 use crate::keys::FileKey;
 use crate::outbox::{hand_over, IndexQueue};
 use crate::storage::multipart::{MultipartStore, UploadId};
-use crate::storage::{ByteStream, ObjectStore, PutConstraints, StorageError, UploadGrantRequest, UploadMethod};
+use crate::storage::{
+    ByteStream, ObjectStore, PutConstraints, SignDownloads, StorageError, UploadGrantRequest, UploadMethod,
+};
 
 /// `POST /files/initiate-upload` body.
 #[derive(Debug, Clone, Deserialize)]
@@ -111,13 +113,19 @@ pub struct InitiateUpload {
 }
 
 /// The multipart side of the workflows that start or finish uploads: the uploads' rows and the
-/// store's side.
-#[derive(Debug, Clone)]
-pub struct Multipart {
+/// store's side (confirm-upload's: `Multipart<dyn CompleteMultipart>`, completion only).
+#[derive(Debug)]
+pub struct Multipart<S: ?Sized = dyn MultipartStore> {
     /// The rows.
     pub repo: Arc<dyn MultipartRepository>,
     /// The store.
-    pub store: Arc<dyn MultipartStore>,
+    pub store: Arc<S>,
+}
+
+impl<S: ?Sized> Clone for Multipart<S> {
+    fn clone(&self) -> Self {
+        Self { repo: self.repo.clone(), store: self.store.clone() }
+    }
 }
 
 impl InitiateUpload {
@@ -214,15 +222,13 @@ impl InitiateUpload {
     }
 }
 
-/// What the workflows that make a file available hold: its bytes, its record, the queue that
-/// takes its change to the indexer, and its answer. No text extraction and no search client:
-/// the indexer does that work, apart from the request.
+/// What the workflows that make a file available hold: its record, the queue that takes its
+/// change to the indexer, and its answer. No text extraction and no search client: the indexer
+/// does that work, apart from the request.
 #[derive(Debug, Clone)]
 pub struct Availability {
     /// Signs the answer's download URL.
-    pub views: Views,
-    /// Where the bytes are.
-    pub objects: Arc<dyn ObjectStore>,
+    pub views: Views<dyn SignDownloads>,
     /// The file records.
     pub repo: Arc<dyn FileRepository>,
     /// Takes committed outbox entries to the indexer.
@@ -233,14 +239,20 @@ pub struct Availability {
 #[derive(Debug, Clone)]
 pub struct ProxiedUpload {
     parts: Availability,
+    objects: Arc<dyn ObjectStore>,
     location: StorageLocation,
     limits: UploadSettings,
 }
 
 impl ProxiedUpload {
     /// The workflow over its capabilities.
-    pub fn new(parts: Availability, location: StorageLocation, limits: UploadSettings) -> Self {
-        Self { parts, location, limits }
+    pub fn new(
+        parts: Availability,
+        objects: Arc<dyn ObjectStore>,
+        location: StorageLocation,
+        limits: UploadSettings,
+    ) -> Self {
+        Self { parts, objects, location, limits }
     }
 
     /// Stores a proxied upload (the seed's local flow) and records it as available.
@@ -270,7 +282,7 @@ impl ProxiedUpload {
         let file = NewFile { key, filename, content_type, size: 0, checksum: None, owner: None };
         let pending = FileRecord::new(caller, &self.location, file, FileStatus::Pending);
         self.parts.repo.insert(&pending).await?;
-        let saved = self.parts.objects.save_proxied_file(&pending.file_key, body, &constraints).await;
+        let saved = self.objects.save_proxied_file(&pending.file_key, body, &constraints).await;
         let meta = match saved {
             Ok(meta) => meta,
             Err(e) => {
@@ -310,7 +322,7 @@ impl ProxiedUpload {
     /// that nothing is orphaned. Failures are logged; the request fails with its own cause.
     async fn forget(&self, pending: &FileRecord, stored: bool) {
         if stored {
-            if let Err(e) = self.parts.objects.delete_file(&pending.file_key).await {
+            if let Err(e) = self.objects.delete_file(&pending.file_key).await {
                 tracing::warn!(error = %e, key = %pending.file_key, "could not remove the object of a failed upload");
             }
         }

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use super::multipart::MultipartStore;
-use super::{local, s3, ListUploads, ObjectStore, SignUrls};
+use super::multipart::{CompleteMultipart, MultipartStore};
+use super::{local, s3, ListUploads, ObjectStore, ReadObjects, SignDownloads, SignUrls};
 use crate::config::{ConfigError, StorageSettings};
 
 /// The objects, the listing and the multipart uploads of the configured backend, over one
@@ -72,14 +72,47 @@ pub async fn build_signer(settings: &StorageSettings) -> Result<Arc<dyn SignUrls
     }
 }
 
-/// Both capabilities of the configured backend from one configuration: the local store serves
-/// both; on S3, the signer and the client share one SDK configuration.
+/// The object store of the configured backend. Builds clients only; nothing here waits on the
+/// network.
 ///
 /// # Errors
 /// A [`ConfigError`] when no region can be found for S3.
-pub async fn build_storage(
+pub async fn build_objects(settings: &StorageSettings) -> Result<Arc<dyn ObjectStore>, ConfigError> {
+    match settings {
+        StorageSettings::Local(local) => Ok(Arc::new(local::LocalFileStorage::from_settings(local))),
+        StorageSettings::S3(s3) => Ok(Arc::new(s3::S3ObjectStore::new(s3).await?)),
+    }
+}
+
+/// What confirm-upload calls, over one configuration (and one client on S3): download signing,
+/// object reads and multipart completion, each a trait object of its own, so that the binary
+/// holds none of the writes, upload signing or multipart creation its stores could do.
+///
+/// # Errors
+/// A [`ConfigError`] when no region can be found for S3.
+pub async fn build_confirmation(
     settings: &StorageSettings,
-) -> Result<(Arc<dyn SignUrls>, Arc<dyn ObjectStore>), ConfigError> {
+) -> Result<(Arc<dyn SignDownloads>, Arc<dyn ReadObjects>, Arc<dyn CompleteMultipart>), ConfigError> {
+    match settings {
+        StorageSettings::Local(local) => {
+            let storage = Arc::new(local::LocalFileStorage::from_settings(local));
+            Ok((storage.clone(), storage.clone(), storage))
+        }
+        StorageSettings::S3(s3) => {
+            let (signer, objects) = s3::both(s3).await?;
+            let objects = Arc::new(objects);
+            Ok((Arc::new(signer), objects.clone(), objects))
+        }
+    }
+}
+
+/// What upload-local calls: download signing and the store, over one configuration.
+///
+/// # Errors
+/// A [`ConfigError`] when no region can be found for S3.
+pub async fn build_proxied(
+    settings: &StorageSettings,
+) -> Result<(Arc<dyn SignDownloads>, Arc<dyn ObjectStore>), ConfigError> {
     match settings {
         StorageSettings::Local(local) => {
             let storage = Arc::new(local::LocalFileStorage::from_settings(local));
@@ -92,14 +125,14 @@ pub async fn build_storage(
     }
 }
 
-/// The object store of the configured backend. Builds clients only; nothing here waits on the
-/// network.
+/// The download signer of the configured backend (get-file, download-url, search-files).
+/// Builds no client and touches no network.
 ///
 /// # Errors
 /// A [`ConfigError`] when no region can be found for S3.
-pub async fn build_objects(settings: &StorageSettings) -> Result<Arc<dyn ObjectStore>, ConfigError> {
+pub async fn build_download_signer(settings: &StorageSettings) -> Result<Arc<dyn SignDownloads>, ConfigError> {
     match settings {
         StorageSettings::Local(local) => Ok(Arc::new(local::LocalFileStorage::from_settings(local))),
-        StorageSettings::S3(s3) => Ok(Arc::new(s3::S3ObjectStore::new(s3).await?)),
+        StorageSettings::S3(s3) => Ok(Arc::new(s3::S3UrlSigner::new(s3).await?)),
     }
 }

@@ -27,7 +27,8 @@ pub mod multipart;
 pub mod s3;
 
 pub use build::{
-    build_multipart, build_objects, build_objects_and_listing, build_signer, build_storage, build_uploads,
+    build_confirmation, build_download_signer, build_multipart, build_objects, build_objects_and_listing,
+    build_proxied, build_signer, build_uploads,
 };
 
 use multipart::{MultipartOp, SignedRequest};
@@ -199,16 +200,22 @@ pub struct SignedUrl {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Signs the URLs clients upload and download with. Signing needs no network (at most the
-/// credentials' provider), so it works while the store itself is down.
+/// Signs the URLs clients download with: all that the functions which only show files hold
+/// (a trait object keeps every method it has, so theirs has no upload signing, and their
+/// binaries none of its code). Signing needs no network (at most the credentials' provider).
 #[async_trait]
-pub trait SignUrls: Send + Sync + std::fmt::Debug {
+pub trait SignDownloads: Send + Sync + std::fmt::Debug {
     /// A signed download URL. Safe to repeat: each call signs a new URL.
     ///
     /// # Errors
     /// `Unavailable` when signing needs credentials that cannot be had.
     async fn get_download_url(&self, key: &FileKey, request: &DownloadRequest<'_>) -> Result<SignedUrl, StorageError>;
+}
 
+/// Signs the URLs clients upload and download with. Signing needs no network (at most the
+/// credentials' provider), so it works while the store itself is down.
+#[async_trait]
+pub trait SignUrls: SignDownloads {
     /// A signed upload bound to the declared type, size and checksum, create-only.
     ///
     /// # Errors
@@ -236,7 +243,7 @@ pub trait SignUrls: Send + Sync + std::fmt::Debug {
 /// Where object bytes live: reads, create-only writes, deletes. Implementations are built once
 /// per cold start and shared.
 #[async_trait]
-pub trait ObjectStore: Send + Sync + std::fmt::Debug {
+pub trait ObjectStore: ReadObjects {
     /// Stores `body` under `key` (the proxied upload of the seed), enforcing `constraints`.
     /// Nothing is left under the key when it fails. Never overwrites.
     ///
@@ -267,7 +274,12 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         let _ = (key, version);
         Ok(())
     }
+}
 
+/// Reading objects: all that confirm-upload holds of the store (a trait object keeps every
+/// method it has, so its binary holds no write path).
+#[async_trait]
+pub trait ReadObjects: Send + Sync + std::fmt::Debug {
     /// The object's bytes as a stream.
     ///
     /// # Errors
@@ -278,7 +290,7 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// versions reads the current one.
     ///
     /// # Errors
-    /// As [`ObjectStore::get_file_stream`].
+    /// As [`ReadObjects::get_file_stream`].
     async fn get_version_stream(
         &self,
         key: &FileKey,

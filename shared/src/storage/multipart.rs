@@ -195,15 +195,10 @@ impl MultipartOp<'_> {
     }
 }
 
-/// The store's side of multipart uploads. Built once per cold start and shared.
+/// Completing a multipart upload: all that confirm-upload holds of the store's multipart side
+/// (a trait object keeps every method it has).
 #[async_trait]
-pub trait MultipartStore: Send + Sync + fmt::Debug {
-    /// Starts a multipart upload of an object of `content_type` under `key`.
-    ///
-    /// # Errors
-    /// `Unavailable`, `Io`, `Backend`.
-    async fn create_multipart(&self, key: &FileKey, content_type: &ContentType) -> Result<UploadId, StorageError>;
-
+pub trait CompleteMultipart: Send + Sync + fmt::Debug {
     /// The parts uploaded so far, by number.
     ///
     /// # Errors
@@ -223,6 +218,16 @@ pub trait MultipartStore: Send + Sync + fmt::Debug {
         upload_id: &UploadId,
         parts: &[CompletedPart],
     ) -> Result<(), StorageError>;
+}
+
+/// The store's side of multipart uploads. Built once per cold start and shared.
+#[async_trait]
+pub trait MultipartStore: CompleteMultipart {
+    /// Starts a multipart upload of an object of `content_type` under `key`.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Io`, `Backend`.
+    async fn create_multipart(&self, key: &FileKey, content_type: &ContentType) -> Result<UploadId, StorageError>;
 
     /// Aborts the upload and drops its parts; an upload that is gone already is no error.
     ///

@@ -24,8 +24,8 @@ use uuid::Uuid;
 
 use super::multipart::{MultipartOp, SignedRequest};
 use super::{
-    ByteStream, DownloadRequest, ObjectMeta, ObjectStore, PutConstraints, SignUrls, SignedUrl, StorageError,
-    UploadGrantRequest, UploadMethod, UploadTarget,
+    ByteStream, DownloadRequest, ObjectMeta, ObjectStore, PutConstraints, ReadObjects, SignDownloads, SignUrls,
+    SignedUrl, StorageError, UploadGrantRequest, UploadMethod, UploadTarget,
 };
 use crate::config::LocalStorageSettings;
 use crate::disposition::content_disposition;
@@ -204,7 +204,7 @@ async fn ensure_parent(path: &Path) -> Result<(), StorageError> {
 }
 
 #[async_trait]
-impl SignUrls for LocalFileStorage {
+impl SignDownloads for LocalFileStorage {
     async fn get_download_url(&self, key: &FileKey, request: &DownloadRequest<'_>) -> Result<SignedUrl, StorageError> {
         let expires_at = expiry(request.expires_in);
         let grant = Grant::Get {
@@ -215,7 +215,10 @@ impl SignUrls for LocalFileStorage {
         };
         Ok(SignedUrl { url: self.signer.signed_url(&self.url_base, &grant), expires_at })
     }
+}
 
+#[async_trait]
+impl SignUrls for LocalFileStorage {
     async fn get_presigned_upload_url(
         &self,
         key: &FileKey,
@@ -326,7 +329,10 @@ impl ObjectStore for LocalFileStorage {
         tokio::fs::write(&tombstone, b"").await.map_err(StorageError::Io)?;
         self.remove_object(key).await
     }
+}
 
+#[async_trait]
+impl ReadObjects for LocalFileStorage {
     async fn get_file_stream(&self, key: &FileKey) -> Result<ByteStream, StorageError> {
         let (file, _) = self.open(key).await?;
         Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(file, READ_CHUNK)))

@@ -17,8 +17,8 @@ use super::url::{Grant, LocalOp};
 use super::{LocalFileStorage, TempFile};
 use crate::keys::{ContentType, Crc64, FileKey};
 use crate::storage::multipart::{
-    bare_etag, same_etag, CompletedPart, MultipartOp, MultipartStore, SignedRequest, UploadId, UploadedPart,
-    MIN_PART_SIZE,
+    bare_etag, same_etag, CompleteMultipart, CompletedPart, MultipartOp, MultipartStore, SignedRequest, UploadId,
+    UploadedPart, MIN_PART_SIZE,
 };
 use crate::storage::{ByteStream, ObjectStore, PutConstraints, StorageError};
 
@@ -165,18 +165,7 @@ impl LocalFileStorage {
 }
 
 #[async_trait]
-impl MultipartStore for LocalFileStorage {
-    async fn create_multipart(&self, key: &FileKey, content_type: &ContentType) -> Result<UploadId, StorageError> {
-        let id =
-            UploadId::parse(&Uuid::new_v4().simple().to_string()).map_err(|e| StorageError::Backend(e.0.into()))?;
-        let dir = self.upload_dir(&id)?;
-        tokio::fs::create_dir_all(&dir).await.map_err(io_err)?;
-        let record = UploadRecord { key: key.as_str().to_owned(), content_type: content_type.as_str().to_owned() };
-        let json = serde_json::to_vec(&record).map_err(|e| io_err(io::Error::other(e)))?;
-        tokio::fs::write(dir.join("upload.json"), json).await.map_err(io_err)?;
-        Ok(id)
-    }
-
+impl CompleteMultipart for LocalFileStorage {
     async fn list_parts(&self, key: &FileKey, upload_id: &UploadId) -> Result<Vec<UploadedPart>, StorageError> {
         let (dir, _) = self.upload_of(key, upload_id).await?;
         let mut parts = Vec::new();
@@ -232,6 +221,20 @@ impl MultipartStore for LocalFileStorage {
         self.save_proxied_file(key, Box::pin(body), &constraints).await?;
         let _ = tokio::fs::remove_dir_all(&dir).await;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl MultipartStore for LocalFileStorage {
+    async fn create_multipart(&self, key: &FileKey, content_type: &ContentType) -> Result<UploadId, StorageError> {
+        let id =
+            UploadId::parse(&Uuid::new_v4().simple().to_string()).map_err(|e| StorageError::Backend(e.0.into()))?;
+        let dir = self.upload_dir(&id)?;
+        tokio::fs::create_dir_all(&dir).await.map_err(io_err)?;
+        let record = UploadRecord { key: key.as_str().to_owned(), content_type: content_type.as_str().to_owned() };
+        let json = serde_json::to_vec(&record).map_err(|e| io_err(io::Error::other(e)))?;
+        tokio::fs::write(dir.join("upload.json"), json).await.map_err(io_err)?;
+        Ok(id)
     }
 
     async fn abort_multipart(&self, key: &FileKey, upload_id: &UploadId) -> Result<(), StorageError> {

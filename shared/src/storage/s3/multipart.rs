@@ -7,7 +7,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart as SdkPart};
 
 use super::{classify_http, S3ObjectStore};
 use crate::keys::{ContentType, FileKey};
-use crate::storage::multipart::{CompletedPart, MultipartStore, UploadId, UploadedPart};
+use crate::storage::multipart::{CompleteMultipart, CompletedPart, MultipartStore, UploadId, UploadedPart};
 use crate::storage::StorageError;
 
 /// Parts of one `ListParts` page, and the most pages read (10,000 parts).
@@ -42,21 +42,7 @@ where
 }
 
 #[async_trait]
-impl MultipartStore for S3ObjectStore {
-    async fn create_multipart(&self, key: &FileKey, content_type: &ContentType) -> Result<UploadId, StorageError> {
-        let created = self
-            .client()
-            .create_multipart_upload()
-            .bucket(self.bucket())
-            .key(key.as_str())
-            .content_type(content_type.as_str())
-            .send()
-            .await
-            .map_err(classify_http)?;
-        let id = created.upload_id().ok_or_else(|| StorageError::Backend("the server returned no upload id".into()))?;
-        UploadId::parse(id).map_err(|e| StorageError::Backend(e.0.into()))
-    }
-
+impl CompleteMultipart for S3ObjectStore {
     async fn list_parts(&self, key: &FileKey, upload_id: &UploadId) -> Result<Vec<UploadedPart>, StorageError> {
         let mut parts = Vec::new();
         let mut marker: Option<String> = None;
@@ -116,6 +102,23 @@ impl MultipartStore for S3ObjectStore {
         }
         complete.send().await.map_err(classify_multipart)?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl MultipartStore for S3ObjectStore {
+    async fn create_multipart(&self, key: &FileKey, content_type: &ContentType) -> Result<UploadId, StorageError> {
+        let created = self
+            .client()
+            .create_multipart_upload()
+            .bucket(self.bucket())
+            .key(key.as_str())
+            .content_type(content_type.as_str())
+            .send()
+            .await
+            .map_err(classify_http)?;
+        let id = created.upload_id().ok_or_else(|| StorageError::Backend("the server returned no upload id".into()))?;
+        UploadId::parse(id).map_err(|e| StorageError::Backend(e.0.into()))
     }
 
     async fn abort_multipart(&self, key: &FileKey, upload_id: &UploadId) -> Result<(), StorageError> {

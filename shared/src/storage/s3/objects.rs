@@ -16,7 +16,7 @@ use super::{classify_http, region_and_credentials, sdk_client_config};
 use crate::config::{ConfigError, S3Settings};
 use crate::file::ObjectVersion;
 use crate::keys::{Checksum, Crc64, FileKey};
-use crate::storage::{ByteStream, ObjectMeta, ObjectStore, PutConstraints, StorageError};
+use crate::storage::{ByteStream, ObjectMeta, ObjectStore, PutConstraints, ReadObjects, StorageError};
 
 /// Proxied saves at or above this size go through a multipart upload.
 pub const MULTIPART_THRESHOLD: usize = 8 * 1024 * 1024;
@@ -308,7 +308,10 @@ impl ObjectStore for S3ObjectStore {
             .map_err(classify_http)?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl ReadObjects for S3ObjectStore {
     async fn get_file_stream(&self, key: &FileKey) -> Result<ByteStream, StorageError> {
         self.get_version_stream(key, None).await
     }

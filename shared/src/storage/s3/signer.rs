@@ -20,7 +20,7 @@ use crate::file::ObjectVersion;
 use crate::keys::FileKey;
 use crate::storage::multipart::{MultipartOp, SignedRequest};
 use crate::storage::{
-    DownloadRequest, SignUrls, SignedUrl, StorageError, UploadGrantRequest, UploadMethod, UploadTarget,
+    DownloadRequest, SignDownloads, SignUrls, SignedUrl, StorageError, UploadGrantRequest, UploadMethod, UploadTarget,
 };
 
 /// Signs URLs for one bucket; built once per cold start.
@@ -175,11 +175,14 @@ impl S3UrlSigner {
 }
 
 #[async_trait]
-impl SignUrls for S3UrlSigner {
+impl SignDownloads for S3UrlSigner {
     async fn get_download_url(&self, key: &FileKey, request: &DownloadRequest<'_>) -> Result<SignedUrl, StorageError> {
         self.download_url(key, request).await
     }
+}
 
+#[async_trait]
+impl SignUrls for S3UrlSigner {
     async fn get_presigned_upload_url(
         &self,
         key: &FileKey,

@@ -126,7 +126,9 @@ pub async fn apply_entries(
 }
 
 /// The indexer's SQS queue (`INDEXER_QUEUE_URL`): each entry a message whose body is the
-/// entry as JSON (`{"outbox_id": 12, "file_key": "uploads/…"}`), sent in batches of ten.
+/// entry as JSON (`{"outbox_id": 12, "file_key": "uploads/…"}`), sent in batches of ten: the
+/// reconciler's, which re-sends entries by the page. The API functions hand over through
+/// [`SqsHandOver`].
 #[derive(Debug, Clone)]
 pub struct SqsIndexQueue {
     client: aws_sdk_sqs::Client,
@@ -186,8 +188,41 @@ impl IndexQueue for SqsIndexQueue {
     }
 }
 
-/// The queue of `settings`: SQS when `INDEXER_QUEUE_URL` is set, else the polled outbox.
+/// The indexer's SQS queue as the API functions use it: each entry one `SendMessage`. A request
+/// hands over one entry; the batch call, with its answer of per-entry failures, is several
+/// times the code in a binary that never sends more than one.
+#[derive(Debug, Clone)]
+pub struct SqsHandOver(SqsIndexQueue);
+
+#[async_trait]
+impl IndexQueue for SqsHandOver {
+    async fn send(&self, entries: &[Queued]) -> Result<(), QueueError> {
+        for entry in entries {
+            let body = serde_json::to_string(entry).map_err(|e| QueueError(Box::new(e)))?;
+            self.0
+                .client
+                .send_message()
+                .queue_url(&self.0.url)
+                .message_body(body)
+                .send()
+                .await
+                .map_err(|e| QueueError(Box::new(aws_sdk_sqs::Error::from(e))))?;
+        }
+        Ok(())
+    }
+}
+
+/// The API functions' queue of `settings`: SQS when `INDEXER_QUEUE_URL` is set (one message an
+/// entry), else the polled outbox.
 pub async fn build_queue(settings: &crate::Settings) -> std::sync::Arc<dyn IndexQueue> {
+    match &settings.search.indexer_queue_url {
+        Some(url) => std::sync::Arc::new(SqsHandOver(SqsIndexQueue::new(url, settings.storage.s3()).await)),
+        None => std::sync::Arc::new(PolledOutbox),
+    }
+}
+
+/// The reconciler's queue of `settings`: SQS in batches of ten, else the polled outbox.
+pub async fn build_batch_queue(settings: &crate::Settings) -> std::sync::Arc<dyn IndexQueue> {
     match &settings.search.indexer_queue_url {
         Some(url) => std::sync::Arc::new(SqsIndexQueue::new(url, settings.storage.s3()).await),
         None => std::sync::Arc::new(PolledOutbox),

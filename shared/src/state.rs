@@ -14,7 +14,7 @@ use crate::config::{ConfigError, DatabaseSettings, SearchSettings, Settings};
 use crate::db::{DbPool, FileRepository, Outbox, PgFileRepository, PgIndexVersions, PgOutbox, PgSearchIndex};
 use crate::file::StorageLocation;
 use crate::indexing::{IndexWriter, Indexer};
-use crate::outbox::build_queue;
+use crate::outbox::{build_batch_queue, build_queue};
 use crate::search::elastic::ElasticIndex;
 use crate::search::extract::{Extractor, Limits};
 use crate::search::{IndexDocuments, SearchFiles as SearchPort};
@@ -255,7 +255,7 @@ impl FromSettings for crate::reconcile::Reconciler {
         let pool = build_pool(settings, &settings.database).await?;
         let (objects, listing, uploads) = crate::storage::build_objects_and_listing(&settings.storage).await?;
         let queue = match &settings.search.indexer_queue_url {
-            Some(_) => Some(build_queue(settings).await),
+            Some(_) => Some(build_batch_queue(settings).await),
             None => None,
         };
         Ok(Self {

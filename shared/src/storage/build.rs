@@ -39,6 +39,23 @@ pub async fn build_multipart(settings: &StorageSettings) -> Result<Arc<dyn Multi
     }
 }
 
+/// The configured backend over one configuration, handed to `on_local` (one store that signs,
+/// reads, writes and lists) or to `on_s3` (a signer and a client sharing one SDK
+/// configuration): each builder below turns it into the trait objects its callers hold.
+async fn over_one_configuration<T>(
+    settings: &StorageSettings,
+    on_local: impl FnOnce(Arc<local::LocalFileStorage>) -> T,
+    on_s3: impl FnOnce(Arc<s3::S3UrlSigner>, Arc<s3::S3ObjectStore>) -> T,
+) -> Result<T, ConfigError> {
+    Ok(match settings {
+        StorageSettings::Local(settings) => on_local(Arc::new(local::LocalFileStorage::from_settings(settings))),
+        StorageSettings::S3(settings) => {
+            let (signer, objects) = s3::both(settings).await?;
+            on_s3(Arc::new(signer), Arc::new(objects))
+        }
+    })
+}
+
 /// The signer, the objects and the multipart side of the configured backend, over one
 /// configuration (and one client on S3).
 ///
@@ -47,17 +64,8 @@ pub async fn build_multipart(settings: &StorageSettings) -> Result<Arc<dyn Multi
 pub async fn build_uploads(
     settings: &StorageSettings,
 ) -> Result<(Arc<dyn SignUrls>, Arc<dyn ObjectStore>, Arc<dyn MultipartStore>), ConfigError> {
-    match settings {
-        StorageSettings::Local(local) => {
-            let storage = Arc::new(local::LocalFileStorage::from_settings(local));
-            Ok((storage.clone(), storage.clone(), storage))
-        }
-        StorageSettings::S3(s3) => {
-            let (signer, objects) = s3::both(s3).await?;
-            let objects = Arc::new(objects);
-            Ok((Arc::new(signer), objects.clone(), objects))
-        }
-    }
+    type Built = (Arc<dyn SignUrls>, Arc<dyn ObjectStore>, Arc<dyn MultipartStore>);
+    over_one_configuration::<Built>(settings, |s| (s.clone(), s.clone(), s), |signer, s| (signer, s.clone(), s)).await
 }
 
 /// The URL signer of the configured backend (the seed's `get_storage_service`, signing half).
@@ -93,17 +101,8 @@ pub async fn build_objects(settings: &StorageSettings) -> Result<Arc<dyn ObjectS
 pub async fn build_confirmation(
     settings: &StorageSettings,
 ) -> Result<(Arc<dyn SignDownloads>, Arc<dyn ReadObjects>, Arc<dyn CompleteMultipart>), ConfigError> {
-    match settings {
-        StorageSettings::Local(local) => {
-            let storage = Arc::new(local::LocalFileStorage::from_settings(local));
-            Ok((storage.clone(), storage.clone(), storage))
-        }
-        StorageSettings::S3(s3) => {
-            let (signer, objects) = s3::both(s3).await?;
-            let objects = Arc::new(objects);
-            Ok((Arc::new(signer), objects.clone(), objects))
-        }
-    }
+    type Built = (Arc<dyn SignDownloads>, Arc<dyn ReadObjects>, Arc<dyn CompleteMultipart>);
+    over_one_configuration::<Built>(settings, |s| (s.clone(), s.clone(), s), |signer, s| (signer, s.clone(), s)).await
 }
 
 /// What upload-local calls: download signing and the store, over one configuration.
@@ -113,16 +112,8 @@ pub async fn build_confirmation(
 pub async fn build_proxied(
     settings: &StorageSettings,
 ) -> Result<(Arc<dyn SignDownloads>, Arc<dyn ObjectStore>), ConfigError> {
-    match settings {
-        StorageSettings::Local(local) => {
-            let storage = Arc::new(local::LocalFileStorage::from_settings(local));
-            Ok((storage.clone(), storage))
-        }
-        StorageSettings::S3(s3) => {
-            let (signer, objects) = s3::both(s3).await?;
-            Ok((Arc::new(signer), Arc::new(objects)))
-        }
-    }
+    type Built = (Arc<dyn SignDownloads>, Arc<dyn ObjectStore>);
+    over_one_configuration::<Built>(settings, |s| (s.clone(), s), |signer, s| (signer, s)).await
 }
 
 /// The download signer of the configured backend (get-file, download-url, search-files).

@@ -14,15 +14,29 @@ use crate::storage::StorageError;
 const PARTS_PAGE: i32 = 1_000;
 const MAX_PART_PAGES: usize = 10;
 
-/// An upload id S3 does not know for the key, or parts that do not make up the object, told
-/// apart from the rest of the SDK's failures.
-fn classify_multipart<E>(err: SdkError<E, aws_smithy_runtime_api::http::Response>) -> StorageError
+/// An upload id S3 does not know for the key, told apart from the rest of the SDK's failures.
+/// ListParts and AbortMultipartUpload are requests this service builds itself: whatever else
+/// they are refused for is not the client's doing.
+fn classify_upload<E>(err: SdkError<E, aws_smithy_runtime_api::http::Response>) -> StorageError
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    if let SdkError::ServiceError(service) = &err {
+        if service.err().code() == Some("NoSuchUpload") {
+            return StorageError::NotFound;
+        }
+    }
+    classify_http(err)
+}
+
+/// As [`classify_upload`], and parts that do not make up the object (CompleteMultipartUpload:
+/// the parts are the client's).
+fn classify_completion<E>(err: SdkError<E, aws_smithy_runtime_api::http::Response>) -> StorageError
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     if let SdkError::ServiceError(service) = &err {
         match service.err().code().unwrap_or_default() {
-            "NoSuchUpload" => return StorageError::NotFound,
             "InvalidPart" => {
                 return StorageError::InvalidParts("a part is missing or differs from the one listed".into())
             }
@@ -38,7 +52,7 @@ where
             _ => {}
         }
     }
-    classify_http(err)
+    classify_upload(err)
 }
 
 #[async_trait]
@@ -57,7 +71,7 @@ impl CompleteMultipart for S3ObjectStore {
                 .set_part_number_marker(marker.take())
                 .send()
                 .await
-                .map_err(classify_multipart)?;
+                .map_err(classify_upload)?;
             for part in page.parts() {
                 let (Some(number), Some(etag)) = (part.part_number(), part.e_tag()) else { continue };
                 parts.push(UploadedPart {
@@ -100,7 +114,7 @@ impl CompleteMultipart for S3ObjectStore {
         if !self.overwrite() {
             complete = complete.if_none_match("*");
         }
-        complete.send().await.map_err(classify_multipart)?;
+        complete.send().await.map_err(classify_completion)?;
         Ok(())
     }
 }
@@ -130,7 +144,7 @@ impl MultipartStore for S3ObjectStore {
             .upload_id(upload_id.as_str())
             .send()
             .await
-            .map_err(classify_multipart);
+            .map_err(classify_upload);
         match aborted {
             Ok(_) | Err(StorageError::NotFound) => Ok(()),
             Err(e) => Err(e),

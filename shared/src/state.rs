@@ -254,10 +254,7 @@ impl FromSettings for crate::reconcile::Reconciler {
     async fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         let pool = build_pool(settings, &settings.database).await?;
         let (objects, listing, uploads) = crate::storage::build_objects_and_listing(&settings.storage).await?;
-        let queue = match &settings.search.indexer_queue_url {
-            Some(_) => Some(build_batch_queue(settings).await),
-            None => None,
-        };
+        let queue = build_batch_queue(settings).await;
         Ok(Self {
             pool: pool.clone(),
             repo: Arc::new(PgFileRepository::new(pool.clone())),
